@@ -1,0 +1,2 @@
+"""Feishu/Lark for HotPlex: streaming interactive cards with approval buttons (plugin
+``feishu``)."""

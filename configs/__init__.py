@@ -1,0 +1,1 @@
+"""Example configs and default rules shipped with HotPlex (installed as ``hotplex.configs``)."""

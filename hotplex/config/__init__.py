@@ -1,0 +1,43 @@
+"""Configuration: one YAML file validated into frozen pydantic settings."""
+
+from __future__ import annotations
+
+from hotplex.config.loader import LoadedConfig, find_config_file, load_settings
+from hotplex.config.models import (
+    AllowTools,
+    ApiKey,
+    Duration,
+    EngineSettings,
+    ProjectSettings,
+    ProviderSettings,
+    RouteTo,
+    SecuritySettings,
+    ServerSettings,
+    StorageSettings,
+    UnattendedPolicy,
+    WafSettings,
+    parse_duration,
+)
+from hotplex.config.settings import PluginSettings, Settings, secret_values
+
+__all__ = [
+    "AllowTools",
+    "ApiKey",
+    "Duration",
+    "EngineSettings",
+    "LoadedConfig",
+    "PluginSettings",
+    "ProjectSettings",
+    "ProviderSettings",
+    "RouteTo",
+    "SecuritySettings",
+    "ServerSettings",
+    "Settings",
+    "StorageSettings",
+    "UnattendedPolicy",
+    "WafSettings",
+    "find_config_file",
+    "load_settings",
+    "parse_duration",
+    "secret_values",
+]

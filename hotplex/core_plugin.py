@@ -1,0 +1,135 @@
+"""The built-in core plugin: templates and the core's own doctor checks.
+
+Core registers itself like any plugin does (it is first in BUILTIN_PLUGINS); engine,
+providers, storage and gateway add their records here as they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from hotplex.binaries import PINNED_VERSIONS, binary_version, find_binary
+from hotplex.context import PluginContext
+from hotplex.hookspecs import hookimpl
+from hotplex.records import CheckResult, DoctorCheck, TemplateSpec
+
+__all__ = ["check_data_dir", "check_provider", "check_python", "check_storage"]
+
+
+def check_python(ctx: PluginContext) -> CheckResult:
+    version = ".".join(map(str, sys.version_info[:3]))
+    if sys.version_info < (3, 11):
+        return CheckResult(False, f"Python {version}", hint="install Python 3.11 or newer")
+    return CheckResult(True, f"Python {version} ({sys.executable})")
+
+
+def check_provider(ctx: PluginContext) -> CheckResult:
+    settings = ctx.settings.provider
+    spec = ctx.plugins.providers().get(settings.type)
+    if spec is None:
+        known = ", ".join(sorted(ctx.plugins.providers())) or "none"
+        return CheckResult(
+            False,
+            f"provider.type {settings.type!r} is not registered by any plugin "
+            f"(registered: {known})",
+            hint="set provider.type to a registered provider, or install its plugin",
+        )
+    if spec.binary is None:
+        return CheckResult(True, f"{spec.name}: no executable needed")
+    path = find_binary(spec.binary, settings.binary)
+    if path is None:
+        return CheckResult(
+            False,
+            f"{spec.name}: executable {settings.binary or spec.binary!r} not found",
+            hint="run `make setup` (installs the pinned CLIs into node_modules) "
+            "or set provider.binary",
+        )
+    version = binary_version(path)
+    if version is None:
+        return CheckResult(False, f"{path}: `--version` failed", hint="reinstall: make setup")
+    pinned = PINNED_VERSIONS.get(spec.binary)
+    if pinned and version != pinned:
+        return CheckResult(
+            True,
+            f"{path} is version {version}; HotPlex is tested with {pinned}",
+            hint="run `make setup` to install the pinned version",
+            warning=True,
+        )
+    return CheckResult(True, f"{path} ({version})")
+
+
+def check_credentials(ctx: PluginContext) -> CheckResult:
+    if ctx.settings.provider.type != "claude-code":
+        return CheckResult(True, "not needed for this provider")
+    env = {**os.environ, **ctx.settings.provider.env}
+    if env.get("ANTHROPIC_API_KEY") or env.get("ANTHROPIC_AUTH_TOKEN"):
+        return CheckResult(True, "ANTHROPIC_API_KEY is set")
+    config_dir = Path(env.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
+    if (config_dir / ".credentials.json").is_file():
+        return CheckResult(True, f"Claude Code login found in {config_dir}")
+    return CheckResult(
+        False,
+        "no Anthropic credentials: neither ANTHROPIC_API_KEY nor a `claude login`",
+        hint="export ANTHROPIC_API_KEY=sk-ant-... (or run `node_modules/.bin/claude login`)",
+    )
+
+
+def check_data_dir(ctx: PluginContext) -> CheckResult:
+    data_dir = ctx.settings.engine.data_dir
+    probe = data_dir
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not os.access(probe, os.W_OK):
+        return CheckResult(
+            False, f"{data_dir} is not writable", hint="set engine.data_dir to a writable folder"
+        )
+    return CheckResult(True, str(data_dir))
+
+
+async def _ping_database(url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+
+
+def check_storage(ctx: PluginContext) -> CheckResult:
+    url = ctx.settings.storage_url
+    scheme = url.split("://", 1)[0]
+    if scheme.startswith("sqlite"):
+        return check_data_dir(ctx) if ctx.settings.storage.url is None else CheckResult(
+            True, f"SQLite at {url.split(':///', 1)[-1]}"
+        )
+    try:
+        asyncio.run(asyncio.wait_for(_ping_database(url), timeout=5.0))
+    except Exception as exc:
+        safe = url.split("@")[-1]
+        return CheckResult(
+            False,
+            f"cannot reach {scheme} at {safe}: {type(exc).__name__}: {exc}",
+            hint="start the database or fix storage.url",
+        )
+    return CheckResult(True, f"{scheme} reachable")
+
+
+@hookimpl
+def hotplex_register_templates() -> list[TemplateSpec]:
+    return [TemplateSpec(name="core", package="hotplex.templates")]
+
+
+@hookimpl
+def hotplex_doctor_checks() -> list[DoctorCheck]:
+    return [
+        DoctorCheck("python", check_python),
+        DoctorCheck("provider", check_provider),
+        DoctorCheck("credentials", check_credentials),
+        DoctorCheck("storage", check_storage),
+    ]

@@ -1,0 +1,145 @@
+"""The one exception tree of HotPlex.
+
+::
+
+    HotplexError
+    ├── ConfigError                  bad or missing configuration (names file and key path)
+    ├── PluginError                  a plugin could not be loaded or composed
+    │   ├── DuplicateNameError       two plugins registered one name
+    │   └── PluginUnavailableError   an enabled plugin's SDK is missing
+    ├── AddressError                 a conversation address does not parse (also ValueError)
+    ├── ProviderError                the agent CLI misbehaved
+    │   ├── AgentStartError          it would not start
+    │   ├── AgentCrashedError        it died mid-turn (carries the stderr tail)
+    │   └── ProtocolError            it wrote something we cannot understand
+    ├── EngineError
+    │   ├── SessionBusyError         busy_policy=reject and a turn is running      [user-facing]
+    │   ├── PoolExhaustedError       max_sessions reached and none is idle          [user-facing]
+    │   └── TurnTimeoutError         turn_idle_timeout or turn_max_duration hit     [user-facing]
+    ├── ApprovalError
+    │   ├── NotAuthorizedError       the person may not decide this request         [user-facing]
+    │   └── AlreadyDecidedError      the request was decided before                 [user-facing]
+    ├── StorageError
+    └── UserFacingError              safe to show in a chat as it is
+
+Errors that are safe to show to a chat user derive from :class:`UserFacingError` (as a second
+base where they also belong to a branch above). Everything else is reported to the user as a
+generic failure with an id, and logged in full.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AddressError",
+    "AgentCrashedError",
+    "AgentStartError",
+    "AlreadyDecidedError",
+    "ApprovalError",
+    "ConfigError",
+    "DuplicateNameError",
+    "EngineError",
+    "HotplexError",
+    "NotAuthorizedError",
+    "PluginError",
+    "PluginUnavailableError",
+    "PoolExhaustedError",
+    "ProtocolError",
+    "ProviderError",
+    "SessionBusyError",
+    "StorageError",
+    "TurnTimeoutError",
+    "UserFacingError",
+]
+
+
+class HotplexError(Exception):
+    """Root of every error HotPlex raises on purpose."""
+
+
+class UserFacingError(HotplexError):
+    """An error whose message may be shown to a chat user unchanged."""
+
+
+class ConfigError(HotplexError):
+    """The configuration is invalid; the message names the file and the key path."""
+
+    def __init__(self, message: str, *, source: str | None = None, path: str | None = None):
+        self.source = source
+        self.path = path
+        super().__init__(message)
+
+
+class PluginError(HotplexError):
+    """A plugin could not be loaded, or plugins conflict."""
+
+
+class DuplicateNameError(PluginError):
+    """Two plugins registered the same name for one kind of record."""
+
+    def __init__(self, kind: str, name: str, first: str, second: str):
+        self.kind, self.name, self.first, self.second = kind, name, first, second
+        super().__init__(
+            f"{kind} {name!r} is registered by two plugins: {first!r} and {second!r}; "
+            f"disable one of them (HOTPLEX_DISABLE_PLUGINS or plugins_enabled)"
+        )
+
+
+class PluginUnavailableError(PluginError):
+    """An enabled plugin cannot run because something it needs is missing."""
+
+
+class AddressError(HotplexError, ValueError):
+    """A conversation address does not parse."""
+
+
+class ProviderError(HotplexError):
+    """The agent CLI misbehaved."""
+
+
+class AgentStartError(ProviderError):
+    """The agent process would not start."""
+
+
+class AgentCrashedError(ProviderError):
+    """The agent process died; ``stderr_tail`` holds the end of what it wrote to stderr."""
+
+    def __init__(self, message: str, *, returncode: int | None = None, stderr_tail: str = ""):
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        super().__init__(message)
+
+
+class ProtocolError(ProviderError):
+    """The agent wrote a line we cannot understand, or we refused to write an invalid one."""
+
+
+class EngineError(HotplexError):
+    """The engine could not run a turn."""
+
+
+class SessionBusyError(EngineError, UserFacingError):
+    """A turn is already running and the busy policy is ``reject``."""
+
+
+class PoolExhaustedError(EngineError, UserFacingError):
+    """Every slot of the session pool holds a busy session."""
+
+
+class TurnTimeoutError(EngineError, UserFacingError):
+    """A turn produced no output for too long, or ran past its maximum duration."""
+
+
+class ApprovalError(HotplexError):
+    """An approval request could not be decided."""
+
+
+class NotAuthorizedError(ApprovalError, UserFacingError):
+    """The person who answered may not decide this request."""
+
+
+class AlreadyDecidedError(ApprovalError, UserFacingError):
+    """The request was already decided; a request is decided exactly once."""
+
+
+class StorageError(HotplexError):
+    """The storage backend failed."""

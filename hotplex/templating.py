@@ -1,0 +1,63 @@
+"""The jinja2 environment over every registered template folder.
+
+Templates are addressed ``<folder name>/<path>`` (``core/text/help.md.j2``). Undefined
+variables are errors; JSON output goes through the ``tojson`` filter only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from importlib import resources
+
+import jinja2
+
+from hotplex.records import TemplateSpec
+
+__all__ = ["make_environment"]
+
+
+class _ResourceLoader(jinja2.BaseLoader):
+    def __init__(self, specs: Mapping[str, TemplateSpec]) -> None:
+        self._specs = dict(specs)
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        folder, _, rest = template.partition("/")
+        spec = self._specs.get(folder)
+        if spec is None or not rest or ".." in rest.split("/"):
+            raise jinja2.TemplateNotFound(template)
+        node = resources.files(spec.package)
+        for part in [p for p in spec.subdir.split("/") if p] + rest.split("/"):
+            node = node.joinpath(part)
+        if not node.is_file():
+            raise jinja2.TemplateNotFound(template)
+        return node.read_text(encoding="utf-8"), None, lambda: True
+
+    def list_templates(self) -> list[str]:
+        found: list[str] = []
+        for name, spec in self._specs.items():
+            root = resources.files(spec.package)
+            for part in [p for p in spec.subdir.split("/") if p]:
+                root = root.joinpath(part)
+            stack = [(root, "")]
+            while stack:
+                node, prefix = stack.pop()
+                for child in node.iterdir():
+                    rel = f"{prefix}{child.name}"
+                    if child.is_dir():
+                        stack.append((child, rel + "/"))
+                    elif child.name.endswith(".j2"):
+                        found.append(f"{name}/{rel}")
+        return sorted(found)
+
+
+def make_environment(specs: Mapping[str, TemplateSpec]) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=_ResourceLoader(specs),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )

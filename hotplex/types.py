@@ -1,0 +1,105 @@
+"""Plain records passed between adapters, the dispatcher, the engine and providers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "AgentStartSpec",
+    "ApprovalRequest",
+    "IncomingMessage",
+    "MessageRef",
+    "ToolDecision",
+    "ToolRequest",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """A message a person (or a trigger) sent to a conversation.
+
+    ``event_id`` is the platform's delivery id (dedup of retries); ``message_key`` is the
+    platform's message identity, e.g. ``(platform, channel, ts)``, for dedup of duplicates.
+    """
+
+    address: str
+    text: str
+    user: str
+    platform: str
+    event_id: str | None = None
+    message_key: str | None = None
+    attachments: tuple[Mapping[str, Any], ...] = ()
+    received_at: float = field(default_factory=time.time)
+    raw: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """A message a chat adapter sent, so it can be updated or deleted later."""
+
+    address: str
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """A question for a person: may this tool call (kind ``tool``) or this prompt (kind
+    ``prompt``, a WAF ``ask``) go ahead? Decided exactly once, by one of ``approvers``
+    (empty: anyone in the conversation), before ``expires_at`` (else denied)."""
+
+    permission_id: str
+    kind: Literal["tool", "prompt"]
+    session_id: str
+    address: str | None
+    tool: str
+    input: Mapping[str, Any]
+    reason: str | None
+    scopes: tuple[str, ...]
+    approvers: tuple[str, ...]
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRequest:
+    """A tool call the agent wants to make, as the provider saw it.
+
+    ``stage`` is ``pre`` for the PreToolUse hook (every tool, read-only ones included) and
+    ``permission`` when the CLI itself asks whether to run it.
+    """
+
+    stage: Literal["pre", "permission"]
+    tool: str
+    input: Mapping[str, Any]
+    tool_use_id: str | None = None
+    reason: str | None = None
+    suggestions: tuple[Mapping[str, Any], ...] = ()
+    blocked_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDecision:
+    """The answer to a ToolRequest. ``defer`` (pre stage only) lets the CLI decide by its
+    own permission rules, asking through the permission stage when it needs to."""
+
+    behavior: Literal["allow", "deny", "defer"]
+    message: str = ""
+    updated_input: Mapping[str, Any] | None = None
+    interrupt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStartSpec:
+    """Everything a provider needs to start one agent session."""
+
+    session_id: str
+    provider_session_id: str
+    resume: bool
+    work_dir: Path
+    state_dir: Path
+    env: Mapping[str, str]
+    extra_args: tuple[str, ...] = ()

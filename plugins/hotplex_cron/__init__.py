@@ -1,0 +1,1 @@
+"""Cron for HotPlex: scheduled agent tasks (plugin ``cron``)."""

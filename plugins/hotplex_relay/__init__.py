@@ -1,0 +1,1 @@
+"""Relay for HotPlex: one bot hands work to another (plugin ``relay``)."""

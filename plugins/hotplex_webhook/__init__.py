@@ -1,0 +1,1 @@
+"""Webhooks for HotPlex: signed outbound events and inbound triggers (plugin ``webhook``)."""

@@ -1,0 +1,1 @@
+"""Jinja2 templates shipped with HotPlex (installed as the package ``hotplex.templates``)."""
