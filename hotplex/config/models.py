@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -69,6 +70,8 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+#: A path where ``~`` means the user's home.
+UserPath = Annotated[Path, AfterValidator(lambda p: p.expanduser())]
 
 
 def default_data_dir() -> Path:
@@ -103,11 +106,11 @@ class EngineSettings(Section):
     namespace: uuid.UUID = Field(
         DEFAULT_NAMESPACE, description="UUIDv5 namespace that session ids derive from."
     )
-    data_dir: Path = Field(
+    data_dir: UserPath = Field(
         default_factory=default_data_dir,
         description="Database, per-session agent state and logs.",
     )
-    work_dir: Path | None = Field(
+    work_dir: UserPath | None = Field(
         None, description="Root of per-session work directories (default <data_dir>/work)."
     )
     max_sessions: int = Field(32, ge=1, description="Live agent processes at most.")
@@ -129,7 +132,7 @@ class EngineSettings(Section):
 
 class ProjectSettings(Section):
     match: str = Field(description="Conversation address glob, e.g. slack:T01/C02*.")
-    dir: Path = Field(description="The repository the agent works in.")
+    dir: UserPath = Field(description="The repository the agent works in.")
     worktree: bool = Field(False, description="A git worktree per thread under dir.")
 
 
@@ -153,7 +156,7 @@ class ProviderSettings(Section):
 
 class WafSettings(Section):
     enabled: bool = Field(True, description="Check prompts and tool calls.")
-    rule_files: tuple[Path, ...] = Field((), description="Extra rule files (YAML).")
+    rule_files: tuple[UserPath, ...] = Field((), description="Extra rule files (YAML).")
     overrides: dict[str, Literal["block", "ask", "warn", "off"]] = Field(
         default_factory=dict, description="Rule id or category -> action."
     )

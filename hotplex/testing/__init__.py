@@ -1,0 +1,10 @@
+"""Test kit for HotPlex and its plugins (also a pytest plugin: ``hotplex.testing.pytest_plugin``).
+
+- :mod:`hotplex.testing.fakes`: FakeProvider (queued events), FakeChatAdapter (records
+  what it was asked to send).
+- :mod:`hotplex.testing.fake_agent`: an executable that speaks Claude Code's stream-json and
+  control protocol, with switches for every process fault.
+- :mod:`hotplex.testing.fake_anthropic`: a fake Anthropic Messages API for the real CLIs.
+
+Nothing here imports an optional SDK at module level.
+"""

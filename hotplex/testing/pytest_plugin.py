@@ -1,0 +1,36 @@
+"""Pytest plugin (entry point ``pytest11``): fixtures for HotPlex and its plugin authors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hotplex.config import Settings, load_settings
+from hotplex.plugins import HotplexPluginManager, make_plugin_manager
+from hotplex.testing.fakes import FakeChatAdapter, FakeProvider
+
+
+@pytest.fixture
+def hotplex_plugins() -> HotplexPluginManager:
+    """A plugin manager with the built-in core only (no entry points)."""
+    return make_plugin_manager(entry_points=False, environ={})
+
+
+@pytest.fixture
+def hotplex_settings(tmp_path: Path, hotplex_plugins: HotplexPluginManager) -> Settings:
+    """Default settings with data under tmp_path."""
+    text = f"engine:\n  data_dir: {tmp_path / 'data'}\n"
+    return load_settings(
+        None, text=text, sections=hotplex_plugins.config_sections().values(), environ={}
+    ).settings
+
+
+@pytest.fixture
+def fake_provider() -> FakeProvider:
+    return FakeProvider()
+
+
+@pytest.fixture
+def fake_chat_adapter() -> FakeChatAdapter:
+    return FakeChatAdapter()
