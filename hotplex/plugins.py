@@ -115,9 +115,7 @@ class HotplexPluginManager:
         self._pm.register(plugin, name=name)
         module = plugin if isinstance(plugin, ModuleType) else None
         reason = _missing_requirements(module) if module is not None else None
-        hooks = tuple(
-            sorted(impl.name for impl in self._pm.get_hookcallers(plugin) or ())
-        )
+        hooks = tuple(sorted(impl.name for impl in self._pm.get_hookcallers(plugin) or ()))
         info = PluginInfo(
             name=name,
             source=source,
@@ -156,7 +154,12 @@ class HotplexPluginManager:
                 raise PluginError(
                     f"plugin {impl.plugin_name!r} failed in {hook_name}: {exc}"
                 ) from exc
-            items = [] if result is None else [result] if isinstance(result, kind) else result
+            if result is None:
+                items = []
+            elif isinstance(result, list | tuple):
+                items = list(result)
+            else:
+                items = [result]
             for item in items:
                 if not isinstance(item, kind):
                     raise PluginError(

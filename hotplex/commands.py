@@ -1,0 +1,71 @@
+"""Chat commands: one grammar in core.
+
+On Slack every command goes through the one slash command (``/hotplex reset``); elsewhere a
+message starting with ``/`` is a command (``/reset``). Plugins add commands with
+``hotplex_register_commands`` (ChatCommandSpec).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hotplex.records import ChatCommandSpec
+
+__all__ = ["ChatCommandContext", "ChatCommands", "parse_chat_command"]
+
+SLASH_COMMAND = "/hotplex"
+_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+@dataclass(frozen=True)
+class ChatCommandContext:
+    """What a chat command's handler gets besides its argument text."""
+
+    address: str
+    user: str
+    platform: str
+    commands: ChatCommands
+    services: Any = None
+
+
+def parse_chat_command(text: str, *, platform: str) -> tuple[str, str] | None:
+    """``("reset", "")`` for ``/reset`` (or ``/hotplex reset``); None for ordinary text,
+    including paths such as ``/usr/bin is missing``."""
+    head, _, rest = text.strip().partition(" ")
+    if head == SLASH_COMMAND:
+        name, _, rest = rest.strip().partition(" ")
+        name = name or "help"
+    elif platform == "slack" or not head.startswith("/"):
+        return None
+    else:
+        name = head[1:]
+    name = name.lower()
+    if not _NAME.fullmatch(name):
+        return None
+    return name, rest.strip()
+
+
+class ChatCommands:
+    def __init__(self, specs: Mapping[str, ChatCommandSpec]) -> None:
+        self._specs = dict(specs)
+
+    def specs(self) -> list[ChatCommandSpec]:
+        return sorted(self._specs.values(), key=lambda s: s.name)
+
+    async def handle(
+        self, text: str, *, address: str, user: str, platform: str, services: Any = None
+    ) -> str | None:
+        """Run the command in ``text`` and return its reply; None when it is no command."""
+        parsed = parse_chat_command(text, platform=platform)
+        if parsed is None:
+            return None
+        name, args = parsed
+        spec = self._specs.get(name)
+        if spec is None:
+            prefix = f"{SLASH_COMMAND} " if platform == "slack" else "/"
+            return f"Unknown command `{prefix}{name}`. Try `{prefix}help`."
+        ctx = ChatCommandContext(address, user, platform, self, services)
+        return await spec.handler(args, ctx)

@@ -1,0 +1,43 @@
+"""Builds the aiohttp application: core routes plus every plugin's routes.
+
+The runtime is entered through ``cleanup_ctx``, so every resource it starts is stopped
+when the application shuts down, and only if it started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from hotplex.gateway.auth import protect
+from hotplex.runtime import Runtime
+
+__all__ = ["RUNTIME_KEY", "build_app"]
+
+RUNTIME_KEY = web.AppKey("runtime", Runtime)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def build_app(runtime: Runtime) -> web.Application:
+    app = web.Application()
+    app[RUNTIME_KEY] = runtime
+
+    async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with runtime:
+            yield
+
+    app.cleanup_ctx.append(runtime_ctx)
+    app.router.add_get("/healthz", healthz, name="healthz")
+    settings = runtime.settings
+    for spec in runtime.ctx.plugins.routes():
+        app.router.add_route(
+            spec.method,
+            spec.path,
+            protect(settings, spec.auth, spec.handler),
+            name=spec.name or None,
+        )
+    return app

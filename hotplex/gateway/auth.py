@@ -1,0 +1,84 @@
+"""Authentication of gateway requests: API keys and the admin token.
+
+Keys are compared in constant time; a failure is a bare 401 without detail.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from hotplex.config import Settings
+
+__all__ = ["API_KEY_NAME", "api_key_name", "is_admin", "is_loopback", "protect"]
+
+#: The name of the API key that authenticated the request.
+API_KEY_NAME = web.RequestKey("api_key_name", str)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def is_loopback(request: web.Request) -> bool:
+    remote = request.remote
+    if not remote:
+        return False
+    try:
+        return ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+def _presented(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("X-API-Key")
+
+
+def api_key_name(settings: Settings, request: web.Request) -> str | None:
+    """The name of the API key the request presents; ``local`` when no keys are configured
+    and the request comes from loopback; None otherwise."""
+    keys = settings.server.api_keys
+    if not keys:
+        return "local" if is_loopback(request) else None
+    presented = _presented(request)
+    if presented is None:
+        return None
+    found = None
+    for key in keys:  # no early exit: the time taken does not depend on which key matched
+        if hmac.compare_digest(key.key.get_secret_value().encode(), presented.encode()):
+            found = key.name
+    return found
+
+
+def is_admin(settings: Settings, request: web.Request) -> bool:
+    token = settings.server.admin_token
+    if token is None:
+        return is_loopback(request)
+    presented = _presented(request)
+    return presented is not None and hmac.compare_digest(
+        token.get_secret_value().encode(), presented.encode()
+    )
+
+
+def protect(settings: Settings, auth: str, handler: Handler) -> Handler:
+    """Wrap ``handler`` so it runs only for an authenticated request."""
+    if auth == "none":
+        return handler
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if auth == "admin":
+            allowed = is_admin(settings, request)
+        else:
+            name = api_key_name(settings, request)
+            allowed = name is not None
+            if name is not None:
+                request[API_KEY_NAME] = name
+        if not allowed:
+            raise web.HTTPUnauthorized()
+        return await handler(request)
+
+    return guarded

@@ -1,0 +1,167 @@
+"""Composes a running instance from settings and plugins.
+
+``async with Runtime(settings, plugins) as rt`` enters, in order: the plugins' start-up
+resources (``hotplex_startup``), the sinks, the middleware chain and the enabled chat
+adapters. Leaving runs the shutdown callbacks, stops the adapters, drains the sinks and
+exits the resources in reverse order. Nothing is torn down that was not started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any
+
+from hotplex.commands import ChatCommands
+from hotplex.config import Settings
+from hotplex.context import PluginContext, ServiceKey
+from hotplex.errors import ConfigError, PluginUnavailableError
+from hotplex.events import AgentEvent, AuditEvent
+from hotplex.interfaces import ChatAdapter, MiddlewareContext, Storage
+from hotplex.middleware import MiddlewareChain
+from hotplex.plugins import HotplexPluginManager
+from hotplex.sinks import SinkRunner
+from hotplex.types import IncomingMessage
+
+__all__ = ["RUNTIME", "Runtime", "make_storage"]
+
+log = logging.getLogger(__name__)
+
+OnMessage = Callable[[ChatAdapter, IncomingMessage], Awaitable[None]]
+
+
+def make_storage(ctx: PluginContext, url: str | None = None) -> Storage:
+    """The storage backend registered for the URL's scheme (not yet opened)."""
+    url = url or ctx.settings.storage_url
+    scheme = url.split("://", 1)[0]
+    backends = ctx.plugins.storages()
+    spec = backends.get(scheme)
+    if spec is None:
+        known = ", ".join(sorted(backends)) or "none"
+        raise ConfigError(
+            f"storage.url: no storage backend handles {scheme!r} (installed: {known})",
+            path="storage.url",
+        )
+    return spec.factory(ctx, url)
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        plugins: HotplexPluginManager,
+        *,
+        on_message: OnMessage | None = None,
+    ) -> None:
+        self.ctx = PluginContext(settings=settings, plugins=plugins)
+        self.ctx.services.set(RUNTIME, self)
+        self._on_message = on_message
+        self._stack = AsyncExitStack()
+        self.sinks = SinkRunner({})
+        self.middleware = MiddlewareChain(())
+        self.chat_commands = ChatCommands({})
+        self.adapters: dict[str, ChatAdapter] = {}
+        self._adapter_tasks: list[asyncio.Task[None]] = []
+        self._shutdown = plugins.shutdown_callbacks
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    def enabled(self, plugin: str) -> bool:
+        """A plugin section with ``enabled: true`` (or, without that key, present)."""
+        section = self.settings.plugins.get(plugin)
+        if section is None:
+            return False
+        return bool(getattr(section, "enabled", True))
+
+    def _check_available(self) -> None:
+        for info in self.ctx.plugins.plugins():
+            if info.loaded and not info.available and self.enabled(info.name):
+                raise PluginUnavailableError(
+                    f"plugin {info.name!r} is enabled but unavailable: {info.reason}"
+                )
+
+    async def __aenter__(self) -> Runtime:
+        plugins = self.ctx.plugins
+        plugins.check()
+        self._check_available()
+        try:
+            for spec in plugins.startup_resources():
+                log.debug("starting resource %s", spec.name)
+                await self._stack.enter_async_context(spec.factory(self.ctx))
+            sinks = {name: (spec, spec.factory(self.ctx)) for name, spec in plugins.sinks().items()}
+            self.sinks = SinkRunner(sinks)
+            self.sinks.start()
+            self._stack.push_async_callback(self.sinks.aclose)
+            self.middleware = MiddlewareChain([m.factory(self.ctx) for m in plugins.middleware()])
+            self.chat_commands = ChatCommands(plugins.chat_commands())
+            self._start_adapters()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    def _start_adapters(self) -> None:
+        for name, spec in self.ctx.plugins.chat_adapters().items():
+            if not self.enabled(name):
+                continue
+            adapter = spec.factory(self.ctx, self.settings.plugins[name])
+            self.adapters[name] = adapter
+            task = asyncio.create_task(self._run_adapter(name, adapter), name=f"adapter:{name}")
+            self._adapter_tasks.append(task)
+
+    async def _run_adapter(self, name: str, adapter: ChatAdapter) -> None:
+        async def deliver(message: IncomingMessage) -> None:
+            if self._on_message is not None:
+                await self._on_message(adapter, message)
+
+        try:
+            await adapter.run(deliver)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("chat adapter %r stopped with an error", name)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for spec in self._shutdown():
+            try:
+                await asyncio.wait_for(spec.callback(self.ctx), spec.timeout)
+            except Exception:
+                log.exception("shutdown callback %r failed", spec.name)
+        for task in self._adapter_tasks:
+            task.cancel()
+        for task in self._adapter_tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._stack.aclose()
+
+    async def emit(self, item: AgentEvent | AuditEvent) -> None:
+        await self.sinks.emit(item)
+
+    async def process_inbound(
+        self, message: IncomingMessage, final: Callable[[MiddlewareContext], Awaitable[None]]
+    ) -> MiddlewareContext:
+        """Run an inbound message through the middleware chain, then ``final``."""
+        ctx = MiddlewareContext(message)
+        await self.middleware.run(ctx, final)
+        return ctx
+
+    def tool_catalog(self) -> list[dict[str, Any]]:
+        """The agent tools in MCP ``tools/list`` form."""
+        return [
+            {"name": t.name, "description": t.description, "inputSchema": dict(t.input_schema)}
+            for t in self.ctx.plugins.agent_tools().values()
+        ]
+
+
+RUNTIME = ServiceKey("runtime", Runtime)
