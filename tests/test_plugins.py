@@ -102,7 +102,7 @@ def test_plugin_with_missing_sdk_is_unavailable_with_hint(site: Path) -> None:
 
 def test_broken_builtin_stops_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(plugins, "BUILTIN_PLUGINS", (("core", "hotplex.no_such_module"),))
-    with pytest.raises(PluginError, match="built-in plugin 'core'.*reinstall hotplex"):
+    with pytest.raises(PluginError, match=r"built-in plugin 'core'.*reinstall hotplex"):
         make_plugin_manager(environ={})
 
 
@@ -114,7 +114,7 @@ def test_hook_returning_wrong_type_names_the_plugin() -> None:
 
     pm = make_plugin_manager(entry_points=False, environ={})
     pm.register(Bad(), "bad")
-    with pytest.raises(PluginError, match="plugin 'bad'.*returned str, expected ProviderSpec"):
+    with pytest.raises(PluginError, match=r"plugin 'bad'.*returned str, expected ProviderSpec"):
         pm.providers()
 
 

@@ -1,0 +1,29 @@
+# HotPlex for Python. `make run` and `make test` are the two commands a newcomer needs.
+.PHONY: setup run test lint typecheck pytest bench clean
+
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+setup:  ## venv + editable install, pinned agent CLIs, chromium, PostgreSQL (idempotent)
+	@scripts/setup.sh
+
+run: setup  ## start the daemon on embedded defaults (SQLite under ~/.local/share/hotplex)
+	$(BIN)/hotplex serve
+
+test: setup lint typecheck pytest  ## everything CI runs
+
+lint:
+	$(BIN)/ruff check .
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/python -m pytest --durations=20 $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
