@@ -1,0 +1,3 @@
+"""The engine: a pool of hot agent processes, one per conversation."""
+
+from __future__ import annotations

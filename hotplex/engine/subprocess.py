@@ -1,0 +1,240 @@
+"""One agent subprocess: spawned in its own session, read line by line, stopped for sure.
+
+- Its own process group (``start_new_session``), so a stop reaches every child.
+- stdout framed into lines by hand: lines of any length up to ``max_line`` (64 MiB) parse;
+  asyncio's readline limit would drop multi-megabyte lines.
+- stderr drained continuously into a bounded tail (a flood never blocks the child).
+- :meth:`stop`: SIGTERM to the group, a grace period, SIGKILL, then the limit backend's
+  group kill (cgroups catch grandchildren that left the group), then reap. It completes even
+  when the task awaiting it is cancelled.
+- Process exit, not stdout EOF, ends the stream: a grandchild holding stdout open cannot
+  hang a reader past ``pipe_grace``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from collections import deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hotplex.errors import AgentStartError, ProtocolError
+
+__all__ = ["AgentSubprocess", "process_start_time"]
+
+log = logging.getLogger(__name__)
+
+CHUNK = 256 * 1024
+DEFAULT_MAX_LINE = 64 * 1024 * 1024
+STDERR_TAIL = 16 * 1024
+
+
+def process_start_time(pid: int) -> int | None:
+    """The process start time in clock ticks since boot (field 22 of /proc/<pid>/stat);
+    with the pid it identifies a process across pid reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[19])
+
+
+class AgentSubprocess:
+    """A spawned agent with line-framed stdout and a bounded stderr tail."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, *, max_line: int, pipe_grace: float):
+        self._proc = proc
+        self.pid = proc.pid
+        self.pgid = proc.pid
+        self.start_time = process_start_time(proc.pid)
+        self._max_line = max_line
+        self._pipe_grace = pipe_grace
+        self._stderr: deque[bytes] = deque()
+        self._stderr_size = 0
+        self._lines: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._write_lock = asyncio.Lock()
+        self._stopping: asyncio.Task[int] | None = None
+        self._exited = asyncio.Event()
+        self.returncode: int | None = None
+        self._tasks = [
+            asyncio.create_task(self._read_stdout(), name=f"agent-stdout:{self.pid}"),
+            asyncio.create_task(self._read_stderr(), name=f"agent-stderr:{self.pid}"),
+            asyncio.create_task(self._watch_exit(), name=f"agent-exit:{self.pid}"),
+        ]
+
+    @classmethod
+    async def spawn(
+        cls,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        max_line: int = DEFAULT_MAX_LINE,
+        pipe_grace: float = 2.0,
+    ) -> AgentSubprocess:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=str(cwd),
+                env=dict(env),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                limit=CHUNK,
+            )
+        except OSError as exc:
+            raise AgentStartError(f"cannot start {argv[0]}: {exc.strerror or exc}") from exc
+        return cls(proc, max_line=max_line, pipe_grace=pipe_grace)
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def _read_stdout(self) -> None:
+        stream = self._proc.stdout
+        assert stream is not None
+        buffer = bytearray()
+        try:
+            while True:
+                chunk = await stream.read(CHUNK)
+                if not chunk:
+                    break
+                start = 0
+                while (end := chunk.find(b"\n", start)) != -1:
+                    buffer += chunk[start:end]
+                    self._lines.put_nowait(bytes(buffer))
+                    buffer.clear()
+                    start = end + 1
+                buffer += chunk[start:]
+                if len(buffer) > self._max_line:
+                    log.error(
+                        "agent %d wrote a line over %d bytes; stopping it", self.pid, self._max_line
+                    )
+                    buffer.clear()
+                    self._lines.put_nowait(b'{"type":"_hotplex_line_too_long"}')
+                    break
+            if buffer:
+                self._lines.put_nowait(bytes(buffer))
+        except (OSError, ValueError) as exc:
+            log.debug("agent %d stdout closed: %r", self.pid, exc)
+        finally:
+            self._lines.put_nowait(None)
+
+    async def _read_stderr(self) -> None:
+        stream = self._proc.stderr
+        assert stream is not None
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := await stream.read(CHUNK):
+                self._stderr.append(chunk)
+                self._stderr_size += len(chunk)
+                while self._stderr_size - len(self._stderr[0]) >= STDERR_TAIL:
+                    self._stderr_size -= len(self._stderr.popleft())
+
+    async def _watch_exit(self) -> None:
+        self.returncode = await self._proc.wait()
+        self._exited.set()
+        # A grandchild may hold stdout open after the agent exited: give the reader a grace
+        # period to drain what was written, then stop waiting for EOF.
+        try:
+            await asyncio.wait_for(asyncio.shield(self._tasks[0]), self._pipe_grace)
+        except TimeoutError:
+            log.warning("agent %d exited but its stdout stays open; closing it", self.pid)
+            self._close_pipes()
+            self._lines.put_nowait(None)
+
+    def _close_pipes(self) -> None:
+        transport = getattr(self._proc, "_transport", None)
+        if transport is not None:
+            transport.close()
+
+    async def read_message(self) -> dict[str, Any] | None:
+        """The next JSON object from stdout; None at the end. Non-JSON lines are skipped."""
+        while True:
+            line = await self._lines.get()
+            if line is None:
+                self._lines.put_nowait(None)  # later readers see the end too
+                return None
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                message = json.loads(text)
+            except ValueError:
+                log.debug("agent %d wrote a non-JSON line: %.200r", self.pid, text)
+                continue
+            if isinstance(message, dict):
+                return message
+
+    def stderr_tail(self, limit: int = 2000) -> str:
+        text = b"".join(self._stderr).decode("utf-8", "replace")
+        return text[-limit:].strip()
+
+    # -- writing -----------------------------------------------------------------------
+
+    async def write_message(self, message: Mapping[str, Any], timeout: float = 10.0) -> None:
+        """Write one validated JSON line (a single invalid line kills the Claude CLI)."""
+        line = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+        if "\n" in line:  # json.dumps escapes newlines; a raw one would split the message
+            raise ProtocolError("refusing to write a message that spans lines")
+        stdin = self._proc.stdin
+        if stdin is None or stdin.is_closing() or self.returncode is not None:
+            raise ProtocolError("the agent's stdin is closed")
+        async with self._write_lock:
+            stdin.write(line.encode() + b"\n")
+            try:
+                await asyncio.wait_for(stdin.drain(), timeout)
+            except (ConnectionError, TimeoutError) as exc:
+                raise ProtocolError(f"cannot write to the agent: {exc!r}") from exc
+
+    async def close_stdin(self) -> None:
+        stdin = self._proc.stdin
+        if stdin is not None and not stdin.is_closing():
+            stdin.close()
+            with contextlib.suppress(ConnectionError, BrokenPipeError):
+                await stdin.wait_closed()
+
+    # -- stopping ----------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.returncode is None
+
+    async def wait(self, timeout: float | None = None) -> int | None:
+        try:
+            await asyncio.wait_for(self._exited.wait(), timeout)
+        except TimeoutError:
+            return None
+        return self.returncode
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pgid, sig)
+
+    async def stop(self, grace: float = 5.0) -> int:
+        """Stop the whole group; idempotent, and finishes even if the caller is cancelled."""
+        if self._stopping is None:
+            self._stopping = asyncio.create_task(self._stop(grace), name=f"agent-stop:{self.pid}")
+        return await asyncio.shield(self._stopping)
+
+    async def _stop(self, grace: float) -> int:
+        self._signal_group(signal.SIGTERM)
+        if await self.wait(grace) is None:
+            log.info("agent %d ignored SIGTERM for %.1fs; killing its group", self.pid, grace)
+        # SIGKILL the group even after a clean exit: children may outlive the leader.
+        self._signal_group(signal.SIGKILL)
+        returncode = await self.wait(grace + 5.0)
+        self._close_pipes()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if returncode is None:
+            raise AgentStartError(f"agent {self.pid} could not be reaped")
+        return returncode

@@ -1,0 +1,3 @@
+"""Built-in agent providers."""
+
+from __future__ import annotations

@@ -1,0 +1,401 @@
+"""The Claude Code provider: one persistent ``claude`` process per session.
+
+Command line (protocols.md §1.1): ``claude -p --input-format stream-json --output-format
+stream-json --verbose --include-partial-messages --permission-prompt-tool stdio
+(--session-id ID | --resume ID) ...`` with cwd = the session's work directory and
+``CLAUDE_CONFIG_DIR`` = the session's own state directory (concurrent CLIs sharing one
+``.claude.json`` corrupt it). An ``initialize`` control request registers a PreToolUse hook
+for every tool, so every call (read-only ones too) reaches the engine's gate before it runs;
+calls the CLI wants to ask about arrive as ``can_use_tool`` and go through the gate again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import re
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from hotplex.binaries import find_binary
+from hotplex.config import ProviderSettings
+from hotplex.engine.subprocess import AgentSubprocess
+from hotplex.errors import AgentStartError, ProtocolError
+from hotplex.events import AgentEvent, agent_event
+from hotplex.interfaces import AgentProcess, Provider, ToolGate
+from hotplex.providers.claude_events import ClaudeNormalizer
+from hotplex.types import AgentStartSpec, ToolDecision, ToolRequest
+
+__all__ = ["ClaudeAgentProcess", "ClaudeCodeProvider", "transcript_path"]
+
+log = logging.getLogger(__name__)
+
+PRE_TOOL_HOOK = "hotplex_pre_tool_use"
+INIT_TIMEOUT = 60.0
+CONTROL_TIMEOUT = 10.0
+
+
+def transcript_path(state_dir: Path, work_dir: Path, session_id: str) -> Path:
+    """Where the CLI keeps a session's transcript: every non-alphanumeric character of the
+    absolute cwd becomes ``-`` (protocols.md §5)."""
+    key = re.sub(r"[^A-Za-z0-9]", "-", str(work_dir.resolve()))
+    return state_dir / "projects" / key / f"{session_id}.jsonl"
+
+
+def _validate_outgoing(message: Mapping[str, Any]) -> None:
+    """One invalid stdin line kills the CLI (protocols.md §3.2): check before writing."""
+    kind = message.get("type")
+    if kind == "user":
+        body = message.get("message")
+        if not isinstance(body, Mapping) or body.get("role") != "user":
+            raise ProtocolError("a user line needs message.role == 'user'")
+        if not isinstance(body.get("content"), str | list):
+            raise ProtocolError("a user line needs message.content (text or blocks)")
+    elif kind == "control_request":
+        request = message.get("request")
+        if not isinstance(message.get("request_id"), str) or not isinstance(request, Mapping):
+            raise ProtocolError("a control_request needs request_id and request")
+        if not isinstance(request.get("subtype"), str):
+            raise ProtocolError("a control_request needs request.subtype")
+    elif kind == "control_response":
+        response = message.get("response")
+        if not isinstance(response, Mapping) or not isinstance(response.get("request_id"), str):
+            raise ProtocolError("a control_response needs response.request_id")
+    else:
+        raise ProtocolError(f"refusing to write a {kind!r} line to the agent")
+
+
+class ClaudeAgentProcess(AgentProcess):
+    """A live ``claude`` process speaking stream-json and the control protocol."""
+
+    def __init__(self, sub: AgentSubprocess, gate: ToolGate) -> None:
+        self._sub = sub
+        self._gate = gate
+        self._ids = itertools.count(1)
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._handlers: dict[str, asyncio.Task[None]] = {}
+        self._messages: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self._normalizer = ClaudeNormalizer()
+        self._turn_running = False
+        self._closed = False
+        self.init_info: dict[str, Any] = {}
+        self._reader = asyncio.create_task(self._read_loop(), name=f"claude-read:{sub.pid}")
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed and self._sub.running
+
+    @property
+    def pid(self) -> int | None:
+        return self._sub.pid
+
+    @property
+    def subprocess(self) -> AgentSubprocess:
+        return self._sub
+
+    # -- the read loop -----------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        try:
+            while (message := await self._sub.read_message()) is not None:
+                kind = message.get("type")
+                if kind == "control_response":
+                    self._on_control_response(message.get("response") or {})
+                elif kind == "control_request":
+                    self._on_control_request(message)
+                elif kind == "control_cancel_request":
+                    task = self._handlers.pop(str(message.get("request_id")), None)
+                    if task is not None:
+                        task.cancel()
+                elif kind == "_hotplex_line_too_long":
+                    await self._sub.stop(0.5)
+                    break
+                else:
+                    self._messages.put_nowait(message)
+        finally:
+            self._messages.put_nowait(None)
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(ProtocolError("the agent exited"))
+
+    def _on_control_response(self, response: dict[str, Any]) -> None:
+        future = self._pending.pop(str(response.get("request_id")), None)
+        if future is None or future.done():
+            return
+        if response.get("subtype") == "error":
+            future.set_exception(ProtocolError(str(response.get("error", "control error"))))
+        else:
+            future.set_result(response.get("response") or {})
+
+    def _on_control_request(self, message: dict[str, Any]) -> None:
+        request_id = str(message.get("request_id"))
+        request = message.get("request") or {}
+        task = asyncio.create_task(
+            self._answer(request_id, request), name=f"claude-ctl:{request_id}"
+        )
+        self._handlers[request_id] = task
+        task.add_done_callback(lambda _: self._handlers.pop(request_id, None))
+
+    async def _answer(self, request_id: str, request: dict[str, Any]) -> None:
+        try:
+            body = await self._handle_request(request)
+            reply: dict[str, Any] = {"subtype": "success", "request_id": request_id}
+            reply["response"] = body
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("answering the agent's %s request failed", request.get("subtype"))
+            reply = {"subtype": "error", "request_id": request_id, "error": str(exc)}
+        with contextlib.suppress(ProtocolError):
+            await self._write({"type": "control_response", "response": reply})
+
+    async def _handle_request(self, request: dict[str, Any]) -> dict[str, Any]:
+        subtype = request.get("subtype")
+        if subtype == "can_use_tool":
+            tool_input = request.get("input") or {}
+            decision = await self._gate(
+                ToolRequest(
+                    stage="permission",
+                    tool=str(request.get("tool_name", "")),
+                    input=tool_input,
+                    tool_use_id=request.get("tool_use_id"),
+                    reason=request.get("decision_reason"),
+                    suggestions=tuple(request.get("permission_suggestions") or ()),
+                    blocked_path=request.get("blocked_path"),
+                )
+            )
+            if decision.behavior == "allow":
+                updated = (
+                    decision.updated_input if decision.updated_input is not None else tool_input
+                )
+                return {"behavior": "allow", "updatedInput": dict(updated)}
+            answer: dict[str, Any] = {"behavior": "deny", "message": decision.message or "denied"}
+            if decision.interrupt:
+                answer["interrupt"] = True
+            return answer
+        if subtype == "hook_callback" and request.get("callback_id") == PRE_TOOL_HOOK:
+            hook_input = request.get("input") or {}
+            decision = await self._gate(
+                ToolRequest(
+                    stage="pre",
+                    tool=str(hook_input.get("tool_name", "")),
+                    input=hook_input.get("tool_input") or {},
+                    tool_use_id=hook_input.get("tool_use_id") or request.get("tool_use_id"),
+                )
+            )
+            return _hook_answer(decision)
+        if subtype == "hook_callback":
+            return {}
+        raise ProtocolError(f"unsupported control request {subtype!r}")
+
+    # -- writing -------------------------------------------------------------------------
+
+    async def _write(self, message: Mapping[str, Any]) -> None:
+        _validate_outgoing(message)
+        await self._sub.write_message(message)
+
+    async def control(
+        self, subtype: str, timeout: float = CONTROL_TIMEOUT, **fields: Any
+    ) -> dict[str, Any]:
+        """Send a control request (``interrupt``, ``set_model``, ...) and await its answer."""
+        request_id = f"hp_{next(self._ids)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            await self._write(
+                {
+                    "type": "control_request",
+                    "request_id": request_id,
+                    "request": {"subtype": subtype, **fields},
+                }
+            )
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def initialize(self, timeout: float = INIT_TIMEOUT) -> None:
+        hooks = {"PreToolUse": [{"matcher": None, "hookCallbackIds": [PRE_TOOL_HOOK]}]}
+        try:
+            self.init_info = await self.control("initialize", timeout=timeout, hooks=hooks)
+        except (TimeoutError, ProtocolError) as exc:
+            tail = self._sub.stderr_tail()
+            raise AgentStartError(
+                f"claude did not initialize: {exc or type(exc).__name__}"
+                + (f"; stderr: {tail}" if tail else "")
+            ) from exc
+
+    # -- turns -------------------------------------------------------------------------
+
+    async def turn(self, prompt: str) -> AsyncIterator[AgentEvent]:
+        if self._turn_running:
+            raise ProtocolError("a turn is already running on this agent")
+        self._turn_running = True
+        try:
+            while not self._messages.empty():  # stray lines between turns belong to none
+                if self._messages.get_nowait() is None:
+                    self._messages.put_nowait(None)
+                    break
+            self._normalizer.start_turn()
+            if not self.alive:
+                async for event in self._crashed():
+                    yield event
+                return
+            await self._write(
+                {
+                    "type": "user",
+                    "message": {"role": "user", "content": [{"type": "text", "text": prompt}]},
+                    "parent_tool_use_id": None,
+                    "session_id": "default",
+                }
+            )
+            while (message := await self._messages.get()) is not None:
+                for event in self._normalizer.feed(message):
+                    yield event
+                if message.get("type") == "result":
+                    return
+            self._messages.put_nowait(None)
+            async for event in self._crashed():
+                yield event
+        finally:
+            self._turn_running = False
+
+    async def _crashed(self) -> AsyncIterator[AgentEvent]:
+        returncode = await self._sub.wait(5.0)
+        tail = self._sub.stderr_tail()
+        text = f"the agent exited with code {returncode}"
+        if tail:
+            text += f": {tail}"
+        yield agent_event("error", code="agent_crashed", message=text, retryable=True)
+        yield agent_event("done", status="error", duration_ms=0)
+
+    async def interrupt(self) -> None:
+        if not self.alive:
+            return
+        self._normalizer.interrupt_requested = True
+        with contextlib.suppress(TimeoutError, ProtocolError):
+            await self.control("interrupt", timeout=5.0)
+
+    async def close(self, grace: float = 5.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._handlers.values()):
+            task.cancel()
+        if self._sub.running:
+            with contextlib.suppress(ProtocolError, OSError):
+                await self._sub.close_stdin()
+            await self._sub.wait(min(grace, 1.0))
+        await self._sub.stop(grace)
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+
+def _hook_answer(decision: ToolDecision) -> dict[str, Any]:
+    if decision.behavior == "defer":
+        return {}
+    output: dict[str, Any] = {
+        "hookEventName": "PreToolUse",
+        "permissionDecision": decision.behavior,
+    }
+    if decision.message:
+        output["permissionDecisionReason"] = decision.message
+    return {"hookSpecificOutput": output}
+
+
+def _link_credentials(state_dir: Path, env: Mapping[str, str]) -> None:
+    """A `claude login` keeps credentials in the user's config dir; link them in so the
+    per-session config dir still authenticates."""
+    source_dir = Path(env.get("HOTPLEX_USER_CLAUDE_DIR") or Path.home() / ".claude")
+    source = source_dir / ".credentials.json"
+    target = state_dir / ".credentials.json"
+    if source.is_file() and not target.exists():
+        with contextlib.suppress(OSError):
+            target.symlink_to(source)
+
+
+class ClaudeCodeProvider(Provider):
+    name = "claude-code"
+
+    def __init__(
+        self,
+        settings: ProviderSettings,
+        *,
+        binary: Path | None = None,
+        init_timeout: float = INIT_TIMEOUT,
+        max_line: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.settings = settings
+        self._binary = binary
+        self._init_timeout = init_timeout
+        self._max_line = max_line
+
+    @property
+    def binary(self) -> Path:
+        if self._binary is None:
+            found = find_binary("claude", self.settings.binary)
+            if found is None:
+                raise AgentStartError(
+                    "the claude executable was not found; run `make setup` (installs the "
+                    "pinned CLI into node_modules) or set provider.binary"
+                )
+            self._binary = found
+        return self._binary
+
+    def base_args(self) -> list[str]:
+        s = self.settings
+        args = [
+            str(self.binary),
+            "-p",
+            "--input-format",
+            "stream-json",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--include-partial-messages",
+            "--permission-prompt-tool",
+            "stdio",
+            "--permission-mode",
+            s.permission_mode,
+        ]
+        if s.model:
+            args += ["--model", s.model]
+        for rule in s.allowed_tools:
+            args += ["--allowedTools", rule]
+        for rule in s.disallowed_tools:
+            args += ["--disallowedTools", rule]
+        if s.append_system_prompt:
+            args += ["--append-system-prompt", s.append_system_prompt]
+        if s.mcp_config:
+            args += ["--mcp-config", s.mcp_config]
+        return args
+
+    def profile(self) -> str:
+        return "\0".join(self.base_args())
+
+    def argv(self, spec: AgentStartSpec) -> list[str]:
+        resume = transcript_path(spec.state_dir, spec.work_dir, spec.provider_session_id).exists()
+        flag = "--resume" if resume else "--session-id"
+        return [*self.base_args(), flag, spec.provider_session_id, *spec.extra_args]
+
+    async def start(self, spec: AgentStartSpec, gate: ToolGate) -> ClaudeAgentProcess:
+        spec.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        spec.work_dir.mkdir(parents=True, exist_ok=True)
+        env = {**spec.env, "CLAUDE_CONFIG_DIR": str(spec.state_dir)}
+        if os.geteuid() == 0 and self.settings.permission_mode == "bypassPermissions":
+            env.setdefault("IS_SANDBOX", "1")
+        _link_credentials(spec.state_dir, spec.env)
+        sub = await AgentSubprocess.spawn(
+            self.argv(spec), cwd=spec.work_dir, env=env, max_line=self._max_line
+        )
+        process = ClaudeAgentProcess(sub, gate)
+        try:
+            await process.initialize(self._init_timeout)
+        except BaseException:
+            await process.close(grace=1.0)
+            raise
+        return process
