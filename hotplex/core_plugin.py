@@ -14,15 +14,14 @@ from pathlib import Path
 from hotplex.binaries import PINNED_VERSIONS, binary_version, find_binary
 from hotplex.context import PluginContext
 from hotplex.hookspecs import hookimpl
-from hotplex.records import CheckResult, DoctorCheck, TemplateSpec
+from hotplex.interfaces import Provider
+from hotplex.records import CheckResult, DoctorCheck, ProviderSpec, TemplateSpec
 
 __all__ = ["check_data_dir", "check_provider", "check_python", "check_storage"]
 
 
 def check_python(ctx: PluginContext) -> CheckResult:
     version = ".".join(map(str, sys.version_info[:3]))
-    if sys.version_info < (3, 11):
-        return CheckResult(False, f"Python {version}", hint="install Python 3.11 or newer")
     return CheckResult(True, f"Python {version} ({sys.executable})")
 
 
@@ -105,8 +104,10 @@ def check_storage(ctx: PluginContext) -> CheckResult:
     url = ctx.settings.storage_url
     scheme = url.split("://", 1)[0]
     if scheme.startswith("sqlite"):
-        return check_data_dir(ctx) if ctx.settings.storage.url is None else CheckResult(
-            True, f"SQLite at {url.split(':///', 1)[-1]}"
+        return (
+            check_data_dir(ctx)
+            if ctx.settings.storage.url is None
+            else CheckResult(True, f"SQLite at {url.split(':///', 1)[-1]}")
         )
     try:
         asyncio.run(asyncio.wait_for(_ping_database(url), timeout=5.0))
@@ -118,6 +119,24 @@ def check_storage(ctx: PluginContext) -> CheckResult:
             hint="start the database or fix storage.url",
         )
     return CheckResult(True, f"{scheme} reachable")
+
+
+def _claude_code(ctx: PluginContext) -> Provider:
+    from hotplex.providers.claude_code import ClaudeCodeProvider
+
+    return ClaudeCodeProvider(ctx.settings.provider)
+
+
+@hookimpl
+def hotplex_register_providers() -> list[ProviderSpec]:
+    return [
+        ProviderSpec(
+            name="claude-code",
+            factory=_claude_code,
+            description="Claude Code CLI in persistent stream-json mode",
+            binary="claude",
+        )
+    ]
 
 
 @hookimpl

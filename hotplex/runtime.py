@@ -9,13 +9,13 @@ exits the resources in reverse order. Nothing is torn down that was not started.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
 
+from hotplex.aio import cancel_and_wait
 from hotplex.commands import ChatCommands
 from hotplex.config import Settings
 from hotplex.context import PluginContext, ServiceKey
@@ -138,11 +138,7 @@ class Runtime:
                 await asyncio.wait_for(spec.callback(self.ctx), spec.timeout)
             except Exception:
                 log.exception("shutdown callback %r failed", spec.name)
-        for task in self._adapter_tasks:
-            task.cancel()
-        for task in self._adapter_tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._adapter_tasks)
         await self._stack.aclose()
 
     async def emit(self, item: AgentEvent | AuditEvent) -> None:

@@ -7,11 +7,11 @@ not lose events); ``"drop"`` drops the newest item and counts it (metrics may lo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from hotplex.aio import cancel_and_wait
 from hotplex.events import AgentEvent, AuditEvent
 from hotplex.interfaces import HookSink
 from hotplex.records import SinkSpec
@@ -100,10 +100,7 @@ class SinkRunner:
         if not await self.flush(timeout):
             log.warning("sinks did not drain within %.1fs: %s", timeout, self.stats())
         for lane in self._lanes:
-            if lane.task is not None:
-                lane.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await lane.task
+            await cancel_and_wait(lane.task)
             try:
                 await lane.sink.aclose()
             except Exception:

@@ -83,10 +83,10 @@ class ToolRequest:
 
 @dataclass(frozen=True, slots=True)
 class ToolDecision:
-    """The answer to a ToolRequest. ``defer`` (pre stage only) lets the CLI decide by its
-    own permission rules, asking through the permission stage when it needs to."""
+    """The answer to a ToolRequest. At the pre stage, ``defer`` lets the CLI decide by its
+    own permission rules and ``ask`` makes it ask (through the permission stage)."""
 
-    behavior: Literal["allow", "deny", "defer"]
+    behavior: Literal["allow", "deny", "ask", "defer"]
     message: str = ""
     updated_input: Mapping[str, Any] | None = None
     interrupt: bool = False

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hotplex.aio import cancel_and_wait
 from hotplex.errors import AgentStartError, ProtocolError
 
 __all__ = ["AgentSubprocess", "process_start_time"]
@@ -230,11 +231,7 @@ class AgentSubprocess:
         self._signal_group(signal.SIGKILL)
         returncode = await self.wait(grace + 5.0)
         self._close_pipes()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         if returncode is None:
             raise AgentStartError(f"agent {self.pid} could not be reaped")
         return returncode

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from hotplex.aio import cancel_and_wait
 from hotplex.binaries import find_binary
 from hotplex.config import ProviderSettings
 from hotplex.engine.subprocess import AgentSubprocess
@@ -290,9 +291,7 @@ class ClaudeAgentProcess(AgentProcess):
                 await self._sub.close_stdin()
             await self._sub.wait(min(grace, 1.0))
         await self._sub.stop(grace)
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
+        await cancel_and_wait(self._reader)
 
 
 def _hook_answer(decision: ToolDecision) -> dict[str, Any]:
@@ -307,10 +306,10 @@ def _hook_answer(decision: ToolDecision) -> dict[str, Any]:
     return {"hookSpecificOutput": output}
 
 
-def _link_credentials(state_dir: Path, env: Mapping[str, str]) -> None:
+def _link_credentials(state_dir: Path) -> None:
     """A `claude login` keeps credentials in the user's config dir; link them in so the
     per-session config dir still authenticates."""
-    source_dir = Path(env.get("HOTPLEX_USER_CLAUDE_DIR") or Path.home() / ".claude")
+    source_dir = Path(os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
     source = source_dir / ".credentials.json"
     target = state_dir / ".credentials.json"
     if source.is_file() and not target.exists():
@@ -388,7 +387,7 @@ class ClaudeCodeProvider(Provider):
         env = {**spec.env, "CLAUDE_CONFIG_DIR": str(spec.state_dir)}
         if os.geteuid() == 0 and self.settings.permission_mode == "bypassPermissions":
             env.setdefault("IS_SANDBOX", "1")
-        _link_credentials(spec.state_dir, spec.env)
+        _link_credentials(spec.state_dir)
         sub = await AgentSubprocess.spawn(
             self.argv(spec), cwd=spec.work_dir, env=env, max_line=self._max_line
         )

@@ -58,9 +58,10 @@ class ClaudeNormalizer:
         subtype = message.get("subtype")
         if subtype == "api_retry":
             status = message.get("error_status") or message.get("error") or "no response"
+            delay = float(message.get("retry_delay_ms") or 0) / 1000
             text = (
                 f"API error {status}; retry {message.get('attempt')}/"
-                f"{message.get('max_retries')} in {float(message.get('retry_delay_ms', 0)) / 1000:.1f}s"
+                f"{message.get('max_retries')} in {delay:.1f}s"
             )
             return [agent_event("status", text=text)]
         if subtype == "status" and isinstance(message.get("status"), str):

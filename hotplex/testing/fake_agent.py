@@ -157,6 +157,17 @@ def command(*switches: str) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), *switches]
 
 
+def write_wrapper(directory: Path, *switches: str, name: str = "claude") -> Path:
+    """Write an executable ``directory/name`` that runs the fake with ``switches``, for use
+    as ``provider.binary`` (the engine then drives it exactly like the real CLI)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    argv = " ".join(shlex.quote(part) for part in command(*switches))
+    path.write_text(f'#!/bin/sh\nexec {argv} "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
 def cwd_key(cwd: str) -> str:
     """Transcript folder name for ``cwd``: every non-alphanumeric character becomes ``-``."""
     return re.sub(r"[^A-Za-z0-9]", "-", cwd)

@@ -1,0 +1,201 @@
+"""Approvals: a person decides whether a tool call (or a WAF ``ask`` prompt) goes ahead.
+
+A request is decided exactly once, by an authorized approver, with scope ``once`` or
+``session``; nobody deciding within ``security.approval_timeout`` denies it. Chat adapters,
+the gateway and the web chat only render requests (``subscribe``) and answer them
+(``decide``); this module owns the outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from hotplex.errors import AlreadyDecidedError, ApprovalError, NotAuthorizedError
+from hotplex.events import AuditEvent
+from hotplex.types import ApprovalRequest
+
+__all__ = ["ADMIN", "ANYONE", "Approvals", "Decision"]
+
+log = logging.getLogger(__name__)
+
+#: An approver list holding ANYONE lets every identity decide.
+ANYONE = "*"
+#: The identity of an administrator (admin token, owners): may decide every request.
+ADMIN = "admin"
+
+Audit = Callable[[AuditEvent], Awaitable[None]]
+Listener = Callable[[ApprovalRequest], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    decision: Literal["allow", "deny"]
+    scope: Literal["once", "session"]
+    by: str
+    reason: str | None = None
+
+
+@dataclass
+class _Pending:
+    request: ApprovalRequest
+    future: asyncio.Future[Decision]
+
+
+class Approvals:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        audit: Audit | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.timeout = timeout
+        self._audit = audit
+        self._clock = clock
+        self._pending: dict[str, _Pending] = {}
+        self._decided: dict[str, Decision] = {}
+        self._listeners: list[Listener] = []
+        self._ids = itertools.count(1)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` for every new request (to render it); returns an unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def pending(self, session_id: str | None = None) -> list[ApprovalRequest]:
+        return [
+            p.request
+            for p in self._pending.values()
+            if session_id is None or p.request.session_id == session_id
+        ]
+
+    def get(self, permission_id: str) -> ApprovalRequest | None:
+        pending = self._pending.get(permission_id)
+        return pending.request if pending else None
+
+    async def _emit(
+        self, kind: str, request: ApprovalRequest, actor: str | None, data: Mapping[str, Any]
+    ) -> None:
+        if self._audit is None:
+            return
+        payload = {
+            "permission_id": request.permission_id,
+            "kind": request.kind,
+            "tool": request.tool,
+            **data,
+        }
+        await self._audit(AuditEvent(kind, payload, session_id=request.session_id, actor=actor))
+
+    async def open(
+        self,
+        *,
+        kind: Literal["tool", "prompt"],
+        session_id: str,
+        address: str | None,
+        tool: str,
+        input: Mapping[str, Any],
+        reason: str | None = None,
+        approvers: Collection[str] = (ANYONE,),
+        scopes: tuple[str, ...] = ("once", "session"),
+    ) -> ApprovalRequest:
+        """Register a request (its ``permission_id`` is unguessable) and announce it."""
+        now = self._clock()
+        request = ApprovalRequest(
+            permission_id=f"perm_{next(self._ids)}_{secrets.token_hex(8)}",
+            kind=kind,
+            session_id=session_id,
+            address=address,
+            tool=tool,
+            input=input,
+            reason=reason,
+            scopes=scopes,
+            approvers=tuple(approvers),
+            created_at=now,
+            expires_at=now + self.timeout,
+        )
+        future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+        self._pending[request.permission_id] = _Pending(request, future)
+        await self._emit(
+            "approval.requested",
+            request,
+            None,
+            {"input": dict(input), "reason": reason, "approvers": list(approvers)},
+        )
+        for listener in list(self._listeners):
+            try:
+                await listener(request)
+            except Exception:
+                log.exception("an approval listener failed")
+        return request
+
+    async def wait(self, request: ApprovalRequest) -> Decision:
+        """Wait for the decision; deny when it expires or the wait is cancelled."""
+        pending = self._pending.get(request.permission_id)
+        if pending is None:
+            return self._decided[request.permission_id]
+        remaining = max(0.0, request.expires_at - self._clock())
+        try:
+            return await asyncio.wait_for(asyncio.shield(pending.future), remaining)
+        except TimeoutError:
+            return await self._finish(
+                request.permission_id,
+                Decision("deny", "once", "timeout", f"nobody answered within {self.timeout:.0f}s"),
+            )
+        except asyncio.CancelledError:
+            with contextlib.suppress(ApprovalError):
+                await self._finish(
+                    request.permission_id, Decision("deny", "once", "system", "cancelled")
+                )
+            raise
+
+    def may_decide(self, request: ApprovalRequest, by: str) -> bool:
+        return by == ADMIN or ANYONE in request.approvers or by in request.approvers
+
+    async def decide(
+        self,
+        permission_id: str,
+        decision: Literal["allow", "deny"],
+        *,
+        by: str,
+        scope: Literal["once", "session"] = "once",
+        reason: str | None = None,
+    ) -> Decision:
+        """Decide a pending request; raises NotAuthorizedError, AlreadyDecidedError, or
+        KeyError for an unknown id."""
+        if decision not in ("allow", "deny"):
+            raise ApprovalError(f"decision must be allow or deny, not {decision!r}")
+        pending = self._pending.get(permission_id)
+        if pending is None:
+            if permission_id in self._decided:
+                raise AlreadyDecidedError("This request was already decided.")
+            raise KeyError(permission_id)
+        if scope not in pending.request.scopes:
+            raise ApprovalError(f"scope must be one of {list(pending.request.scopes)}")
+        if not self.may_decide(pending.request, by):
+            raise NotAuthorizedError("You are not allowed to decide this request.")
+        return await self._finish(permission_id, Decision(decision, scope, by, reason))
+
+    async def _finish(self, permission_id: str, decision: Decision) -> Decision:
+        pending = self._pending.pop(permission_id, None)
+        if pending is None:
+            raise AlreadyDecidedError("This request was already decided.")
+        self._decided[permission_id] = decision
+        if len(self._decided) > 10_000:  # remember recent ids only, for the error message
+            self._decided.pop(next(iter(self._decided)))
+        if not pending.future.done():
+            pending.future.set_result(decision)
+        await self._emit(
+            "approval.decided",
+            pending.request,
+            decision.by,
+            {"decision": decision.decision, "scope": decision.scope, "reason": decision.reason},
+        )
+        return decision
