@@ -54,9 +54,7 @@ class Address:
         """Parse ``platform:workspace/channel[/thread]``; raises AddressError saying why not."""
         platform, sep, rest = text.partition(":")
         if not sep:
-            raise AddressError(
-                f"address {text!r}: expected platform:workspace/channel[/thread]"
-            )
+            raise AddressError(f"address {text!r}: expected platform:workspace/channel[/thread]")
         parts = rest.split("/")
         if len(parts) not in (2, 3):
             raise AddressError(

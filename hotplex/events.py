@@ -128,9 +128,7 @@ class AgentEvent:
         self, *, session_id: str, turn_id: str, seq: int, request_id: str | None
     ) -> AgentEvent:
         """The same event placed in a session's stream."""
-        return replace(
-            self, session_id=session_id, turn_id=turn_id, seq=seq, request_id=request_id
-        )
+        return replace(self, session_id=session_id, turn_id=turn_id, seq=seq, request_id=request_id)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -23,7 +23,10 @@ def test_parse_round_trips(text: str) -> None:
 def test_parts() -> None:
     a = Address.parse("slack:T01/C02/1700000000.000100")
     assert (a.platform, a.workspace, a.channel, a.thread) == (
-        "slack", "T01", "C02", "1700000000.000100"
+        "slack",
+        "T01",
+        "C02",
+        "1700000000.000100",
     )
 
 
@@ -60,9 +63,9 @@ def test_session_id_is_stable_uuid5() -> None:
 
 
 segment = st.text(
-    alphabet=st.characters(blacklist_categories=("Zs", "Cc", "Zl", "Zp"),
-                           blacklist_characters="/"),
-    min_size=1, max_size=20,
+    alphabet=st.characters(blacklist_categories=("Zs", "Cc", "Zl", "Zp"), blacklist_characters="/"),
+    min_size=1,
+    max_size=20,
 ).filter(lambda s: not any(c.isspace() for c in s))
 
 

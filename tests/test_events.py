@@ -16,15 +16,25 @@ SAMPLES = {
     "tool_use": {"tool_use_id": "t1", "name": "Bash", "input": {"command": "ls"}},
     "tool_result": {"tool_use_id": "t1", "output": "a\nb", "is_error": False},
     "permission_request": {
-        "permission_id": "p1", "tool": "Bash", "input": {"command": "ls"},
-        "reason": "asks", "scopes": ["once", "session"],
+        "permission_id": "p1",
+        "tool": "Bash",
+        "input": {"command": "ls"},
+        "reason": "asks",
+        "scopes": ["once", "session"],
     },
     "permission_decision": {
-        "permission_id": "p1", "decision": "allow", "scope": "once", "by": "alice",
+        "permission_id": "p1",
+        "decision": "allow",
+        "scope": "once",
+        "by": "alice",
     },
     "usage": {
-        "input_tokens": 1, "output_tokens": 2, "cache_read_tokens": 0,
-        "cache_write_tokens": 0, "cost_usd": 0.001, "context_used": 3,
+        "input_tokens": 1,
+        "output_tokens": 2,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "cost_usd": 0.001,
+        "context_used": 3,
         "context_window": 200000,
     },
     "status": {"text": "requesting"},
@@ -48,8 +58,9 @@ def test_round_trip_is_one_json_shape(kind: str) -> None:
 
 
 def test_request_id_is_omitted_when_absent() -> None:
-    event = agent_event("text", text="x").stamped(session_id="s", turn_id="t", seq=1,
-                                                  request_id=None)
+    event = agent_event("text", text="x").stamped(
+        session_id="s", turn_id="t", seq=1, request_id=None
+    )
     assert "request_id" not in event.to_dict()
     assert AgentEvent.from_dict(event.to_dict()) == event
 

@@ -63,14 +63,9 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
         return
     click.echo(f"{'NAME':<10} {'VERSION':<9} {'SOURCE':<12} {'STATUS':<12} HOOKS")
     for row in rows:
-        if not row.loaded:
-            status = "not loaded"
-        else:
-            status = "available" if row.available else "unavailable"
+        status = ("available" if row.available else "unavailable") if row.loaded else "off"
         hooks = ", ".join(h.removeprefix("hotplex_") for h in row.hooks) or "-"
-        click.echo(
-            f"{row.name:<10} {row.version or '-':<9} {row.source:<12} {status:<12} {hooks}"
-        )
+        click.echo(f"{row.name:<10} {row.version or '-':<9} {row.source:<12} {status:<12} {hooks}")
         if row.reason:
             click.echo(f"{'':<10} ↳ {row.reason}")
 
@@ -107,7 +102,7 @@ def _run_check(run: Any, pctx: PluginContext) -> CheckResult:
     try:
         result = run(pctx)
         if inspect.isawaitable(result):
-            result = asyncio.run(asyncio.wait_for(result, timeout=30))  # type: ignore[arg-type]
+            result = asyncio.run(asyncio.wait_for(result, timeout=30))
     except Exception as exc:
         return CheckResult(False, f"check crashed: {type(exc).__name__}: {exc}")
     if not isinstance(result, CheckResult):
@@ -143,8 +138,9 @@ def doctor(ctx: click.Context) -> None:
         if info.loaded and not info.available:
             section = composition.config.settings.plugins.get(info.name)
             enabled = bool(getattr(section, "enabled", False))
-            result = CheckResult(not enabled, f"plugin unavailable: {info.reason}",
-                                 warning=not enabled)
+            result = CheckResult(
+                not enabled, f"plugin unavailable: {info.reason}", warning=not enabled
+            )
             _line(f"plugin {info.name}", result)
             failed |= not result.ok
     pctx = PluginContext(settings=composition.config.settings, plugins=pm)

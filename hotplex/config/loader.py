@@ -58,8 +58,9 @@ def _read_dotenv(directory: Path) -> dict[str, str]:
 
 def _expand(value: Any, env: Mapping[str, str], where: str, path: str) -> Any:
     if isinstance(value, dict):
-        return {k: _expand(v, env, where, f"{path}.{k}" if path else str(k)) for k, v in
-                value.items()}
+        return {
+            k: _expand(v, env, where, f"{path}.{k}" if path else str(k)) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_expand(v, env, where, f"{path}.{i}") for i, v in enumerate(value)]
     if not isinstance(value, str) or "$" not in value:
@@ -193,8 +194,7 @@ def load_settings(
             else:
                 hint = suggest(str(name), [*by_name, *known_plugins])
                 warnings.append(
-                    f"{where}: plugins.{name}: no such plugin is installed; "
-                    f"section ignored{hint}"
+                    f"{where}: plugins.{name}: no such plugin is installed; section ignored{hint}"
                 )
             continue
         value, problems = _validate(section.model, section_raw or {}, where, f"plugins.{name}")

@@ -30,9 +30,9 @@ __all__ = [
     "ProjectSettings",
     "ProviderSettings",
     "RouteTo",
+    "Section",
     "SecuritySettings",
     "ServerSettings",
-    "Section",
     "StorageSettings",
     "UnattendedPolicy",
     "WafSettings",
@@ -57,9 +57,7 @@ def parse_duration(value: Any) -> float:
         if re.fullmatch(r"\d+(\.\d+)?", text):
             seconds = float(text)
         elif text and _DURATION_PART.sub("", text) == "":
-            seconds = sum(
-                float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text)
-            )
+            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
         else:
             raise ValueError(f"{value!r} is not a duration; use e.g. 30s, 10m, 2h or 1h30m")
     else:

@@ -75,7 +75,7 @@ class FakeAgentProcess(AgentProcess):
     def alive(self) -> bool:
         return self._alive
 
-    async def turn(self, prompt: str) -> AsyncIterator[AgentEvent]:  # type: ignore[override]
+    async def turn(self, prompt: str) -> AsyncIterator[AgentEvent]:
         if not self._alive:
             raise RuntimeError("fake agent is closed")
         self.prompts.append(prompt)
@@ -102,16 +102,21 @@ class FakeAgentProcess(AgentProcess):
 
     async def _tool(self, call: ToolCall) -> AsyncIterator[AgentEvent]:
         tool_use_id = f"toolu_fake{next(self.provider.counter)}"
-        yield agent_event("tool_use", tool_use_id=tool_use_id, name=call.tool, input=dict(call.input))
-        request = ToolRequest(stage="permission", tool=call.tool, input=call.input,
-                              tool_use_id=tool_use_id)
+        yield agent_event(
+            "tool_use", tool_use_id=tool_use_id, name=call.tool, input=dict(call.input)
+        )
+        request = ToolRequest(
+            stage="permission", tool=call.tool, input=call.input, tool_use_id=tool_use_id
+        )
         decision = await self.gate(request)
         if decision.behavior == "allow":
-            yield agent_event("tool_result", tool_use_id=tool_use_id, output=call.output,
-                              is_error=False)
+            yield agent_event(
+                "tool_result", tool_use_id=tool_use_id, output=call.output, is_error=False
+            )
         else:
-            yield agent_event("tool_result", tool_use_id=tool_use_id, output=decision.message,
-                              is_error=True)
+            yield agent_event(
+                "tool_result", tool_use_id=tool_use_id, output=decision.message, is_error=True
+            )
 
     async def interrupt(self) -> None:
         self._interrupted.set()

@@ -42,13 +42,18 @@ def test_settings_are_frozen(tmp_path: Path, sections: list[Any]) -> None:
 def test_unknown_key_names_file_path_and_suggests(tmp_path: Path, sections: list[Any]) -> None:
     with pytest.raises(ConfigError) as info:
         load(tmp_path, "plugins:\n  slack:\n    bot_tokn: x\n", sections)
-    assert f"{tmp_path / 'hotplex.yaml'}: plugins.slack.bot_tokn: unknown key; " \
-           "did you mean bot_token?" in str(info.value)
+    assert (
+        f"{tmp_path / 'hotplex.yaml'}: plugins.slack.bot_tokn: unknown key; "
+        "did you mean bot_token?" in str(info.value)
+    )
 
 
 def test_unknown_core_key_suggests(tmp_path: Path, sections: list[Any]) -> None:
-    with pytest.raises(ConfigError, match=r"engine\.max_sesions: unknown key; did you mean "
-                                          r"max_sessions\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"engine\.max_sesions: unknown key; did you mean "
+        r"max_sessions\?",
+    ):
         load(tmp_path, "engine: {max_sesions: 3}", sections)
 
 
@@ -88,8 +93,9 @@ def test_literal_dollar_brace(tmp_path: Path, sections: list[Any]) -> None:
 
 def test_dotenv_beside_the_file(tmp_path: Path, sections: list[Any]) -> None:
     (tmp_path / ".env").write_text("TOKEN=from-dotenv\nPORT=99\n")
-    settings = load(tmp_path, "server:\n  admin_token: ${TOKEN}\n  port: ${PORT}\n",
-                    sections, {"PORT": "98"}).settings
+    settings = load(
+        tmp_path, "server:\n  admin_token: ${TOKEN}\n  port: ${PORT}\n", sections, {"PORT": "98"}
+    ).settings
     assert settings.server.admin_token is not None
     assert settings.server.admin_token.get_secret_value() == "from-dotenv"
     assert settings.server.port == 98  # the environment wins
@@ -98,8 +104,9 @@ def test_dotenv_beside_the_file(tmp_path: Path, sections: list[Any]) -> None:
 def test_sections_of_disabled_or_absent_plugins_warn(tmp_path: Path, sections: list[Any]) -> None:
     loaded = load(tmp_path, "plugins:\n  gone: {x: 1}\n  slak: {}\n", sections)
     assert any("plugins.gone: plugin is disabled" in w for w in loaded.warnings)
-    assert any("plugins.slak: no such plugin" in w and "did you mean slack?" in w
-               for w in loaded.warnings)
+    assert any(
+        "plugins.slak: no such plugin" in w and "did you mean slack?" in w for w in loaded.warnings
+    )
 
 
 def test_durations() -> None:
@@ -112,8 +119,10 @@ def test_durations() -> None:
 
 
 def test_secret_values_are_collected(tmp_path: Path, sections: list[Any]) -> None:
-    text = ("server:\n  admin_token: adm1n\n  api_keys: [{name: a, key: k3y}]\n"
-            "plugins:\n  slack: {enabled: true, bot_token: xoxb-1, app_token: xapp-1}\n")
+    text = (
+        "server:\n  admin_token: adm1n\n  api_keys: [{name: a, key: k3y}]\n"
+        "plugins:\n  slack: {enabled: true, bot_token: xoxb-1, app_token: xapp-1}\n"
+    )
     settings = load(tmp_path, text, sections).settings
     assert secret_values(settings) == {"adm1n", "k3y", "xoxb-1", "xapp-1"}
 
@@ -151,8 +160,9 @@ def _first_model(annotation: Any) -> type[BaseModel] | None:
     (an UnattendedPolicy is documented by its key alone)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    args = [a for a in getattr(annotation, "__args__", ()) if a is not type(None) and a
-            is not Ellipsis]
+    args = [
+        a for a in getattr(annotation, "__args__", ()) if a is not type(None) and a is not Ellipsis
+    ]
     return _first_model(args[0]) if len(args) == 1 else None
 
 
@@ -189,6 +199,9 @@ def test_example_config_covers_every_key(sections: list[Any]) -> None:
         expected |= _key_paths(section.model, f"plugins.{section.name}.")
     missing = sorted(expected - present)
     assert not missing, f"configs/hotplex.example.yaml does not document {missing}"
-    unknown = sorted(p for p in present - expected if not p.startswith(("provider.env.",
-                                                                         "security.waf.overrides.")))
+    unknown = sorted(
+        p
+        for p in present - expected
+        if not p.startswith(("provider.env.", "security.waf.overrides."))
+    )
     assert not unknown, f"example documents keys no model defines: {unknown}"
