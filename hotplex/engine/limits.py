@@ -25,9 +25,12 @@ Open files and core dumps are always rlimits (cgroups have no such knobs).
 Limits are applied without ``preexec_fn`` (unsafe with threads): :meth:`~LimitBackend.wrap`
 prefixes the command with ``prlimit`` when it is installed, and :meth:`~LimitBackend.attach`
 moves the new process into its cgroup (or calls :func:`resource.prlimit` on it) right after
-the spawn. A child the agent forks before ``attach`` stays outside the cgroup; agent CLIs take
-far longer to boot than that. ``RLIMIT_AS`` is never used: Node/V8 and Bun reserve huge
-amounts of virtual address space at startup and fail under it.
+the spawn. Where ``attach`` has work to do, ``wrap`` also puts a start gate in front
+(``/bin/sh -c 'kill -STOP "$$"; exec "$@"'``): the process stops itself before it runs the
+agent, ``attach`` places it and lets it go on (SIGCONT), so nothing the agent forks can start
+outside its limits. A command from ``wrap`` must therefore always be followed by ``attach``.
+``RLIMIT_AS`` is never used: Node/V8 and Bun reserve huge amounts of virtual address space at
+startup and fail under it.
 
 Usage::
 
@@ -49,7 +52,7 @@ import resource
 import shutil
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -94,12 +97,13 @@ class LimitBackend(Protocol):
     """``"cgroup2"``, ``"cgroup1"`` or ``"rlimit"``."""
 
     def wrap(self, argv: list[str], limits: AgentLimits) -> list[str]:
-        """The command line that runs ``argv`` under the limits (e.g. behind ``prlimit``)."""
+        """The command line that runs ``argv`` under the limits (e.g. behind ``prlimit``).
+        It may wait, stopped, for :meth:`attach`: always call that right after the spawn."""
         ...
 
     def attach(self, pid: int, group: str, limits: AgentLimits) -> None:
-        """Right after the spawn: put ``pid`` under the limits of the agent ``group``.
-        Never raises; falls back to rlimits when a cgroup cannot be set up."""
+        """Right after the spawn: put ``pid`` under the limits of the agent ``group``, then let
+        it run. Never raises; falls back to rlimits when a cgroup cannot be set up."""
         ...
 
     def kill_group(self, group: str) -> int:
@@ -208,16 +212,72 @@ class RlimitBackend:
         self._rlimits = _Rlimits(prlimit)
 
     def wrap(self, argv: list[str], limits: AgentLimits) -> list[str]:
+        if not self._rlimits.prlimit:
+            return _gated(argv)
         return self._rlimits.wrap(argv, limits, tree=True)
 
     def attach(self, pid: int, group: str, limits: AgentLimits) -> None:
         if not self._rlimits.prlimit:
-            self._rlimits.apply(pid, limits, tree=True, process=True)
+            with _held(pid):
+                self._rlimits.apply(pid, limits, tree=True, process=True)
 
     def kill_group(self, group: str) -> int:
         return 0
 
     def release(self, group: str) -> None:
+        return None
+
+
+# -- the start gate ------------------------------------------------------------------------
+
+_GATE_SCRIPT = 'kill -STOP "$$"; exec "$@"'
+GATE_DEADLINE = 5.0
+
+
+def _gated(argv: Sequence[str]) -> list[str]:
+    """``argv`` behind a shell that stops itself until :func:`_held` lets it go on."""
+    return ["/bin/sh", "-c", _GATE_SCRIPT, "hotplex-gate", *argv]
+
+
+@contextlib.contextmanager
+def _held(pid: int) -> Iterator[None]:
+    """Hold a gated process stopped while its limits are set; a pid that did not come from
+    :func:`_gated` is limited as it runs."""
+    gated = _is_gated(pid)
+    if gated and not _wait_stopped(pid):
+        log.warning("agent %d did not reach its start gate in %.0fs", pid, GATE_DEADLINE)
+    try:
+        yield
+    finally:
+        if gated:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def _is_gated(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return argv[1:3] == [b"-c", _GATE_SCRIPT.encode()]
+
+
+def _wait_stopped(pid: int) -> bool:
+    deadline = time.monotonic() + GATE_DEADLINE
+    while time.monotonic() < deadline:
+        state = _state(pid)
+        if state in {"T", "t"}:
+            return True
+        if state in {None, "Z", "X"}:
+            return False
+        time.sleep(0.0005)
+    return False
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return None
 
 
@@ -234,9 +294,13 @@ class _CgroupBackend:
         self._rlimits = _Rlimits(prlimit)
 
     def wrap(self, argv: list[str], limits: AgentLimits) -> list[str]:
-        return self._rlimits.wrap(argv, limits, tree=False)
+        return _gated(self._rlimits.wrap(argv, limits, tree=False))
 
     def attach(self, pid: int, group: str, limits: AgentLimits) -> None:
+        with _held(pid):
+            self._place(pid, group, limits)
+
+    def _place(self, pid: int, group: str, limits: AgentLimits) -> None:
         wrapped = self._rlimits.prlimit is not None
         try:
             self._enter(pid, group, limits)

@@ -27,7 +27,7 @@ from typing import Any
 from hotplex.aio import cancel_and_wait
 from hotplex.errors import AgentStartError, ProtocolError
 
-__all__ = ["AgentSubprocess", "process_start_time"]
+__all__ = ["AgentSubprocess", "group_members", "process_start_time"]
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,52 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+def group_members(pgid: int) -> list[int]:
+    """Pids of the live (not zombie) processes in process group ``pgid``."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry))
+    return members
+
+
+class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Tells when the process exits, even while a grandchild holds its pipes open
+    (``Process.wait`` waits for the pipes too before Python 3.13)."""
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.exited = asyncio.Event()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        self.exited.set()
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 0 and self._stdin_closed.done():  # type: ignore[attr-defined]
+            return  # closing stdin and then the transport reports stdin twice
+        super().pipe_connection_lost(fd, exc)
+
+
 class AgentSubprocess:
     """A spawned agent with line-framed stdout and a bounded stderr tail."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, *, max_line: int, pipe_grace: float):
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        protocol: _Protocol,
+        *,
+        max_line: int,
+        pipe_grace: float,
+    ):
         self._proc = proc
+        self._protocol = protocol
         self.pid = proc.pid
         self.pgid = proc.pid
         self.start_time = process_start_time(proc.pid)
@@ -80,8 +121,10 @@ class AgentSubprocess:
         max_line: int = DEFAULT_MAX_LINE,
         pipe_grace: float = 2.0,
     ) -> AgentSubprocess:
+        loop = asyncio.get_running_loop()
         try:
-            proc = await asyncio.create_subprocess_exec(
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _Protocol(CHUNK, loop),
                 *argv,
                 cwd=str(cwd),
                 env=dict(env),
@@ -89,11 +132,11 @@ class AgentSubprocess:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
-                limit=CHUNK,
             )
         except OSError as exc:
             raise AgentStartError(f"cannot start {argv[0]}: {exc.strerror or exc}") from exc
-        return cls(proc, max_line=max_line, pipe_grace=pipe_grace)
+        proc = asyncio.subprocess.Process(transport, protocol, loop)
+        return cls(proc, protocol, max_line=max_line, pipe_grace=pipe_grace)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -138,7 +181,8 @@ class AgentSubprocess:
                     self._stderr_size -= len(self._stderr.popleft())
 
     async def _watch_exit(self) -> None:
-        self.returncode = await self._proc.wait()
+        await self._protocol.exited.wait()
+        self.returncode = self._proc.returncode
         self._exited.set()
         # A grandchild may hold stdout open after the agent exited: give the reader a grace
         # period to drain what was written, then stop waiting for EOF.
@@ -230,6 +274,10 @@ class AgentSubprocess:
         # SIGKILL the group even after a clean exit: children may outlive the leader.
         self._signal_group(signal.SIGKILL)
         returncode = await self.wait(grace + 5.0)
+        deadline = asyncio.get_running_loop().time() + 2.0
+        while group_members(self.pgid) and asyncio.get_running_loop().time() < deadline:
+            self._signal_group(signal.SIGKILL)
+            await asyncio.sleep(0.01)  # SIGKILL is delivered asynchronously
         self._close_pipes()
         await cancel_and_wait(*self._tasks)
         if returncode is None:

@@ -83,6 +83,7 @@ class ClaudeAgentProcess(AgentProcess):
         self._normalizer = ClaudeNormalizer()
         self._turn_running = False
         self._closed = False
+        self._closing: asyncio.Task[None] | None = None
         self.init_info: dict[str, Any] = {}
         self._reader = asyncio.create_task(self._read_loop(), name=f"claude-read:{sub.pid}")
 
@@ -281,9 +282,13 @@ class ClaudeAgentProcess(AgentProcess):
             await self.control("interrupt", timeout=5.0)
 
     async def close(self, grace: float = 5.0) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        """Stop the agent's process group; finishes even if the caller is cancelled."""
+        if self._closing is None:
+            self._closed = True
+            self._closing = asyncio.create_task(self._close(grace), name=f"claude-close:{self.pid}")
+        await asyncio.shield(self._closing)
+
+    async def _close(self, grace: float) -> None:
         for task in list(self._handlers.values()):
             task.cancel()
         if self._sub.running:

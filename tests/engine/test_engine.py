@@ -26,7 +26,7 @@ def types(events: list[AgentEvent]) -> list[str]:
 async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # noqa: ASYNC110 - polls state nothing signals
 
 
 async def next_event(turn: Any, kind: str, timeout: float = 5.0) -> AgentEvent:
@@ -155,8 +155,10 @@ async def test_turn_idle_timeout_interrupts(make_settings: Settings) -> None:
     async with Engine(make_settings(turn_idle_timeout=0.3), provider) as engine:
         events = await (await engine.execute("k", "hang")).collect(5)
     assert events[-2].data["code"] == "turn_timeout"
-    assert "no output for 0s" in events[-2].data["message"] or "no output" in events[-2].data[
-        "message"]
+    assert (
+        "no output for 0s" in events[-2].data["message"]
+        or "no output" in events[-2].data["message"]
+    )
     assert events[-1].data["status"] == "error"
 
 
@@ -164,15 +166,16 @@ async def test_turn_max_duration(make_settings: Settings) -> None:
     provider = FakeProvider([[agent_event("text_delta", text="x")] * 200], delay=0.02)
     async with Engine(make_settings(turn_max_duration=0.3), provider) as engine:
         events = await (await engine.execute("k", "long")).collect(10)
-    assert events[-2].data["code"] == "turn_timeout" and "longer than" in events[-2].data[
-        "message"]
+    assert events[-2].data["code"] == "turn_timeout" and "longer than" in events[-2].data["message"]
 
 
 async def test_permission_allow_and_deny(make_settings: Settings) -> None:
-    provider = FakeProvider([
-        [ToolCall("Bash", {"command": "make"}, output="built")],
-        [ToolCall("Bash", {"command": "rm x"})],
-    ])
+    provider = FakeProvider(
+        [
+            [ToolCall("Bash", {"command": "make"}, output="built")],
+            [ToolCall("Bash", {"command": "rm x"})],
+        ]
+    )
     async with Engine(make_settings(), provider) as engine:
         turn = await engine.execute("k", "build", user="alice")
         request = await next_event(turn, "permission_request")
@@ -185,15 +188,20 @@ async def test_permission_allow_and_deny(make_settings: Settings) -> None:
             await engine.approvals.decide(pid, "deny", by="alice")
         rest = await turn.collect(5)
         decision = next(e for e in rest if e.type == "permission_decision")
-        assert decision.data == {"permission_id": pid, "decision": "allow", "scope": "once",
-                                 "by": "alice"}
+        assert decision.data == {
+            "permission_id": pid,
+            "decision": "allow",
+            "scope": "once",
+            "by": "alice",
+        }
         result = next(e for e in rest if e.type == "tool_result")
         assert result.data["output"] == "built" and not result.data["is_error"]
 
         turn = await engine.execute("k", "clean", user="alice")
         request = await next_event(turn, "permission_request")
-        await engine.approvals.decide(request.data["permission_id"], "deny", by=ADMIN,
-                                      reason="not today")
+        await engine.approvals.decide(
+            request.data["permission_id"], "deny", by=ADMIN, reason="not today"
+        )
         result = await next_event(turn, "tool_result")
         assert result.data["is_error"] and result.data["output"] == "not today"
 
@@ -220,16 +228,19 @@ async def test_idle_timer_paused_while_permission_pending(make_settings: Setting
 
 
 async def test_session_scope_grant_covers_later_calls(make_settings: Settings) -> None:
-    provider = FakeProvider([
-        [ToolCall("Bash", {"command": "npm test"})],
-        [ToolCall("Bash", {"command": "npm test"})],
-        [ToolCall("Bash", {"command": "npm publish"})],
-    ])
+    provider = FakeProvider(
+        [
+            [ToolCall("Bash", {"command": "npm test"})],
+            [ToolCall("Bash", {"command": "npm test"})],
+            [ToolCall("Bash", {"command": "npm publish"})],
+        ]
+    )
     async with Engine(make_settings(), provider) as engine:
         turn = await engine.execute("k", "a")
         request = await next_event(turn, "permission_request")
-        await engine.approvals.decide(request.data["permission_id"], "allow", by=ADMIN,
-                                      scope="session")
+        await engine.approvals.decide(
+            request.data["permission_id"], "allow", by=ADMIN, scope="session"
+        )
         await turn.collect(5)
         second = await (await engine.execute("k", "b")).collect(5)
         assert "permission_request" not in types(second)
@@ -239,10 +250,12 @@ async def test_session_scope_grant_covers_later_calls(make_settings: Settings) -
 
 
 async def test_unattended_policies(make_settings: Settings) -> None:
-    provider = FakeProvider([
-        [ToolCall("Bash", {"command": "x"})],
-        [ToolCall("Read", {"file_path": "a"}), ToolCall("Bash", {"command": "y"})],
-    ])
+    provider = FakeProvider(
+        [
+            [ToolCall("Bash", {"command": "x"})],
+            [ToolCall("Read", {"file_path": "a"}), ToolCall("Bash", {"command": "y"})],
+        ]
+    )
     async with Engine(make_settings(), provider) as engine:
         denied = await (await engine.execute("cron", "x", policy="deny")).collect(5)
         assert "permission_request" not in types(denied)
