@@ -477,31 +477,53 @@ class Engine:
         await self._publish(session, agent_event("done", status=status, duration_ms=0))
 
     async def _run_turn(self, session: Session, turn: Turn) -> None:
-        process = await self._ensure_process(session)
-        watchdog = asyncio.create_task(self._watchdog(session, turn, process))
-        try:
-            async for event in process.turn(turn.prompt):
-                if turn.timeout_reason is not None:
-                    if event.type == "error":
-                        continue  # the kill's crash report; the timeout is the error
-                    if event.type == "done":
-                        await self._publish(
-                            session,
-                            agent_event(
-                                "error",
-                                code="turn_timeout",
-                                message=turn.timeout_reason,
-                                retryable=True,
-                            ),
-                        )
-                        event = agent_event(
-                            "done", status="error", duration_ms=int(event.data["duration_ms"])
-                        )
-                await self._publish(session, event)
-        finally:
-            await cancel_and_wait(watchdog)
-        if not process.alive:
-            await self._stop_process(session, None)
+        for attempt in (1, 2):
+            process = await self._ensure_process(session)
+            watchdog = asyncio.create_task(self._watchdog(session, turn, process))
+            try:
+                delivered = await self._stream_turn(session, turn, process, retry=attempt == 1)
+            finally:
+                await cancel_and_wait(watchdog)
+            if not process.alive:
+                await self._stop_process(session, None)
+            if delivered:
+                return
+
+    async def _stream_turn(
+        self, session: Session, turn: Turn, process: AgentProcess, *, retry: bool
+    ) -> bool:
+        """Publish the turn's events; False when the agent had died before it saw the
+        prompt (nothing came back but the crash report), so the turn can be retried once
+        on a respawned agent."""
+        produced = False
+        async for event in process.turn(turn.prompt):
+            if (
+                retry
+                and not produced
+                and event.type == "error"
+                and event.data["code"] == "agent_crashed"
+            ):
+                log.info("session %s: agent was dead before the turn; respawning", session.key)
+                return False
+            produced = True
+            if turn.timeout_reason is not None:
+                if event.type == "error":
+                    continue  # the kill's crash report; the timeout is the error
+                if event.type == "done":
+                    await self._publish(
+                        session,
+                        agent_event(
+                            "error",
+                            code="turn_timeout",
+                            message=turn.timeout_reason,
+                            retryable=True,
+                        ),
+                    )
+                    event = agent_event(
+                        "done", status="error", duration_ms=int(event.data["duration_ms"])
+                    )
+            await self._publish(session, event)
+        return True
 
     async def _watchdog(self, session: Session, turn: Turn, process: AgentProcess) -> None:
         engine = self.settings.engine

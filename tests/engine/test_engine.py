@@ -25,8 +25,8 @@ def types(events: list[AgentEvent]) -> list[str]:
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)  # noqa: ASYNC110 - polls state nothing signals
+        while not predicate():  # noqa: ASYNC110 - polls state that nothing signals
+            await asyncio.sleep(0.01)
 
 
 async def next_event(turn: Any, kind: str, timeout: float = 5.0) -> AgentEvent:
