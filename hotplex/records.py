@@ -69,14 +69,13 @@ class ConfigSection:
     """A plugin's config section ``plugins.<name>``, validated by ``model``.
 
     ``model`` should forbid unknown keys and be frozen (subclass
-    :class:`hotplex.config.PluginSettings`). ``enabled_by_default`` says whether the plugin
-    runs when its section is absent.
+    :class:`hotplex.config.PluginSettings`). A section with an ``enabled`` key is on when it
+    says so; one without is on when the config file sets any of its keys.
     """
 
     name: str
     model: type[BaseModel]
     description: str = ""
-    enabled_by_default: bool = False
 
 
 @dataclass(frozen=True, slots=True)

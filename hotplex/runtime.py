@@ -17,7 +17,7 @@ from typing import Any
 
 from hotplex.aio import cancel_and_wait
 from hotplex.commands import ChatCommands
-from hotplex.config import Settings
+from hotplex.config import Settings, plugin_enabled
 from hotplex.context import PluginContext, ServiceKey
 from hotplex.errors import ConfigError, PluginUnavailableError
 from hotplex.events import AgentEvent, AuditEvent
@@ -73,11 +73,7 @@ class Runtime:
         return self.ctx.settings
 
     def enabled(self, plugin: str) -> bool:
-        """A plugin section with ``enabled: true`` (or, without that key, present)."""
-        section = self.settings.plugins.get(plugin)
-        if section is None:
-            return False
-        return bool(getattr(section, "enabled", True))
+        return plugin_enabled(self.settings, plugin)
 
     def _check_available(self) -> None:
         for info in self.ctx.plugins.plugins():

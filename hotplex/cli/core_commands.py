@@ -12,6 +12,7 @@ import yaml
 
 from hotplex import __version__
 from hotplex.cli.bootstrap import Composition, compose
+from hotplex.config import plugin_enabled
 from hotplex.context import PluginContext
 from hotplex.errors import HotplexError
 from hotplex.plugins import HotplexPluginManager
@@ -136,8 +137,7 @@ def doctor(ctx: click.Context) -> None:
     failed = False
     for info in pm.plugins():
         if info.loaded and not info.available:
-            section = composition.config.settings.plugins.get(info.name)
-            enabled = bool(getattr(section, "enabled", False))
+            enabled = plugin_enabled(composition.config.settings, info.name)
             result = CheckResult(
                 not enabled, f"plugin unavailable: {info.reason}", warning=not enabled
             )

@@ -18,7 +18,7 @@ from hotplex.config.models import (
     WafSettings,
     parse_duration,
 )
-from hotplex.config.settings import PluginSettings, Settings, secret_values
+from hotplex.config.settings import PluginSettings, Settings, plugin_enabled, secret_values
 
 __all__ = [
     "AllowTools",
@@ -39,5 +39,6 @@ __all__ = [
     "find_config_file",
     "load_settings",
     "parse_duration",
+    "plugin_enabled",
     "secret_values",
 ]

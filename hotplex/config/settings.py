@@ -17,7 +17,7 @@ from hotplex.config.models import (
     StorageSettings,
 )
 
-__all__ = ["PluginSettings", "Settings", "secret_values"]
+__all__ = ["PluginSettings", "Settings", "plugin_enabled", "secret_values"]
 
 
 class PluginSettings(Section):
@@ -47,6 +47,17 @@ class Settings(Section):
         if self.storage.url:
             return self.storage.url
         return f"sqlite+aiosqlite:///{self.engine.data_dir / 'hotplex.db'}"
+
+
+def plugin_enabled(settings: Settings, name: str) -> bool:
+    """Whether plugin ``name`` should run: its section's ``enabled`` key when it has one,
+    otherwise whether the config file set any key of its section."""
+    section = settings.plugins.get(name)
+    if not isinstance(section, BaseModel):
+        return False
+    if "enabled" in type(section).model_fields:
+        return bool(getattr(section, "enabled"))
+    return bool(section.model_fields_set)
 
 
 def _walk_secrets(value: Any) -> Iterator[str]:

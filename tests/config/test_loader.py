@@ -205,3 +205,14 @@ def test_example_config_covers_every_key(sections: list[Any]) -> None:
         if not p.startswith(("provider.env.", "security.waf.overrides."))
     )
     assert not unknown, f"example documents keys no model defines: {unknown}"
+
+
+def test_plugin_enabled_rules(tmp_path: Path, sections: list[Any]) -> None:
+    from hotplex.config import plugin_enabled
+
+    defaults = load(tmp_path, "", sections).settings
+    assert not any(plugin_enabled(defaults, n) for n in ("slack", "cron", "relay", "nope"))
+    text = "plugins:\n  slack: {enabled: true, bot_token: a, app_token: b}\n  cron: {jobs: []}\n"
+    configured = load(tmp_path, text, sections).settings
+    assert plugin_enabled(configured, "slack") and plugin_enabled(configured, "cron")
+    assert not plugin_enabled(configured, "relay")
