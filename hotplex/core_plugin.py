@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from hotplex.binaries import PINNED_VERSIONS, binary_version, find_binary
 from hotplex.context import PluginContext
 from hotplex.hookspecs import hookimpl
 from hotplex.interfaces import Provider
-from hotplex.records import CheckResult, DoctorCheck, ProviderSpec, TemplateSpec
+from hotplex.records import CheckResult, DoctorCheck, ProviderSpec, ResourceSpec, TemplateSpec
 
 __all__ = ["check_data_dir", "check_provider", "check_python", "check_storage"]
 
@@ -137,6 +139,50 @@ def hotplex_register_providers() -> list[ProviderSpec]:
             binary="claude",
         )
     ]
+
+
+@asynccontextmanager
+async def run_engine(ctx: PluginContext) -> AsyncIterator[None]:
+    """The engine as a start-up resource: the configured provider, events to the sinks."""
+    from hotplex.engine import ENGINE, Engine
+    from hotplex.errors import ConfigError
+    from hotplex.runtime import RUNTIME
+
+    spec = ctx.plugins.providers().get(ctx.settings.provider.type)
+    if spec is None:
+        known = ", ".join(sorted(ctx.plugins.providers())) or "none"
+        raise ConfigError(
+            f"provider.type: {ctx.settings.provider.type!r} is not registered "
+            f"(registered: {known})",
+            path="provider.type",
+        )
+    runtime = ctx.services.find(RUNTIME)
+    emit = runtime.emit if runtime is not None else None
+    async with Engine(ctx.settings, spec.factory(ctx), emit=emit) as engine:
+        ctx.services.set(ENGINE, engine)
+        try:
+            yield
+        finally:
+            ctx.services.remove(ENGINE)
+
+
+@asynccontextmanager
+async def run_sinks(ctx: PluginContext) -> AsyncIterator[None]:
+    from hotplex.runtime import RUNTIME
+
+    runtime = ctx.services.find(RUNTIME)
+    if runtime is None:
+        yield
+        return
+    async with runtime.running_sinks():
+        yield
+
+
+@hookimpl(tryfirst=True)
+def hotplex_startup() -> list[ResourceSpec]:
+    # core first: sinks outlive the engine (its last events still reach them), and plugin
+    # resources find the engine running
+    return [ResourceSpec("sinks", run_sinks), ResourceSpec("engine", run_engine)]
 
 
 @hookimpl

@@ -1,8 +1,8 @@
 """Composes a running instance from settings and plugins.
 
-``async with Runtime(settings, plugins) as rt`` enters, in order: the plugins' start-up
-resources (``hotplex_startup``), the sinks, the middleware chain and the enabled chat
-adapters. Leaving runs the shutdown callbacks, stops the adapters, drains the sinks and
+``async with Runtime(settings, plugins) as rt`` enters, in order: the start-up resources
+(``hotplex_startup``; core's come first: the sinks, then the engine), the middleware chain
+and the enabled chat adapters. Leaving runs the shutdown callbacks, stops the adapters, drains the sinks and
 exits the resources in reverse order. Nothing is torn down that was not started.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any
 
@@ -90,10 +90,6 @@ class Runtime:
             for spec in plugins.startup_resources():
                 log.debug("starting resource %s", spec.name)
                 await self._stack.enter_async_context(spec.factory(self.ctx))
-            sinks = {name: (spec, spec.factory(self.ctx)) for name, spec in plugins.sinks().items()}
-            self.sinks = SinkRunner(sinks)
-            self.sinks.start()
-            self._stack.push_async_callback(self.sinks.aclose)
             self.middleware = MiddlewareChain([m.factory(self.ctx) for m in plugins.middleware()])
             self.chat_commands = ChatCommands(plugins.chat_commands())
             self._start_adapters()
@@ -136,6 +132,17 @@ class Runtime:
                 log.exception("shutdown callback %r failed", spec.name)
         await cancel_and_wait(*self._adapter_tasks)
         await self._stack.aclose()
+
+    @asynccontextmanager
+    async def running_sinks(self) -> AsyncIterator[SinkRunner]:
+        """Start every registered sink; on exit, drain and close them."""
+        specs = self.ctx.plugins.sinks()
+        self.sinks = SinkRunner({n: (s, s.factory(self.ctx)) for n, s in specs.items()})
+        self.sinks.start()
+        try:
+            yield self.sinks
+        finally:
+            await self.sinks.aclose()
 
     async def emit(self, item: AgentEvent | AuditEvent) -> None:
         await self.sinks.emit(item)

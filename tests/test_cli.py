@@ -125,3 +125,35 @@ def test_doctor_reports_each_check(tmp_path: Path, with_key: bool) -> None:
         assert credentials.startswith("FAIL")
         assert "export ANTHROPIC_API_KEY" in result.stdout
         assert result.returncode == 1
+
+
+def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+    import re
+    import signal
+    import urllib.request
+
+    cfg = tmp_path / "h.yaml"
+    cfg.write_text(f"engine: {{data_dir: {tmp_path / 'data'}}}\nserver: {{port: 0}}\n")
+    env = {**os.environ, "HOTPLEX_DISABLE_PLUGINS": ""}
+    env.pop("HOTPLEX_CONFIG", None)
+    proc = subprocess.Popen([*HOTPLEX, "--config", str(cfg), "serve"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # bounded by the test timeout
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, line + proc.stderr.read() if proc.stderr else line
+        url = f"http://127.0.0.1:{match.group(1)}/healthz"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert response.status == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+def test_serve_refuses_an_open_bind_without_api_keys(tmp_path: Path) -> None:
+    result = run("serve", "--host", "0.0.0.0", "--port", "0", env={"HOME": str(tmp_path)})
+    assert result.returncode == 1 and "server.api_keys is empty" in result.stderr

@@ -13,6 +13,7 @@ import click
 from hotplex import __version__
 from hotplex.cli.bootstrap import make_plugins_for
 from hotplex.cli.core_commands import config_group, doctor, plugins_command, version
+from hotplex.cli.serve import serve
 from hotplex.errors import HotplexError
 from hotplex.plugins import HotplexPluginManager
 
@@ -47,7 +48,7 @@ def _root_group() -> click.Group:
         ctx.ensure_object(dict)
         ctx.obj["config_path"] = config_path
 
-    for command in (version, plugins_command, config_group, doctor):
+    for command in (version, plugins_command, config_group, doctor, serve):
         hotplex.add_command(command)
     return hotplex
 
