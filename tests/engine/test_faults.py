@@ -288,3 +288,25 @@ async def test_200_spawn_stop_cycles_leak_nothing(tmp_path: Path) -> None:
     assert threading.active_count() == threads
     assert child_count() == children == 0
     assert rss_kib() - rss < 30 * 1024, "RSS grew by more than 30 MiB over 200 cycles"
+
+
+async def test_python_api_open_execute_iterate(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's embedding example, with the fake agent as the provider's binary."""
+    binary = write_wrapper(tmp_path / "bin")
+    cfg = tmp_path / "hotplex.yaml"
+    cfg.write_text(f"engine: {{data_dir: {tmp_path / 'data'}}}\n"
+                   f"provider: {{binary: {binary}}}\n")
+    monkeypatch.setenv("HOTPLEX_DISABLE_PLUGINS", "")
+    async with Engine.open(cfg) as engine:
+        turn = await engine.execute("my-project", "RUN: touch made.txt")
+        seen = []
+        async for event in turn:
+            seen.append(event.type)
+            if event.type == "permission_request":
+                await engine.approvals.decide(event.data["permission_id"], "allow",
+                                              by="admin", scope="once")
+        sessions = engine.sessions()
+        assert await engine.interrupt(engine.session_id("my-project")) is False
+    assert seen[-1] == "done" and "tool_result" in seen
+    assert (Path(sessions[0].work_dir) / "made.txt").exists()
