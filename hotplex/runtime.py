@@ -2,8 +2,9 @@
 
 ``async with Runtime(settings, plugins) as rt`` enters, in order: the start-up resources
 (``hotplex_startup``; core's come first: the sinks, then the engine), the middleware chain
-and the enabled chat adapters. Leaving runs the shutdown callbacks, stops the adapters, drains the sinks and
-exits the resources in reverse order. Nothing is torn down that was not started.
+and the enabled chat adapters. Leaving runs the shutdown callbacks, stops the adapters and
+exits the resources in reverse order (the engine before the sinks drain). Nothing is torn
+down that was not started.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def types(events: list[AgentEvent]) -> list[str]:
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
-        while not predicate():  # noqa: ASYNC110 - polls state that nothing signals
+        while not predicate():
             await asyncio.sleep(0.01)
 
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from hotplex.engine.approvals import ADMIN
 from hotplex.engine.engine import Engine
 from hotplex.engine.policy import PolicyVerdict, ToolCall
 from hotplex.events import AgentEvent
@@ -130,7 +129,7 @@ async def test_resume_after_the_process_is_killed(fake_api: FakeAnthropic,
         # the CLI writes its transcript shortly after the result line; a kill before that
         # loses the turn in the CLI's own history (it is still in HotPlex's storage)
         async with asyncio.timeout(10):
-            while not (path.exists() and "msg_fake" in path.read_text()):  # noqa: ASYNC110
+            while not (path.exists() and "msg_fake" in path.read_text()):
                 await asyncio.sleep(0.02)
         pid = session.process.pid
         assert pid is not None
@@ -144,7 +143,7 @@ async def test_prewarm_makes_the_first_turn_hot(fake_api: FakeAnthropic,
                                                 claude_settings: Callable[..., Any]) -> None:
     async with engine_for(claude_settings(prewarm=1)) as engine:
         async with asyncio.timeout(TURN):
-            while engine.spares.ready < 1:  # noqa: ASYNC110 - the spare starts in background
+            while engine.spares.ready < 1:
                 await asyncio.sleep(0.02)
         start = time.monotonic()
         events = await (await engine.execute("new", "hi")).collect(TURN)
