@@ -56,7 +56,7 @@ def plugin_enabled(settings: Settings, name: str) -> bool:
     if not isinstance(section, BaseModel):
         return False
     if "enabled" in type(section).model_fields:
-        return bool(section.enabled)
+        return bool(getattr(section, "enabled", False))
     return bool(section.model_fields_set)
 
 
