@@ -29,6 +29,12 @@ class ChatCommandContext:
     platform: str
     commands: ChatCommands
     services: Any = None
+    session_key: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        """How commands are written on this platform: ``/hotplex `` on Slack, else ``/``."""
+        return f"{SLASH_COMMAND} " if self.platform == "slack" else "/"
 
 
 def parse_chat_command(text: str, *, platform: str) -> tuple[str, str] | None:
@@ -56,7 +62,14 @@ class ChatCommands:
         return sorted(self._specs.values(), key=lambda s: s.name)
 
     async def handle(
-        self, text: str, *, address: str, user: str, platform: str, services: Any = None
+        self,
+        text: str,
+        *,
+        address: str,
+        user: str,
+        platform: str,
+        services: Any = None,
+        session_key: str | None = None,
     ) -> str | None:
         """Run the command in ``text`` and return its reply; None when it is no command."""
         parsed = parse_chat_command(text, platform=platform)
@@ -67,5 +80,5 @@ class ChatCommands:
         if spec is None:
             prefix = f"{SLASH_COMMAND} " if platform == "slack" else "/"
             return f"Unknown command `{prefix}{name}`. Try `{prefix}help`."
-        ctx = ChatCommandContext(address, user, platform, self, services)
+        ctx = ChatCommandContext(address, user, platform, self, services, session_key)
         return await spec.handler(args, ctx)

@@ -17,7 +17,14 @@ from hotplex.binaries import PINNED_VERSIONS, binary_version, find_binary
 from hotplex.context import PluginContext
 from hotplex.hookspecs import hookimpl
 from hotplex.interfaces import Provider
-from hotplex.records import CheckResult, DoctorCheck, ProviderSpec, ResourceSpec, TemplateSpec
+from hotplex.records import (
+    ChatCommandSpec,
+    CheckResult,
+    DoctorCheck,
+    ProviderSpec,
+    ResourceSpec,
+    TemplateSpec,
+)
 
 __all__ = ["check_data_dir", "check_provider", "check_python", "check_storage"]
 
@@ -183,6 +190,13 @@ def hotplex_startup() -> list[ResourceSpec]:
     # core first: sinks outlive the engine (its last events still reach them), and plugin
     # resources find the engine running
     return [ResourceSpec("sinks", run_sinks), ResourceSpec("engine", run_engine)]
+
+
+@hookimpl
+def hotplex_register_commands() -> list[ChatCommandSpec]:
+    from hotplex.chat_commands import CORE_CHAT_COMMANDS
+
+    return list(CORE_CHAT_COMMANDS)
 
 
 @hookimpl

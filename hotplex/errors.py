@@ -14,6 +14,7 @@
     │   └── ProtocolError            it wrote something we cannot understand
     ├── EngineError
     │   ├── SessionBusyError         busy_policy=reject and a turn is running      [user-facing]
+    │   ├── SessionNotFoundError     no such session                                [user-facing]
     │   ├── PoolExhaustedError       max_sessions reached and none is idle          [user-facing]
     │   └── TurnTimeoutError         turn_idle_timeout or turn_max_duration hit     [user-facing]
     ├── ApprovalError
@@ -46,6 +47,7 @@ __all__ = [
     "ProtocolError",
     "ProviderError",
     "SessionBusyError",
+    "SessionNotFoundError",
     "StorageError",
     "TurnTimeoutError",
     "UserFacingError",
@@ -119,6 +121,10 @@ class EngineError(HotplexError):
 
 class SessionBusyError(EngineError, UserFacingError):
     """A turn is already running and the busy policy is ``reject``."""
+
+
+class SessionNotFoundError(EngineError, UserFacingError):
+    """The session does not exist (yet)."""
 
 
 class PoolExhaustedError(EngineError, UserFacingError):

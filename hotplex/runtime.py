@@ -26,6 +26,7 @@ from hotplex.interfaces import ChatAdapter, MiddlewareContext, Storage
 from hotplex.middleware import MiddlewareChain
 from hotplex.plugins import HotplexPluginManager
 from hotplex.sinks import SinkRunner
+from hotplex.templating import TEMPLATES, make_environment
 from hotplex.types import IncomingMessage
 
 __all__ = ["RUNTIME", "Runtime", "make_storage"]
@@ -93,6 +94,7 @@ class Runtime:
                 await self._stack.enter_async_context(spec.factory(self.ctx))
             self.middleware = MiddlewareChain([m.factory(self.ctx) for m in plugins.middleware()])
             self.chat_commands = ChatCommands(plugins.chat_commands())
+            self.ctx.services.set(TEMPLATES, make_environment(plugins.templates()))
             self._start_adapters()
         except BaseException:
             await self._stack.aclose()

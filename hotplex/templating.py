@@ -11,9 +11,10 @@ from importlib import resources
 
 import jinja2
 
+from hotplex.context import ServiceKey
 from hotplex.records import TemplateSpec
 
-__all__ = ["make_environment"]
+__all__ = ["TEMPLATES", "make_environment"]
 
 
 class _ResourceLoader(jinja2.BaseLoader):
@@ -50,6 +51,10 @@ class _ResourceLoader(jinja2.BaseLoader):
                     elif child.name.endswith(".j2"):
                         found.append(f"{name}/{rel}")
         return sorted(found)
+
+
+#: The template environment of a running instance, in ``PluginContext.services``.
+TEMPLATES = ServiceKey("templates", jinja2.Environment)
 
 
 def make_environment(specs: Mapping[str, TemplateSpec]) -> jinja2.Environment:

@@ -34,6 +34,7 @@ from hotplex.errors import (
     HotplexError,
     PoolExhaustedError,
     SessionBusyError,
+    SessionNotFoundError,
     UserFacingError,
 )
 from hotplex.events import AgentEvent, AuditEvent, agent_event
@@ -241,6 +242,22 @@ class Engine:
         )
         return True
 
+    async def set_model(self, session_id: str, model: str | None) -> None:
+        """Switch the session's model now (and after any respawn)."""
+        await self._set(session_id, "model", model)
+
+    async def set_permission_mode(self, session_id: str, mode: str) -> None:
+        """Switch the session's permission mode now (and after any respawn)."""
+        await self._set(session_id, "mode", mode)
+
+    async def _set(self, session_id: str, name: str, value: str | None) -> None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise SessionNotFoundError("No session yet: send a message first.")
+        session.overrides[name] = value
+        if session.process is not None and session.process.alive:
+            await _apply_override(session.process, name, value)
+
     def subscribe(self, session_id: str, maxsize: int = 1000) -> Subscription | None:
         session = self._sessions.get(session_id)
         return session.subscribe(maxsize) if session else None
@@ -336,6 +353,8 @@ class Engine:
                     raise
                 state = "resumed" if session.started_once else "started"
             session.started_once = True
+            for name, value in session.overrides.items():
+                await _apply_override(session.process, name, value)
             await self._publish(session, agent_event("session", state=state))
             self.spares.refill()
             return session.process
@@ -579,6 +598,13 @@ class Engine:
                         now - session.last_active,
                     )
                     await self._stop_process(session, "ended")
+
+
+async def _apply_override(process: AgentProcess, name: str, value: str | None) -> None:
+    if name == "model":
+        await process.control("set_model", model=value)
+    else:
+        await process.control("set_permission_mode", mode=value)
 
 
 def _error_code(exc: BaseException) -> str:

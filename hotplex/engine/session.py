@@ -137,6 +137,7 @@ class Session:
     output_tokens: int = 0
     cost_usd: float = 0.0
     started_once: bool = False
+    overrides: dict[str, str | None] = field(default_factory=dict)
     last_active: float = field(default_factory=time.monotonic)
     current: Turn | None = None
     queue: asyncio.Queue[Turn] = field(default_factory=asyncio.Queue)

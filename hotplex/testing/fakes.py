@@ -68,6 +68,7 @@ class FakeAgentProcess(AgentProcess):
         self.spec = spec
         self.gate = gate
         self.prompts: list[str] = []
+        self.controls: list[tuple[str, dict[str, Any]]] = []
         self._alive = True
         self._interrupted = asyncio.Event()
 
@@ -120,6 +121,10 @@ class FakeAgentProcess(AgentProcess):
 
     async def interrupt(self) -> None:
         self._interrupted.set()
+
+    async def control(self, subtype: str, **fields: Any) -> dict[str, Any]:
+        self.controls.append((subtype, fields))
+        return {}
 
     async def close(self, grace: float = 5.0) -> None:
         self._alive = False
