@@ -13,4 +13,4 @@ from hotplex.interfaces import Storage
 __all__ = ["STORAGE"]
 
 #: The opened storage backend (set by core's ``storage`` start-up resource).
-STORAGE = ServiceKey("storage", Storage)
+STORAGE: ServiceKey[Storage] = ServiceKey("storage", Storage)  # type: ignore[type-abstract]
