@@ -6,7 +6,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from hotplex.engine.limits import Confinement
 
 __all__ = [
     "AgentStartSpec",
@@ -103,3 +106,5 @@ class AgentStartSpec:
     state_dir: Path
     env: Mapping[str, str]
     extra_args: tuple[str, ...] = ()
+    confinement: Confinement | None = None
+    """Resource limits to start the agent under (None: unconfined)."""

@@ -27,8 +27,10 @@ __all__ = [
     "ApiKey",
     "Duration",
     "EngineSettings",
+    "LimitSettings",
     "ProjectSettings",
     "ProviderSettings",
+    "RateLimitSettings",
     "RouteTo",
     "Section",
     "SecuritySettings",
@@ -88,6 +90,19 @@ class ApiKey(Section):
     key: SecretStr = Field(description="The secret itself (use ${VAR}).")
 
 
+class RateLimitSettings(Section):
+    per_minute: int = Field(
+        120, ge=0, description="Requests and WebSocket frames per API key and minute (0: off)."
+    )
+    burst: int = Field(30, ge=1, description="Requests a key may send at once before waiting.")
+
+
+#: An API key name is part of its sessions' addresses (web:<name>/<id>).
+_KEY_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+#: The identity of the admin token on the gateway; a key may not take it.
+_RESERVED_KEY_NAMES = frozenset({"admin"})
+
+
 class ServerSettings(Section):
     host: str = Field("127.0.0.1", description="Bind address of the gateway.")
     port: int = Field(8080, ge=0, le=65535, description="Gateway port (0 picks a free one).")
@@ -98,6 +113,53 @@ class ServerSettings(Section):
     allowed_origins: tuple[str, ...] = Field(
         (), description="Origins allowed on the WebSocket handshake (besides same-origin)."
     )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest HTTP request body; larger is refused with 413."
+    )
+    max_frame_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest WebSocket frame; larger closes with 1009."
+    )
+    client_queue: int = Field(
+        1000, ge=1, description="Frames queued for a client that is not reading, then dropped."
+    )
+    rate_limit: RateLimitSettings = Field(
+        default_factory=RateLimitSettings, description="Token bucket per API key."
+    )
+    sse_heartbeat: Duration = Field(
+        15.0, gt=0, description="Comment line sent on an idle SSE stream this often."
+    )
+    ws_heartbeat: Duration = Field(
+        30.0, ge=0, description="WebSocket ping interval; a peer missing a pong is closed (0: off)."
+    )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _key_names(cls, keys: tuple[ApiKey, ...]) -> tuple[ApiKey, ...]:
+        seen: set[str] = set()
+        for key in keys:
+            if not _KEY_NAME.fullmatch(key.name):
+                raise ValueError(
+                    f"api key name {key.name!r}: use 1 to 64 letters, digits, '.', '_' or '-'"
+                )
+            if key.name in _RESERVED_KEY_NAMES:
+                raise ValueError(f"api key name {key.name!r} is reserved; choose another")
+            if key.name in seen:
+                raise ValueError(f"api key name {key.name!r} is used twice")
+            seen.add(key.name)
+        return keys
+
+
+class LimitSettings(Section):
+    backend: Literal["auto", "cgroup2", "cgroup1", "rlimit", "off"] = Field(
+        "auto", description="How agents are confined: auto picks the first that works."
+    )
+    memory_mb: int | None = Field(
+        4096, ge=64, description="Memory of an agent's whole process tree (MiB)."
+    )
+    max_pids: int | None = Field(
+        512, ge=8, description="Processes and threads of an agent's tree (fork-bomb guard)."
+    )
+    max_open_files: int | None = Field(4096, ge=64, description="Open files per process.")
 
 
 class EngineSettings(Section):
@@ -122,6 +184,9 @@ class EngineSettings(Section):
     )
     prewarm: int = Field(0, ge=0, le=64, description="Spare agent processes kept ready.")
     kill_grace: Duration = Field(5.0, description="SIGTERM to SIGKILL grace when stopping.")
+    limits: LimitSettings = Field(
+        default_factory=LimitSettings, description="Resource limits of agent processes."
+    )
 
     @property
     def resolved_work_dir(self) -> Path:

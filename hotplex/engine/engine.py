@@ -26,6 +26,7 @@ from hotplex.aio import cancel_and_wait
 from hotplex.config import Settings, UnattendedPolicy, secret_values
 from hotplex.engine.approvals import ADMIN, ANYONE, Approvals
 from hotplex.engine.environment import agent_environment
+from hotplex.engine.limits import AgentLimits, Confinement, LimitBackend, detect_backend
 from hotplex.engine.policy import PolicyChain, SessionGrants, ToolCall, ToolPolicy
 from hotplex.engine.session import Session, SessionInfo, Subscription, Turn
 from hotplex.engine.spares import Spares
@@ -72,12 +73,18 @@ class Engine:
         self._pool_lock = asyncio.Lock()
         self._reaper: asyncio.Task[None] | None = None
         self._secrets = secret_values(settings)
+        self._limit_backend: LimitBackend | None = None
         self.spares = Spares(self, settings.engine.prewarm)
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def __aenter__(self) -> Engine:
+        limits = self.settings.engine.limits
+        if limits.backend != "off":
+            prefer = None if limits.backend == "auto" else limits.backend
+            self._limit_backend = await asyncio.to_thread(detect_backend, prefer=prefer)
+            log.info("agent limits: %s", self._limit_backend.name)
         self._reaper = asyncio.create_task(self._reap_idle(), name="engine-reaper")
         self.spares.start()
         return self
@@ -291,7 +298,25 @@ class Engine:
             work_dir=work_dir,
             state_dir=self.workdirs.state_dir(provider_session_id),
             env=self.environment(),
+            confinement=self._confinement(provider_session_id),
         )
+
+    def _confinement(self, provider_session_id: str) -> Confinement | None:
+        if self._limit_backend is None:
+            return None
+        limits = self.settings.engine.limits
+        mib = 1024 * 1024
+        agent_limits = AgentLimits(
+            memory_bytes=None if limits.memory_mb is None else limits.memory_mb * mib,
+            max_pids=limits.max_pids,
+            max_open_files=limits.max_open_files,
+        )
+        return Confinement(self._limit_backend, agent_limits, f"agent-{provider_session_id}")
+
+    @property
+    def limit_backend(self) -> str:
+        """The confinement in use: cgroup2, cgroup1, rlimit, or off."""
+        return self._limit_backend.name if self._limit_backend is not None else "off"
 
     async def reserve_slot(self, *, evict: bool = True) -> None:
         """Count one more live process, evicting the least recently used idle session when

@@ -52,15 +52,16 @@ import resource
 import shutil
 import signal
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 __all__ = [
     "AgentLimits",
     "Cgroup1Backend",
     "Cgroup2Backend",
+    "Confinement",
     "LimitBackend",
     "RlimitBackend",
     "detect_backend",
@@ -87,6 +88,16 @@ class AgentLimits:
     max_open_files: int | None = 4096
     """Open files per process."""
     core_dumps: bool = False
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """What an agent is started under: a backend, its limits, and the agent's group name
+    (unique per live agent)."""
+
+    backend: LimitBackend
+    limits: AgentLimits
+    group: str
 
 
 @runtime_checkable
@@ -232,6 +243,7 @@ class RlimitBackend:
 
 _GATE_SCRIPT = 'kill -STOP "$$"; exec "$@"'
 GATE_DEADLINE = 5.0
+_T = TypeVar("_T")
 
 
 def _gated(argv: Sequence[str]) -> list[str]:
@@ -255,23 +267,27 @@ def _held(pid: int) -> Iterator[None]:
 
 
 def _is_gated(pid: int) -> bool:
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return argv[1:3] == [b"-c", _GATE_SCRIPT.encode()]
+    # Popen returns while execve is still running: cmdline reads empty until the new
+    # program's arguments are in place.
+    argv = _poll(lambda: Path(f"/proc/{pid}/cmdline").read_bytes(), pid)
+    return argv is not None and argv.split(b"\0")[1:3] == [b"-c", _GATE_SCRIPT.encode()]
 
 
 def _wait_stopped(pid: int) -> bool:
+    return _poll(lambda: _state(pid) in {"T", "t"}, pid) is not None
+
+
+def _poll(probe: Callable[[], _T], pid: int) -> _T | None:
+    """The first truthy ``probe()``; None once ``pid`` is gone or after ``GATE_DEADLINE``."""
     deadline = time.monotonic() + GATE_DEADLINE
     while time.monotonic() < deadline:
-        state = _state(pid)
-        if state in {"T", "t"}:
-            return True
-        if state in {None, "Z", "X"}:
-            return False
+        with contextlib.suppress(OSError):
+            if result := probe():
+                return result
+        if _state(pid) in {None, "Z", "X"}:
+            return None
         time.sleep(0.0005)
-    return False
+    return None
 
 
 def _state(pid: int) -> str | None:

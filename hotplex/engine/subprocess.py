@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from hotplex.aio import cancel_and_wait
+from hotplex.engine.limits import Confinement
 from hotplex.errors import AgentStartError, ProtocolError
 
 __all__ = ["AgentSubprocess", "group_members", "process_start_time"]
@@ -105,6 +106,7 @@ class AgentSubprocess:
         self._stopping: asyncio.Task[int] | None = None
         self._exited = asyncio.Event()
         self.returncode: int | None = None
+        self.confinement: Confinement | None = None
         self._tasks = [
             asyncio.create_task(self._read_stdout(), name=f"agent-stdout:{self.pid}"),
             asyncio.create_task(self._read_stderr(), name=f"agent-stderr:{self.pid}"),
@@ -120,8 +122,12 @@ class AgentSubprocess:
         env: Mapping[str, str],
         max_line: int = DEFAULT_MAX_LINE,
         pipe_grace: float = 2.0,
+        confinement: Confinement | None = None,
     ) -> AgentSubprocess:
+        """Start ``argv``; under ``confinement`` it runs only once its limits are in place."""
         loop = asyncio.get_running_loop()
+        if confinement is not None:
+            argv = confinement.backend.wrap(list(argv), confinement.limits)
         try:
             transport, protocol = await loop.subprocess_exec(
                 lambda: _Protocol(CHUNK, loop),
@@ -136,7 +142,17 @@ class AgentSubprocess:
         except OSError as exc:
             raise AgentStartError(f"cannot start {argv[0]}: {exc.strerror or exc}") from exc
         proc = asyncio.subprocess.Process(transport, protocol, loop)
-        return cls(proc, protocol, max_line=max_line, pipe_grace=pipe_grace)
+        sub = cls(proc, protocol, max_line=max_line, pipe_grace=pipe_grace)
+        sub.confinement = confinement
+        if confinement is not None:
+            try:
+                await asyncio.to_thread(
+                    confinement.backend.attach, proc.pid, confinement.group, confinement.limits
+                )
+            except BaseException:
+                await sub.stop(0.5)
+                raise
+        return sub
 
     # -- reading -----------------------------------------------------------------------
 
@@ -278,6 +294,12 @@ class AgentSubprocess:
         while group_members(self.pgid) and asyncio.get_running_loop().time() < deadline:
             self._signal_group(signal.SIGKILL)
             await asyncio.sleep(0.01)  # SIGKILL is delivered asynchronously
+        if self.confinement is not None:  # catches what left the group with setsid()
+            backend, group = self.confinement.backend, self.confinement.group
+            escaped = await asyncio.to_thread(backend.kill_group, group)
+            if escaped:
+                log.info("agent %d: killed %d processes left in its cgroup", self.pid, escaped)
+            await asyncio.to_thread(backend.release, group)
         self._close_pipes()
         await cancel_and_wait(*self._tasks)
         if returncode is None:

@@ -394,7 +394,11 @@ class ClaudeCodeProvider(Provider):
             env.setdefault("IS_SANDBOX", "1")
         _link_credentials(spec.state_dir)
         sub = await AgentSubprocess.spawn(
-            self.argv(spec), cwd=spec.work_dir, env=env, max_line=self._max_line
+            self.argv(spec),
+            cwd=spec.work_dir,
+            env=env,
+            max_line=self._max_line,
+            confinement=spec.confinement,
         )
         process = ClaudeAgentProcess(sub, gate)
         try:

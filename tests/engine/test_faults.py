@@ -4,6 +4,7 @@ Claude Code provider and the engine."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -290,13 +291,13 @@ async def test_200_spawn_stop_cycles_leak_nothing(tmp_path: Path) -> None:
     assert rss_kib() - rss < 30 * 1024, "RSS grew by more than 30 MiB over 200 cycles"
 
 
-async def test_python_api_open_execute_iterate(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_python_api_open_execute_iterate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The README's embedding example, with the fake agent as the provider's binary."""
     binary = write_wrapper(tmp_path / "bin")
     cfg = tmp_path / "hotplex.yaml"
-    cfg.write_text(f"engine: {{data_dir: {tmp_path / 'data'}}}\n"
-                   f"provider: {{binary: {binary}}}\n")
+    cfg.write_text(f"engine: {{data_dir: {tmp_path / 'data'}}}\nprovider: {{binary: {binary}}}\n")
     monkeypatch.setenv("HOTPLEX_DISABLE_PLUGINS", "")
     async with Engine.open(cfg) as engine:
         turn = await engine.execute("my-project", "RUN: touch made.txt")
@@ -304,9 +305,45 @@ async def test_python_api_open_execute_iterate(tmp_path: Path,
         async for event in turn:
             seen.append(event.type)
             if event.type == "permission_request":
-                await engine.approvals.decide(event.data["permission_id"], "allow",
-                                              by="admin", scope="once")
+                await engine.approvals.decide(
+                    event.data["permission_id"], "allow", by="admin", scope="once"
+                )
         sessions = engine.sessions()
         assert await engine.interrupt(engine.session_id("my-project")) is False
     assert seen[-1] == "done" and "tool_result" in seen
     assert (Path(sessions[0].work_dir) / "made.txt").exists()
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def test_engine_confines_agents_and_kills_escaped_grandchildren(
+    make_settings: Settings, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pids"
+    binary = write_wrapper(tmp_path / "bin", "--fake-escape", "--fake-pid-file", str(pid_file))
+    settings = make_settings(extra={"provider": {"binary": str(binary)}})
+    async with Engine(settings, ClaudeCodeProvider(settings.provider)) as engine:
+        await (await engine.execute("k", "hi")).collect(10)
+        agent_pid, escaped = (int(p) for p in pid_file.read_text().split())
+        backend = engine.limit_backend
+        limits = Path(f"/proc/{agent_pid}/limits").read_text()
+        assert (
+            "Max address space" in limits
+            and "unlimited" in limits.split("Max address space")[1].splitlines()[0]
+        )
+    try:
+        if backend in ("cgroup1", "cgroup2"):
+            async with asyncio.timeout(5):
+                while running(escaped):
+                    await asyncio.sleep(0.02)
+        else:  # rlimits cannot catch a setsid() grandchild: documented limitation
+            assert running(escaped)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(escaped, signal.SIGKILL)
