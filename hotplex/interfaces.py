@@ -11,11 +11,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hotplex.events import AgentEvent, AuditEvent
+from hotplex.storage.records import ApprovalRecord, AuditRecord, QueuedTurn, SessionRecord
 from hotplex.types import (
     AgentStartSpec,
     ApprovalRequest,
@@ -178,39 +179,132 @@ class Middleware(ABC):
 
 
 class Storage(ABC):
-    """Durable state. The built-in backend is SQLAlchemy (SQLite or PostgreSQL)."""
+    """Durable state: sessions, events, queued turns, inbound messages, approvals and audit.
+
+    The built-in backend is SQLAlchemy (SQLite or PostgreSQL, :mod:`hotplex.storage`). Every
+    write is committed when the awaited call returns. docs/storage.md has the guarantees.
+    """
 
     @abstractmethod
     async def open(self) -> None:
-        """Connect and run migrations."""
+        """Connect and apply pending migrations."""
 
     @abstractmethod
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Disconnect; idempotent."""
 
     @abstractmethod
     async def ping(self) -> None:
         """Raise StorageError when the backend cannot be reached."""
 
     @abstractmethod
-    async def append_events(self, events: Sequence[AgentEvent]) -> None: ...
+    async def integrity_check(self) -> list[str]:
+        """Problems found in the stored data (SQLite ``integrity_check``); empty when fine."""
+
+    # -- events and audit --------------------------------------------------------------
+
+    @abstractmethod
+    async def append_events(self, events: Sequence[AgentEvent]) -> None:
+        """Store stamped events in one transaction; an existing (session_id, seq) is kept."""
 
     @abstractmethod
     async def read_events(
         self, session_id: str, *, since_seq: int = 0, limit: int = 1000
-    ) -> list[AgentEvent]: ...
+    ) -> list[AgentEvent]:
+        """A session's events with ``seq > since_seq`` in seq order (seqs may have gaps)."""
 
     @abstractmethod
-    async def append_audit(self, events: Sequence[AuditEvent]) -> None: ...
+    async def append_audit(self, events: Sequence[AuditEvent]) -> None:
+        """Store audit events in one transaction."""
+
+    async def append_batch(self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]) -> None:
+        """Store events and audit events together (one transaction where the backend can)."""
+        if events:
+            await self.append_events(events)
+        if audit:
+            await self.append_audit(audit)
 
     @abstractmethod
-    async def save_session(self, record: Mapping[str, Any]) -> None: ...
+    async def read_audit(
+        self,
+        *,
+        types: Collection[str] | None = None,
+        session_id: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[AuditRecord]:
+        """Audit events, newest first, filtered; page on with ``before_id`` = last id seen."""
 
     @abstractmethod
-    async def load_sessions(self) -> list[dict[str, Any]]: ...
+    async def prune(self, older_than: float) -> int:
+        """Delete events, audit, finished turns and done inbound older than a Unix time."""
+
+    # -- sessions ----------------------------------------------------------------------
+
+    @abstractmethod
+    async def save_session(self, record: SessionRecord) -> None:
+        """Insert or replace the session's record (``created_at`` of the first save kept)."""
+
+    @abstractmethod
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        """One session's record, or None."""
+
+    @abstractmethod
+    async def load_sessions(self) -> list[SessionRecord]:
+        """Every stored session record, oldest first."""
+
+    # -- queued turns ------------------------------------------------------------------
+
+    @abstractmethod
+    async def enqueue_turn(
+        self,
+        session_id: str,
+        turn_id: str,
+        prompt: str,
+        request_id: str | None = None,
+        user: str | None = None,
+    ) -> None:
+        """Record an accepted turn as queued (a second call with the same turn_id is a no-op)."""
+
+    @abstractmethod
+    async def start_turn(self, turn_id: str) -> None:
+        """Mark a queued turn started."""
+
+    @abstractmethod
+    async def finish_turn(self, turn_id: str, status: str) -> None:
+        """Mark a turn finished with its ``done`` status (ok, error, interrupted, ...)."""
+
+    @abstractmethod
+    async def pending_turns(self, session_id: str | None = None) -> list[QueuedTurn]:
+        """Turns queued or started but not finished, in the order they were enqueued."""
+
+    # -- approvals ---------------------------------------------------------------------
+
+    @abstractmethod
+    async def save_approval(
+        self,
+        request: ApprovalRequest,
+        decision: str | None = None,
+        by: str | None = None,
+        scope: str | None = None,
+    ) -> None:
+        """Store an approval request, or its decision (the first decision stored wins)."""
+
+    @abstractmethod
+    async def get_approval(self, permission_id: str) -> ApprovalRecord | None:
+        """A stored approval request with its decision, or None."""
+
+    # -- inbound messages --------------------------------------------------------------
 
     @abstractmethod
     async def record_inbound(self, message: IncomingMessage) -> bool:
         """Insert if absent; False when this event id or message key was seen before."""
 
     @abstractmethod
-    async def finish_inbound(self, message: IncomingMessage) -> None: ...
+    async def finish_inbound(self, message: IncomingMessage) -> None:
+        """Mark an inbound message done (its turn was accepted or answered)."""
+
+    @abstractmethod
+    async def pending_inbound(self) -> list[IncomingMessage]:
+        """Inbound messages still in state ``received`` (to replay after a crash), oldest first."""

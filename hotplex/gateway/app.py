@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from hotplex.gateway.auth import protect
+from hotplex.gateway.routes import add_client_routes
 from hotplex.runtime import Runtime
 
 __all__ = ["RUNTIME_KEY", "build_app"]
@@ -23,7 +24,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def build_app(runtime: Runtime) -> web.Application:
-    app = web.Application()
+    app = web.Application(client_max_size=runtime.settings.server.max_body_bytes)
     app[RUNTIME_KEY] = runtime
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -32,6 +33,7 @@ def build_app(runtime: Runtime) -> web.Application:
 
     app.cleanup_ctx.append(runtime_ctx)
     app.router.add_get("/healthz", healthz, name="healthz")
+    add_client_routes(app, runtime)
     settings = runtime.settings
     for spec in runtime.ctx.plugins.routes():
         app.router.add_route(

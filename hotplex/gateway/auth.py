@@ -1,10 +1,13 @@
 """Authentication of gateway requests: API keys and the admin token.
 
-Keys are compared in constant time; a failure is a bare 401 without detail.
+Keys are compared in constant time; a failure is a bare 401 without detail. A key comes as
+``Authorization: Bearer <key>`` or ``X-API-Key: <key>``, or, on a WebSocket handshake only,
+as the subprotocol ``hotplex-key.<key>``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
@@ -13,10 +16,13 @@ from aiohttp import web
 
 from hotplex.config import Settings
 
-__all__ = ["API_KEY_NAME", "api_key_name", "is_admin", "is_loopback", "protect"]
+__all__ = ["API_KEY_NAME", "WS_KEY_PREFIX", "api_key_name", "is_admin", "is_loopback", "protect"]
 
 #: The name of the API key that authenticated the request.
 API_KEY_NAME = web.RequestKey("api_key_name", str)
+
+#: A WebSocket client may offer its key as the subprotocol ``hotplex-key.<key>``.
+WS_KEY_PREFIX = "hotplex-key."
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -35,7 +41,23 @@ def _presented(request: web.Request) -> str | None:
     auth = request.headers.get("Authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
-    return request.headers.get("X-API-Key")
+    key = request.headers.get("X-API-Key")
+    if key is not None or request.headers.get("Upgrade", "").lower() != "websocket":
+        return key
+    # browsers cannot set headers on a WebSocket: they offer the key as a subprotocol
+    for protocol in request.headers.get("Sec-WebSocket-Protocol", "").split(","):
+        protocol = protocol.strip()
+        if protocol.startswith(WS_KEY_PREFIX):
+            return protocol[len(WS_KEY_PREFIX) :]
+    return None
+
+
+def _same(secret: str, presented: str) -> bool:
+    """Constant-time equality that does not leak the secret's length either."""
+    given = presented.encode("utf-8", "surrogateescape")  # headers may hold any bytes
+    return hmac.compare_digest(
+        hashlib.sha256(secret.encode()).digest(), hashlib.sha256(given).digest()
+    )
 
 
 def api_key_name(settings: Settings, request: web.Request) -> str | None:
@@ -49,7 +71,7 @@ def api_key_name(settings: Settings, request: web.Request) -> str | None:
         return None
     found = None
     for key in keys:  # no early exit: the time taken does not depend on which key matched
-        if hmac.compare_digest(key.key.get_secret_value().encode(), presented.encode()):
+        if _same(key.key.get_secret_value(), presented):
             found = key.name
     return found
 
@@ -59,9 +81,7 @@ def is_admin(settings: Settings, request: web.Request) -> bool:
     if token is None:
         return is_loopback(request)
     presented = _presented(request)
-    return presented is not None and hmac.compare_digest(
-        token.get_secret_value().encode(), presented.encode()
-    )
+    return presented is not None and _same(token.get_secret_value(), presented)
 
 
 def protect(settings: Settings, auth: str, handler: Handler) -> Handler:
