@@ -97,6 +97,26 @@ def check_data_dir(ctx: PluginContext) -> CheckResult:
     return CheckResult(True, str(data_dir))
 
 
+def check_limits(ctx: PluginContext) -> CheckResult:
+    from hotplex.engine.limits import detect_backend
+
+    setting = ctx.settings.engine.limits.backend
+    if setting == "off":
+        return CheckResult(
+            True, "agents run without resource limits (engine.limits.backend: off)", warning=True
+        )
+    backend = detect_backend(prefer=None if setting == "auto" else setting)
+    if backend.name == "rlimit":
+        return CheckResult(
+            True,
+            "rlimits only: no writable cgroup, so a fork bomb is not bounded for root and "
+            "setsid() grandchildren can outlive their agent",
+            hint="run HotPlex with a delegated cgroup (systemd Delegate=yes) or as root",
+            warning=True,
+        )
+    return CheckResult(True, f"agents confined with {backend.name}")
+
+
 async def _ping_database(url: str) -> None:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -211,4 +231,5 @@ def hotplex_doctor_checks() -> list[DoctorCheck]:
         DoctorCheck("provider", check_provider),
         DoctorCheck("credentials", check_credentials),
         DoctorCheck("storage", check_storage),
+        DoctorCheck("limits", check_limits),
     ]
