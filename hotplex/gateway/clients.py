@@ -1,0 +1,229 @@
+"""The client gateway's shared logic: who is calling, which session they mean, and what
+they may do with it. The WebSocket (``ws.py``) and HTTP/SSE (``sse.py``, ``api.py``)
+handlers are thin layers over :class:`Gateway`.
+
+A client names its sessions with its own ids; the engine's session key is the address
+``web:<api key name>/<client session id>``. The key name in the address is what makes a
+session belong to its key: another key naming the same id reaches another session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from hotplex.engine import ENGINE, Engine, Turn
+from hotplex.engine.approvals import ADMIN, Decision
+from hotplex.engine.session import Session
+from hotplex.errors import (
+    AlreadyDecidedError,
+    ApprovalError,
+    HotplexError,
+    NotAuthorizedError,
+    SessionBusyError,
+    UserFacingError,
+)
+from hotplex.gateway.follow import Follow, open_follow
+from hotplex.gateway.frames import DecisionRequest, GatewayError
+from hotplex.gateway.ratelimit import RateLimiter
+from hotplex.interfaces import MiddlewareContext, Storage
+from hotplex.runtime import Runtime
+from hotplex.services import STORAGE
+from hotplex.types import IncomingMessage
+
+__all__ = ["CALLER", "GATEWAY_KEY", "Caller", "Gateway", "Target"]
+
+log = logging.getLogger(__name__)
+
+#: How long a replay waits for room in a client's queue before the client counts as stuck.
+REPLAY_PUT_TIMEOUT = 30.0
+#: How long shutting down waits for the open connections to close.
+SHUTDOWN_TIMEOUT = 5.0
+
+Closer = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a request: the API key name (``local`` for loopback without keys,
+    ``admin`` for the admin token), and whether it may act on every session."""
+
+    name: str
+    admin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A session a request refers to: the id the client used and the engine's id."""
+
+    client_id: str
+    session_id: str
+    session: Session | None
+
+
+class Gateway:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings.server
+        limit = self.settings.rate_limit
+        self.limiter = RateLimiter(limit.per_minute, limit.burst)
+        self.slow_disconnects = 0
+        self._closers: set[Closer] = set()
+
+    # -- services ----------------------------------------------------------------------
+
+    def engine(self) -> Engine:
+        engine = self.runtime.ctx.services.find(ENGINE)
+        if engine is None:
+            raise GatewayError(
+                "unavailable", "The engine is not running.", status=503, retryable=True
+            )
+        return engine
+
+    def storage(self) -> Storage | None:
+        return self.runtime.ctx.services.find(STORAGE)
+
+    # -- sessions ----------------------------------------------------------------------
+
+    @staticmethod
+    def address(caller: Caller, client_id: str) -> str:
+        return f"web:{caller.name}/{client_id}"
+
+    @staticmethod
+    def owns(caller: Caller, session: Session) -> bool:
+        return (session.address or "").startswith(f"web:{caller.name}/")
+
+    def own(self, caller: Caller, client_id: str) -> Target:
+        """The caller's own session named ``client_id`` (it may not exist yet)."""
+        engine = self.engine()
+        session_id = engine.session_id(self.address(caller, client_id))
+        return Target(client_id, session_id, engine.get(session_id))
+
+    def resolve(self, caller: Caller, ref: str) -> Target:
+        """A live session by the caller's id for it or by its engine id (an admin's way to
+        reach another key's session); 404 unknown, 403 not the caller's."""
+        target = self.own(caller, ref)
+        if target.session is not None:
+            return target
+        session = self.engine().get(ref)
+        if session is None:
+            raise GatewayError("unknown_session", f"No session {ref!r}.", status=404)
+        if not (caller.admin or self.owns(caller, session)):
+            raise GatewayError(
+                "not_authorized", "This session belongs to another API key.", status=403
+            )
+        return Target(ref, session.session_id, session)
+
+    # -- actions -----------------------------------------------------------------------
+
+    async def execute(
+        self, caller: Caller, client_id: str, prompt: str, request_id: str | None
+    ) -> Turn:
+        """Pass the prompt through the inbound middleware chain, then start a turn."""
+        engine = self.engine()
+        address = self.address(caller, client_id)
+        started: list[Turn] = []
+
+        async def final(ctx: MiddlewareContext) -> None:
+            turn = await engine.execute(
+                address,
+                ctx.message.text,
+                address=address,
+                request_id=request_id,
+                user=caller.name,
+            )
+            started.append(turn)
+
+        message = IncomingMessage(address=address, text=prompt, user=caller.name, platform="web")
+        try:
+            ctx = await self.runtime.process_inbound(message, final)
+        except SessionBusyError as exc:
+            raise GatewayError("session_busy", str(exc), status=409, retryable=True) from None
+        except UserFacingError as exc:
+            raise GatewayError("refused", str(exc), status=403) from None
+        except HotplexError as exc:
+            raise GatewayError("unavailable", str(exc), status=503, retryable=True) from None
+        if not started:
+            raise GatewayError("refused", ctx.reply or "The message was not accepted.", status=403)
+        return started[0]
+
+    async def interrupt(self, caller: Caller, ref: str) -> tuple[Target, bool]:
+        target = self.resolve(caller, ref)
+        return target, await self.engine().interrupt(target.session_id)
+
+    async def decide(
+        self, caller: Caller, permission_id: str, request: DecisionRequest
+    ) -> Decision:
+        """Answer a permission request of one of the caller's sessions (any, for an admin).
+        The key decides under its own name; an admin deciding another's uses ``admin``."""
+        approvals = self.engine().approvals
+        pending = approvals.get(permission_id)
+        by = caller.name
+        if pending is not None:
+            session = self.engine().get(pending.session_id)
+            mine = session is not None and self.owns(caller, session)
+            if not (mine and approvals.may_decide(pending, caller.name)):
+                if not caller.admin:
+                    raise GatewayError(
+                        "not_authorized", "You may not decide this request.", status=403
+                    )
+                by = ADMIN
+        try:
+            return await approvals.decide(
+                permission_id, request.decision, by=by, scope=request.scope, reason=request.reason
+            )
+        except KeyError:
+            raise GatewayError(
+                "unknown_permission", f"No permission request {permission_id!r}.", status=404
+            ) from None
+        except NotAuthorizedError as exc:
+            raise GatewayError("not_authorized", str(exc), status=403) from None
+        except AlreadyDecidedError as exc:
+            raise GatewayError("already_decided", str(exc), status=409) from None
+        except ApprovalError as exc:
+            raise GatewayError("invalid_request", str(exc)) from None
+
+    async def follow(self, caller: Caller, client_id: str, since: int) -> tuple[Target, Follow]:
+        """Start following one of the caller's sessions (stored events, then live)."""
+        target = self.own(caller, client_id)
+        follow = await open_follow(
+            self.engine(), self.storage(), target.session_id, since, self.settings.client_queue
+        )
+        if follow is None:
+            raise GatewayError("unknown_session", f"No session {client_id!r}.", status=404)
+        return target, follow
+
+    # -- connections -------------------------------------------------------------------
+
+    @property
+    def open_connections(self) -> int:
+        """WebSockets and SSE streams open now."""
+        return len(self._closers)
+
+    def track(self, closer: Closer) -> Callable[[], None]:
+        """Remember how to close a connection at shutdown; returns the way to forget it."""
+        self._closers.add(closer)
+        return lambda: self._closers.discard(closer)
+
+    async def shutdown(self, app: web.Application) -> None:
+        """Close every client connection (``on_shutdown``): turns go on, clients resume."""
+        closers = list(self._closers)
+        if not closers:
+            return
+        done, pending = await asyncio.wait(
+            [asyncio.ensure_future(closer()) for closer in closers], timeout=SHUTDOWN_TIMEOUT
+        )
+        for task in pending:
+            task.cancel()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("closing a client failed: %r", task.exception())
+
+
+GATEWAY_KEY = web.AppKey("gateway", Gateway)
+#: The caller of a request that passed the gateway's guard.
+CALLER = web.RequestKey("hotplex_caller", Caller)

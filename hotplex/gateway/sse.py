@@ -1,0 +1,157 @@
+"""``POST /api/v1/execute``: a turn's AgentEvents as a ``text/event-stream``.
+
+Each event is ``id: <seq>``, ``event: <type>``, ``data: <AgentEvent JSON>``; an idle stream
+gets a ``: ping`` comment every ``server.sse_heartbeat``; the stream ends after ``done``.
+With a ``Last-Event-ID`` header (and the body's ``session_id``) the POST starts no turn: it
+replays the stored events after that seq and follows the running turn to its ``done``.
+A client that goes away stops only its stream: the turn goes on and is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from hotplex.aio import cancel_and_wait
+from hotplex.events import AgentEvent
+from hotplex.gateway.api import read_body
+from hotplex.gateway.clients import CALLER, GATEWAY_KEY, REPLAY_PUT_TIMEOUT, Gateway
+from hotplex.gateway.follow import Receiver, relay_follow, relay_turn
+from hotplex.gateway.frames import (
+    ExecuteRequest,
+    GatewayError,
+    dumps,
+    error_frame,
+    event_frame,
+    new_session_id,
+    required_session_id,
+    since_seq,
+)
+from hotplex.gateway.outbox import Outbox
+from hotplex.gateway.security import error_response
+
+__all__ = ["execute"]
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT = b": ping\n\n"
+
+Relay = Callable[[Receiver], Awaitable[None]]
+
+
+async def execute(request: web.Request) -> web.StreamResponse:
+    gateway = request.app[GATEWAY_KEY]
+    caller = request[CALLER]
+    try:
+        body = await read_body(request, gateway.settings.max_body_bytes)
+        last_event_id = request.headers.get("Last-Event-ID")
+        if last_event_id is not None:
+            client_id = required_session_id(body)
+            since = since_seq(last_event_id.strip(), "Last-Event-ID")
+            _, follow = await gateway.follow(caller, client_id, since)
+
+            async def resume(receiver: Receiver) -> None:
+                await relay_follow(follow, receiver, until_turn_ends=True)
+
+            return await SseStream(request, gateway, client_id).run(resume, follow.close)
+        parsed = ExecuteRequest.parse(body)
+        client_id = parsed.session_id or new_session_id()
+        turn = await gateway.execute(caller, client_id, parsed.prompt, parsed.request_id)
+    except GatewayError as error:
+        return error_response(error)
+
+    async def forward(receiver: Receiver) -> None:
+        await relay_turn(turn, receiver)
+
+    return await SseStream(request, gateway, client_id).run(forward)
+
+
+class SseStream:
+    """One SSE response: a relay task fills the bounded outbox, this handler writes it."""
+
+    def __init__(self, request: web.Request, gateway: Gateway, client_id: str) -> None:
+        self.request = request
+        self.gateway = gateway
+        self.client_id = client_id
+        self.outbox = Outbox(
+            gateway.settings.client_queue, on_overflow=self._stuck, put_timeout=REPLAY_PUT_TIMEOUT
+        )
+        self._pump: asyncio.Task[None] | None = None
+
+    # -- the Receiver side -------------------------------------------------------------
+
+    def _format(self, event: AgentEvent) -> str:
+        data = dumps(event_frame(event, self.client_id))
+        return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
+
+    def offer(self, event: AgentEvent) -> bool:
+        return self.outbox.offer(self._format(event))
+
+    async def put(self, event: AgentEvent) -> bool:
+        return await self.outbox.put(self._format(event))
+
+    def error(self, code: str, message: str, *, retryable: bool = False) -> None:
+        data = dumps(error_frame(code, message, retryable=retryable))
+        self.outbox.offer(f"event: error\ndata: {data}\n\n")
+
+    # -- the response ------------------------------------------------------------------
+
+    async def run(
+        self, relay: Relay, cleanup: Callable[[], None] | None = None
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+                "X-Session-Id": self.client_id,
+            }
+        )
+        forget = self.gateway.track(self._going_away)
+        heartbeat = self.gateway.settings.sse_heartbeat
+        try:
+            await response.prepare(self.request)
+            self._pump = asyncio.create_task(self._relay(relay), name=f"sse:{self.client_id}")
+            while True:
+                try:
+                    frame = await self.outbox.get(heartbeat)
+                except TimeoutError:
+                    await response.write(HEARTBEAT)
+                    continue
+                if frame is None:
+                    break
+                await response.write(frame.encode())
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client went away; its turn goes on
+        finally:
+            forget()
+            await cancel_and_wait(self._pump)
+            if cleanup is not None:
+                cleanup()
+        return response
+
+    async def _relay(self, relay: Relay) -> None:
+        try:
+            await relay(self)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the SSE stream of %s failed", self.client_id)
+            message = "The stream failed; resume with Last-Event-ID."
+            self.error("internal_error", message, retryable=True)
+        finally:
+            await self.outbox.put(None)
+
+    def _stuck(self) -> None:
+        self.gateway.slow_disconnects += 1
+        log.warning("dropping the SSE stream of %s: the client stopped reading", self.client_id)
+        transport = self.request.transport
+        if transport is not None:
+            transport.abort()
+
+    async def _going_away(self) -> None:
+        await cancel_and_wait(self._pump)

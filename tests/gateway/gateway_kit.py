@@ -1,0 +1,274 @@
+"""Kit of the gateway tests: a running gateway on 127.0.0.1 with the fake provider, an
+in-memory storage fed by a sink (as the storage sink feeds the database), and clients for
+two API keys."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+from aiohttp.test_utils import TestClient, TestServer
+
+from hotplex import hookimpl
+from hotplex.config import load_settings
+from hotplex.engine import ENGINE, Engine
+from hotplex.errors import StorageError
+from hotplex.events import AgentEvent, AuditEvent
+from hotplex.gateway import build_app
+from hotplex.gateway.clients import GATEWAY_KEY, Gateway
+from hotplex.interfaces import HookSink, Middleware, MiddlewareContext, Next, Storage
+from hotplex.plugins import make_plugin_manager
+from hotplex.records import MiddlewareSpec, ProviderSpec, SinkSpec, StorageSpec
+from hotplex.runtime import Runtime
+from hotplex.services import STORAGE
+from hotplex.testing.fakes import FakeProvider
+
+KEYS = {"alice": "k-alice-0123456789", "bob": "k-bob-0123456789"}
+ADMIN_TOKEN = "admin-token-0123456789"
+WAIT = 5.0
+
+
+def auth(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEYS[name]}"}
+
+
+class MemoryStorage(Storage):
+    """Just enough storage for replays: events in memory, in seq order per session. The
+    rest of the interface (which grows with the storage work) is stubbed below."""
+
+    def __init__(self) -> None:
+        self.events: list[AgentEvent] = []
+        self.stored = asyncio.Event()
+        self.broken = False
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def ping(self) -> None:
+        pass
+
+    async def append_events(self, events: Sequence[AgentEvent]) -> None:
+        have = {(e.session_id, e.seq) for e in self.events}  # an existing event is kept
+        self.events.extend(e for e in events if (e.session_id, e.seq) not in have)
+        self.stored.set()
+
+    async def read_events(
+        self, session_id: str, *, since_seq: int = 0, limit: int = 1000
+    ) -> list[AgentEvent]:
+        if self.broken:
+            raise StorageError("the database is gone")
+        found = [e for e in self.events if e.session_id == session_id and e.seq > since_seq]
+        return sorted(found, key=lambda e: e.seq)[:limit]
+
+    async def append_audit(self, events: Sequence[AuditEvent]) -> None:
+        pass
+
+    def of(self, session_id: str) -> list[AgentEvent]:
+        return [e for e in self.events if e.session_id == session_id]
+
+
+def _unused(name: str) -> Callable[..., Any]:
+    async def method(self: MemoryStorage, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"MemoryStorage.{name} is not used by the gateway")
+
+    return method
+
+
+for _name in MemoryStorage.__abstractmethods__:
+    setattr(MemoryStorage, _name, _unused(_name))
+MemoryStorage.__abstractmethods__ = frozenset()
+
+
+class Refuser(Middleware):
+    """Stops the prompt ``forbidden``, as the WAF would stop a dangerous one."""
+
+    async def process(self, ctx: MiddlewareContext, call_next: Next) -> None:
+        if ctx.message.text == "forbidden":
+            ctx.reply = f"Refused for {ctx.message.user} on {ctx.message.platform}."
+            return
+        await call_next(ctx)
+
+
+class StoringSink(HookSink):
+    def __init__(self, storage: MemoryStorage) -> None:
+        self.storage = storage
+
+    async def handle(self, batch: Sequence[AgentEvent | AuditEvent]) -> None:
+        await self.storage.append_events([e for e in batch if isinstance(e, AgentEvent)])
+
+
+@dataclass
+class Harness:
+    client: TestClient[Any, Any]
+    runtime: Runtime
+    provider: FakeProvider
+    storage: MemoryStorage
+    sockets: list[aiohttp.ClientWebSocketResponse] = field(default_factory=list)
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.client.server.app[GATEWAY_KEY]
+
+    @property
+    def engine(self) -> Engine:
+        return self.runtime.ctx.services.get(ENGINE)
+
+    def engine_id(self, key: str, client_id: str) -> str:
+        return self.engine.session_id(f"web:{key}/{client_id}")
+
+    async def ws(self, key: str | None = "alice", **kwargs: Any) -> aiohttp.ClientWebSocketResponse:
+        headers = {**(auth(key) if key else {}), **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", aiohttp.ClientWSTimeout(ws_close=2.0))
+        ws = await self.client.ws_connect("/ws/v1/agent", headers=headers, **kwargs)
+        self.sockets.append(ws)
+        return ws
+
+    def post(self, path: str, body: Any = None, key: str | None = "alice", **kwargs: Any) -> Any:
+        headers = {**(auth(key) if key else {}), **kwargs.pop("headers", {})}
+        if body is not None and "data" not in kwargs:
+            kwargs["json"] = body
+        return self.client.post(path, headers=headers, **kwargs)
+
+    async def until_stored(self, predicate: Callable[[list[AgentEvent]], bool]) -> None:
+        async with asyncio.timeout(WAIT):
+            while not predicate(self.storage.events):
+                self.storage.stored.clear()
+                await self.storage.stored.wait()
+
+
+async def frames_until(
+    ws: aiohttp.ClientWebSocketResponse,
+    done: Callable[[dict[str, Any]], bool],
+    timeout: float = WAIT,
+) -> list[dict[str, Any]]:
+    """Frames received until one satisfies ``done`` (included)."""
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await ws.receive()
+            assert message.type is aiohttp.WSMsgType.TEXT, message
+            frame = json.loads(message.data)
+            frames.append(frame)
+            if done(frame):
+                return frames
+
+
+def is_done(session_id: str | None = None) -> Callable[[dict[str, Any]], bool]:
+    return lambda f: f["type"] == "done" and session_id in (None, f["session_id"])
+
+
+def is_type(kind: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda f: f["type"] == kind
+
+
+@dataclass
+class SseEvent:
+    id: str | None
+    event: str | None
+    data: dict[str, Any] | None
+    comment: str | None = None
+
+
+async def read_sse(
+    response: aiohttp.ClientResponse,
+    stop: Callable[[SseEvent], bool] | None = None,
+    timeout: float = WAIT,
+) -> list[SseEvent]:
+    """Parse the stream until ``stop`` says so (or it ends); comments come as events too."""
+    found: list[SseEvent] = []
+    fields: dict[str, str] = {}
+    async with asyncio.timeout(timeout):
+        while True:
+            raw = await response.content.readline()
+            if not raw:
+                return found
+            line = raw.decode().rstrip("\n")
+            if line.startswith(":"):
+                found.append(SseEvent(None, None, None, comment=line[1:].strip()))
+            elif line:
+                name, _, value = line.partition(": ")
+                fields[name] = value
+                continue
+            else:
+                if not fields:
+                    continue
+                data = json.loads(fields["data"]) if "data" in fields else None
+                found.append(SseEvent(fields.get("id"), fields.get("event"), data))
+                fields = {}
+            if stop is not None and stop(found[-1]):
+                return found
+
+
+def make_harness(
+    tmp_path: Path,
+) -> Callable[..., AbstractAsyncContextManager[Harness]]:
+    @asynccontextmanager
+    async def harness(
+        server: Mapping[str, Any] | None = None,
+        *,
+        keys: bool = True,
+        storage: bool = True,
+        engine: Mapping[str, Any] | None = None,
+        provider: FakeProvider | None = None,
+    ) -> AsyncIterator[Harness]:
+        fake = provider or FakeProvider()
+        memory = MemoryStorage()
+
+        class Plugin:
+            @hookimpl
+            def hotplex_register_providers(self) -> list[ProviderSpec]:
+                return [ProviderSpec("fake", lambda ctx: fake)]
+
+            @hookimpl
+            def hotplex_register_sinks(self) -> list[SinkSpec]:
+                return [SinkSpec("memory", lambda ctx: StoringSink(memory), on_overflow="block")]
+
+            @hookimpl
+            def hotplex_register_middleware(self) -> list[MiddlewareSpec]:
+                return [MiddlewareSpec("refuser", lambda ctx: Refuser())]
+
+            @hookimpl
+            def hotplex_register_storage(self) -> list[StorageSpec]:
+                return [StorageSpec("memory", ("memory",), lambda ctx, url: memory)]
+
+        pm = make_plugin_manager(entry_points=False, environ={})
+        pm.register(Plugin(), "gateway-test")
+        section: dict[str, Any] = {"rate_limit": {"per_minute": 0}}
+        if keys:
+            section["api_keys"] = [{"name": n, "key": k} for n, k in KEYS.items()]
+            section["admin_token"] = ADMIN_TOKEN
+        section.update(server or {})
+        raw: dict[str, Any] = {
+            "server": section,
+            "engine": {"data_dir": str(tmp_path / "data"), **(engine or {})},
+            "provider": {"type": "fake"},
+        }
+        if storage:
+            raw["storage"] = {"url": "memory://gateway-tests"}
+        settings = load_settings(None, text=yaml.safe_dump(raw), environ={}).settings
+        runtime = Runtime(settings, pm)
+        async with TestClient(TestServer(build_app(runtime), host="127.0.0.1")) as client:
+            # a storage start-up resource, where there is one, opens ours by its URL
+            if storage and runtime.ctx.services.find(STORAGE) is None:
+                runtime.ctx.services.set(STORAGE, memory)
+            h = Harness(client, runtime, fake, memory)
+            try:
+                yield h
+            finally:
+                for ws in h.sockets:
+                    await ws.close()
+
+    return harness
+
+
+HarnessFactory = Callable[..., AbstractAsyncContextManager[Harness]]
