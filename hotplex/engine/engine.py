@@ -381,7 +381,6 @@ class Engine:
             for name, value in session.overrides.items():
                 await _apply_override(session.process, name, value)
             await self._publish(session, agent_event("session", state=state))
-            self.spares.refill()
             return session.process
 
     async def _stop_process(self, session: Session, state: str | None) -> None:
@@ -508,6 +507,8 @@ class Engine:
                 session.current = None
                 session.last_active = time.monotonic()
                 turn.finish()
+                # refill after the turn, so starting a spare does not compete with it
+                self.spares.refill()
 
     async def _end_turn(
         self, session: Session, turn: Turn, status: str, code: str, message: str

@@ -94,7 +94,20 @@ class Spares:
                 await process.close(1.0)
                 engine.release_slot()
                 return
+            await self._prime(process)
             self._ready.append(_Spare(process, provider_session_id, work_dir, gate))
+
+    @staticmethod
+    async def _prime(process: AgentProcess) -> None:
+        """A fresh CLI builds its context (system prompt, tools, git state) lazily on the
+        first message; asking for the context usage builds it now, so the first turn of
+        the conversation that takes this spare is nearly hot. Token counting is free."""
+        try:
+            await process.control("get_context_usage", timeout=30.0)
+        except NotImplementedError:
+            pass  # a provider without the request: nothing to prime
+        except Exception as exc:
+            log.info("priming a spare agent failed (it stays usable): %r", exc)
 
     def take(self, session: Session) -> AgentProcess | None:
         """Hand a ready spare to a new session without a project (it keeps the slot)."""
