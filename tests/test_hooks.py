@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -53,9 +53,10 @@ from hotplex.records import (
     TemplateSpec,
 )
 from hotplex.runtime import Runtime, make_storage
+from hotplex.storage import ApprovalRecord, AuditRecord, QueuedTurn, SessionRecord
 from hotplex.templating import make_environment
 from hotplex.testing.fakes import FakeChatAdapter, FakeProvider
-from hotplex.types import IncomingMessage
+from hotplex.types import ApprovalRequest, IncomingMessage
 
 DOCS = Path(__file__).parents[1] / "docs" / "hooks.md"
 HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("hotplex_"))
@@ -161,12 +162,17 @@ class EnabledSettings(PluginSettings):
 
 
 class MemoryStorage(Storage):
+    """A do-nothing Storage: only checks that a plugin can replace the backend."""
+
     def __init__(self, url: str) -> None:
         self.url = url
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     async def ping(self) -> None: ...
+    async def integrity_check(self) -> list[str]:
+        return []
+
     async def append_events(self, events: Sequence[AgentEvent]) -> None: ...
     async def read_events(
         self, session_id: str, *, since_seq: int = 0, limit: int = 1000
@@ -174,14 +180,56 @@ class MemoryStorage(Storage):
         return []
 
     async def append_audit(self, events: Sequence[AuditEvent]) -> None: ...
-    async def save_session(self, record: Any) -> None: ...
-    async def load_sessions(self) -> list[dict[str, Any]]:
+    async def read_audit(
+        self,
+        *,
+        types: Collection[str] | None = None,
+        session_id: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[AuditRecord]:
         return []
+
+    async def prune(self, older_than: float) -> int:
+        return 0
+
+    async def save_session(self, record: SessionRecord) -> None: ...
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        return None
+
+    async def load_sessions(self) -> list[SessionRecord]:
+        return []
+
+    async def enqueue_turn(
+        self,
+        session_id: str,
+        turn_id: str,
+        prompt: str,
+        request_id: str | None = None,
+        user: str | None = None,
+    ) -> None: ...
+    async def start_turn(self, turn_id: str) -> None: ...
+    async def finish_turn(self, turn_id: str, status: str) -> None: ...
+    async def pending_turns(self, session_id: str | None = None) -> list[QueuedTurn]:
+        return []
+
+    async def save_approval(
+        self,
+        request: ApprovalRequest,
+        decision: str | None = None,
+        by: str | None = None,
+        scope: str | None = None,
+    ) -> None: ...
+    async def get_approval(self, permission_id: str) -> ApprovalRecord | None:
+        return None
 
     async def record_inbound(self, message: IncomingMessage) -> bool:
         return True
 
     async def finish_inbound(self, message: IncomingMessage) -> None: ...
+    async def pending_inbound(self) -> list[IncomingMessage]:
+        return []
 
 
 def test_hotplex_register_storage(tmp_path: Path) -> None:

@@ -1,0 +1,114 @@
+"""The storage records core registers: the SQLAlchemy backend (``trylast``, so a plugin may
+replace it for a scheme), the storage sink, and the retention task.
+
+Nothing here imports SQLAlchemy; the factories do, when they are called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from hotplex.aio import cancel_and_wait
+from hotplex.context import PluginContext
+from hotplex.interfaces import HookSink, Storage
+from hotplex.records import ResourceSpec, SinkSpec, StorageSpec
+
+__all__ = [
+    "RETENTION_INTERVAL",
+    "SCHEMES",
+    "make_sql_storage",
+    "make_storage_sink",
+    "prune_expired",
+    "retention_resource",
+    "run_retention",
+    "storage_records",
+    "storage_sink_spec",
+]
+
+log = logging.getLogger(__name__)
+
+#: URL schemes the built-in backend handles.
+SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+#: Seconds between two retention passes.
+RETENTION_INTERVAL = 6 * 3600.0
+
+
+def make_sql_storage(ctx: PluginContext, url: str) -> Storage:
+    """The built-in backend for ``url`` (not opened yet)."""
+    from hotplex.storage.sql import SqlStorage
+
+    return SqlStorage(url)
+
+
+def storage_records() -> list[StorageSpec]:
+    """What core's ``hotplex_register_storage`` (trylast) returns."""
+    return [StorageSpec(name="sqlalchemy", schemes=SCHEMES, factory=make_sql_storage)]
+
+
+def make_storage_sink(ctx: PluginContext) -> HookSink:
+    """The storage sink over the opened storage (service ``STORAGE``); also published as
+    service ``STORAGE_SINK`` for the engine's ``committed()`` waits."""
+    from hotplex.services import STORAGE
+    from hotplex.storage.sink import STORAGE_SINK, StorageSink
+
+    existing = ctx.services.find(STORAGE_SINK)
+    if existing is not None:
+        return existing
+    sink = StorageSink(ctx.services.get(STORAGE))
+    ctx.services.set(STORAGE_SINK, sink)
+    return sink
+
+
+def storage_sink_spec(queue_size: int = 10_000) -> SinkSpec:
+    """What core's ``hotplex_register_sinks`` returns for storage: blocking, never drops."""
+    return SinkSpec(
+        name="storage", factory=make_storage_sink, on_overflow="block", queue_size=queue_size
+    )
+
+
+async def prune_expired(storage: Storage, retention_days: int, now: float | None = None) -> int:
+    """Delete what is older than ``retention_days`` (0: keep everything); rows deleted."""
+    if retention_days <= 0:
+        return 0
+    cutoff = (time.time() if now is None else now) - retention_days * 86400.0
+    return await storage.prune(cutoff)
+
+
+async def _retention_loop(storage: Storage, retention_days: int, interval: float) -> None:
+    while True:
+        try:
+            deleted = await prune_expired(storage, retention_days)
+            if deleted:
+                log.info("retention: deleted %d rows older than %d days", deleted, retention_days)
+        except Exception:
+            log.exception("retention pass failed")
+        await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def run_retention(
+    ctx: PluginContext, interval: float = RETENTION_INTERVAL
+) -> AsyncIterator[None]:
+    """Start-up resource: prune by ``storage.retention_days`` now and every ``interval``."""
+    from hotplex.services import STORAGE
+
+    days = ctx.settings.storage.retention_days
+    if days <= 0:
+        yield
+        return
+    task = asyncio.create_task(
+        _retention_loop(ctx.services.get(STORAGE), days, interval), name="storage-retention"
+    )
+    try:
+        yield
+    finally:
+        await cancel_and_wait(task)
+
+
+def retention_resource() -> ResourceSpec:
+    """The retention task as a ``hotplex_startup`` resource (after the storage resource)."""
+    return ResourceSpec("storage-retention", run_retention)

@@ -1,0 +1,208 @@
+"""Conversions between the records HotPlex passes around and table rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from hotplex.events import AgentEvent, AuditEvent
+from hotplex.storage.records import (
+    ApprovalRecord,
+    AuditRecord,
+    QueuedTurn,
+    SessionRecord,
+    SessionState,
+    TurnState,
+)
+from hotplex.types import ApprovalRequest, IncomingMessage
+
+__all__ = [
+    "approval_from_row",
+    "approval_row",
+    "audit_from_row",
+    "audit_row",
+    "event_from_row",
+    "event_row",
+    "inbound_payload",
+    "message_from_payload",
+    "session_from_row",
+    "session_row",
+    "turn_from_row",
+]
+
+Row = Mapping[Any, Any]
+
+
+def event_row(event: AgentEvent, stored_at: float) -> dict[str, Any]:
+    return {
+        "session_id": event.session_id,
+        "seq": event.seq,
+        "turn_id": event.turn_id,
+        "type": event.type,
+        "ts": event.ts,
+        "request_id": event.request_id,
+        "data": event.data,
+        "stored_at": stored_at,
+    }
+
+
+def event_from_row(row: Row) -> AgentEvent:
+    return AgentEvent(
+        type=row["type"],
+        data=row["data"],
+        session_id=row["session_id"],
+        turn_id=row["turn_id"],
+        seq=int(row["seq"]),
+        ts=float(row["ts"]),
+        request_id=row["request_id"],
+    )
+
+
+def audit_row(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "type": event.type,
+        "ts": event.ts,
+        "session_id": event.session_id,
+        "actor": event.actor,
+        "data": event.data,
+    }
+
+
+def audit_from_row(row: Row) -> AuditRecord:
+    event = AuditEvent(
+        type=row["type"],
+        data=row["data"],
+        session_id=row["session_id"],
+        actor=row["actor"],
+        ts=float(row["ts"]),
+    )
+    return AuditRecord(id=int(row["id"]), event=event)
+
+
+def session_row(record: SessionRecord) -> dict[str, Any]:
+    return {
+        "session_id": record.session_id,
+        "key": record.key,
+        "address": record.address,
+        "owner": record.owner,
+        "provider_session_id": record.provider_session_id,
+        "work_dir": record.work_dir,
+        "state": record.state,
+        "agent_pid": record.agent_pid,
+        "agent_pgid": record.agent_pgid,
+        "agent_start_time": record.agent_start_time,
+        "last_seq": record.last_seq,
+        "turns": record.turns,
+        "input_tokens": record.input_tokens,
+        "output_tokens": record.output_tokens,
+        "cost_usd": record.cost_usd,
+        "overrides": dict(record.overrides),
+        "running_turn_id": record.running_turn_id,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
+
+
+def session_from_row(row: Row) -> SessionRecord:
+    return SessionRecord(
+        session_id=row["session_id"],
+        key=row["key"],
+        address=row["address"],
+        owner=row["owner"],
+        provider_session_id=row["provider_session_id"],
+        work_dir=row["work_dir"],
+        state=cast(SessionState, row["state"]),
+        agent_pid=row["agent_pid"],
+        agent_pgid=row["agent_pgid"],
+        agent_start_time=row["agent_start_time"],
+        last_seq=int(row["last_seq"]),
+        turns=int(row["turns"]),
+        input_tokens=int(row["input_tokens"]),
+        output_tokens=int(row["output_tokens"]),
+        cost_usd=float(row["cost_usd"]),
+        overrides=dict(row["overrides"] or {}),
+        running_turn_id=row["running_turn_id"],
+        created_at=float(row["created_at"]),
+        updated_at=float(row["updated_at"]),
+    )
+
+
+def turn_from_row(row: Row) -> QueuedTurn:
+    return QueuedTurn(
+        turn_id=row["turn_id"],
+        session_id=row["session_id"],
+        prompt=row["prompt"],
+        request_id=row["request_id"],
+        user=row["user"],
+        state=cast(TurnState, row["state"]),
+        created_at=float(row["created_at"]),
+        started_at=None if row["started_at"] is None else float(row["started_at"]),
+    )
+
+
+def approval_row(request: ApprovalRequest) -> dict[str, Any]:
+    return {
+        "permission_id": request.permission_id,
+        "kind": request.kind,
+        "session_id": request.session_id,
+        "address": request.address,
+        "tool": request.tool,
+        "input": dict(request.input),
+        "reason": request.reason,
+        "scopes": list(request.scopes),
+        "approvers": list(request.approvers),
+        "created_at": request.created_at,
+        "expires_at": request.expires_at,
+    }
+
+
+def approval_from_row(row: Row) -> ApprovalRecord:
+    request = ApprovalRequest(
+        permission_id=row["permission_id"],
+        kind=row["kind"],
+        session_id=row["session_id"],
+        address=row["address"],
+        tool=row["tool"],
+        input=dict(row["input"]),
+        reason=row["reason"],
+        scopes=tuple(row["scopes"]),
+        approvers=tuple(row["approvers"]),
+        created_at=float(row["created_at"]),
+        expires_at=float(row["expires_at"]),
+    )
+    return ApprovalRecord(
+        request=request,
+        decision=row["decision"],
+        decided_by=row["decided_by"],
+        scope=row["scope"],
+        decided_at=None if row["decided_at"] is None else float(row["decided_at"]),
+    )
+
+
+def inbound_payload(message: IncomingMessage) -> dict[str, Any]:
+    """Everything needed to rebuild the IncomingMessage after a restart."""
+    return {
+        "address": message.address,
+        "text": message.text,
+        "user": message.user,
+        "platform": message.platform,
+        "event_id": message.event_id,
+        "message_key": message.message_key,
+        "attachments": [dict(a) for a in message.attachments],
+        "received_at": message.received_at,
+        "raw": None if message.raw is None else dict(message.raw),
+    }
+
+
+def message_from_payload(payload: Row) -> IncomingMessage:
+    return IncomingMessage(
+        address=payload["address"],
+        text=payload["text"],
+        user=payload["user"],
+        platform=payload["platform"],
+        event_id=payload.get("event_id"),
+        message_key=payload.get("message_key"),
+        attachments=tuple(payload.get("attachments") or ()),
+        received_at=float(payload["received_at"]),
+        raw=payload.get("raw"),
+    )

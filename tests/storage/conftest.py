@@ -1,0 +1,55 @@
+"""Storage fixtures: every test taking ``db_url`` or ``storage`` runs on SQLite and on
+PostgreSQL (a scratch database ``hotplex_test_<random>`` per test, dropped afterwards).
+
+PostgreSQL is the server on 127.0.0.1:5432 (user postgres, trust auth), or the DSN in
+``HOTPLEX_TEST_PG_ADMIN``. When it cannot be reached the PostgreSQL variants skip, except
+with ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from storage_support import pg_admin, pg_url
+
+from hotplex.storage.sql import SqlStorage
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def db_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of a fresh, empty database (SQLite: a file in a folder not created yet)."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'hotplex.db'}"
+        return
+    admin = await pg_admin()
+    name = f"hotplex_test_{uuid.uuid4().hex[:12]}"
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield pg_url(name)
+    finally:
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', timeout=30)
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def storage(db_url: str) -> AsyncIterator[SqlStorage]:
+    """An opened SqlStorage on a fresh database."""
+    store = SqlStorage(db_url)
+    await asyncio.wait_for(store.open(), timeout=30)
+    try:
+        yield store
+    finally:
+        await store.close()
