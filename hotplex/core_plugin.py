@@ -17,12 +17,16 @@ from hotplex.binaries import PINNED_VERSIONS, binary_version, find_binary
 from hotplex.context import PluginContext
 from hotplex.hookspecs import hookimpl
 from hotplex.interfaces import Provider
+from hotplex.events import AgentEvent
 from hotplex.records import (
     ChatCommandSpec,
     CheckResult,
     DoctorCheck,
+    MiddlewareSpec,
     ProviderSpec,
     ResourceSpec,
+    SinkSpec,
+    StorageSpec,
     TemplateSpec,
 )
 
@@ -183,14 +187,45 @@ async def run_engine(ctx: PluginContext) -> AsyncIterator[None]:
             f"(registered: {known})",
             path="provider.type",
         )
+    from hotplex.services import STORAGE
+    from hotplex.storage.sink import STORAGE_SINK
+
     runtime = ctx.services.find(RUNTIME)
     emit = runtime.emit if runtime is not None else None
-    async with Engine(ctx.settings, spec.factory(ctx), emit=emit) as engine:
+    sink = ctx.services.find(STORAGE_SINK)
+
+    async def durable(event: AgentEvent) -> None:
+        if sink is not None:
+            await sink.committed(event.session_id, event.seq)
+
+    async with Engine(
+        ctx.settings,
+        spec.factory(ctx),
+        emit=emit,
+        store=ctx.services.find(STORAGE),
+        durable=durable if sink is not None else None,
+    ) as engine:
         ctx.services.set(ENGINE, engine)
         try:
             yield
         finally:
             ctx.services.remove(ENGINE)
+
+
+@asynccontextmanager
+async def run_storage(ctx: PluginContext) -> AsyncIterator[None]:
+    """The storage backend for ``storage.url``, opened (migrated) for the daemon's life."""
+    from hotplex.runtime import make_storage
+    from hotplex.services import STORAGE
+
+    storage = make_storage(ctx)
+    await storage.open()
+    ctx.services.set(STORAGE, storage)
+    try:
+        yield
+    finally:
+        ctx.services.remove(STORAGE)
+        await storage.close()
 
 
 @asynccontextmanager
@@ -207,9 +242,37 @@ async def run_sinks(ctx: PluginContext) -> AsyncIterator[None]:
 
 @hookimpl(tryfirst=True)
 def hotplex_startup() -> list[ResourceSpec]:
-    # core first: sinks outlive the engine (its last events still reach them), and plugin
-    # resources find the engine running
-    return [ResourceSpec("sinks", run_sinks), ResourceSpec("engine", run_engine)]
+    # core first, in this order: storage outlives the sinks, the sinks outlive the engine
+    # (its last events still reach them), and plugin resources find the engine running
+    from hotplex.storage.plugin import retention_resource
+
+    return [
+        ResourceSpec("storage", run_storage),
+        ResourceSpec("sinks", run_sinks),
+        retention_resource(),
+        ResourceSpec("engine", run_engine),
+    ]
+
+
+@hookimpl(trylast=True)
+def hotplex_register_storage() -> list[StorageSpec]:
+    from hotplex.storage.plugin import storage_records
+
+    return storage_records()
+
+
+@hookimpl
+def hotplex_register_sinks() -> list[SinkSpec]:
+    from hotplex.storage.plugin import storage_sink_spec
+
+    return [storage_sink_spec()]
+
+
+@hookimpl
+def hotplex_register_middleware() -> list[MiddlewareSpec]:
+    from hotplex.inbound import InboundLog
+
+    return [MiddlewareSpec("inbound", InboundLog, order=100)]
 
 
 @hookimpl

@@ -67,6 +67,8 @@ class Runtime:
         self.middleware = MiddlewareChain(())
         self.chat_commands = ChatCommands({})
         self.adapters: dict[str, ChatAdapter] = {}
+        #: platform -> how to run a stored, unfinished inbound message again after a crash
+        self.replayers: dict[str, Callable[[IncomingMessage], Awaitable[None]]] = {}
         self._adapter_tasks: list[asyncio.Task[None]] = []
         self._shutdown = plugins.shutdown_callbacks
 
@@ -151,12 +153,39 @@ class Runtime:
         await self.sinks.emit(item)
 
     async def process_inbound(
-        self, message: IncomingMessage, final: Callable[[MiddlewareContext], Awaitable[None]]
+        self,
+        message: IncomingMessage,
+        final: Callable[[MiddlewareContext], Awaitable[None]],
+        *,
+        replay: bool = False,
     ) -> MiddlewareContext:
-        """Run an inbound message through the middleware chain, then ``final``."""
+        """Run an inbound message through the middleware chain, then ``final``. ``replay``
+        marks a stored message run again after a crash (it is not recorded twice)."""
         ctx = MiddlewareContext(message)
+        ctx.facts["replay"] = replay
         await self.middleware.run(ctx, final)
         return ctx
+
+    async def replay_inbound(self) -> int:
+        """Run once more every stored message a crash left unfinished; how many."""
+        from hotplex.services import STORAGE
+
+        storage = self.ctx.services.find(STORAGE)
+        if storage is None:
+            return 0
+        count = 0
+        for message in await storage.pending_inbound():
+            handler = self.replayers.get(message.platform)
+            if handler is None:
+                log.warning("no handler to replay a %s message; it stays pending", message.platform)
+                continue
+            log.info("replaying an unfinished %s message for %s", message.platform, message.address)
+            try:
+                await handler(message)
+            except Exception:
+                log.exception("replaying a %s message failed", message.platform)
+            count += 1
+        return count
 
     def tool_catalog(self) -> list[dict[str, Any]]:
         """The agent tools in MCP ``tools/list`` form."""

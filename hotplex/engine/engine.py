@@ -27,6 +27,7 @@ from hotplex.config import Settings, UnattendedPolicy, secret_values
 from hotplex.engine.approvals import ADMIN, ANYONE, Approvals
 from hotplex.engine.environment import agent_environment
 from hotplex.engine.limits import AgentLimits, Confinement, LimitBackend, detect_backend
+from hotplex.engine.persistence import reap_orphans, record_of, restore
 from hotplex.engine.policy import PolicyChain, SessionGrants, ToolCall, ToolPolicy
 from hotplex.engine.session import Session, SessionInfo, Subscription, Turn
 from hotplex.engine.spares import Spares
@@ -39,7 +40,7 @@ from hotplex.errors import (
     UserFacingError,
 )
 from hotplex.events import AgentEvent, AuditEvent, agent_event
-from hotplex.interfaces import AgentProcess, Provider
+from hotplex.interfaces import AgentProcess, Provider, Storage
 from hotplex.types import AgentStartSpec, ToolDecision, ToolRequest
 
 __all__ = ["Engine"]
@@ -47,6 +48,9 @@ __all__ = ["Engine"]
 log = logging.getLogger(__name__)
 
 Emit = Callable[[AgentEvent | AuditEvent], Awaitable[None]]
+#: Awaited before a turn's ``done`` reaches anyone: returns once its events are committed.
+Durable = Callable[[AgentEvent], Awaitable[None]]
+DURABLE_TIMEOUT = 30.0
 
 
 class Engine:
@@ -57,10 +61,14 @@ class Engine:
         *,
         emit: Emit | None = None,
         policies: Sequence[ToolPolicy] = (),
+        store: Storage | None = None,
+        durable: Durable | None = None,
     ) -> None:
         self.settings = settings
         self.provider = provider
         self._emit_sink = emit
+        self._store = store
+        self._durable = durable
         self.approvals = Approvals(
             timeout=settings.security.approval_timeout, audit=self._emit_audit
         )
@@ -85,6 +93,8 @@ class Engine:
             prefer = None if limits.backend == "auto" else limits.backend
             self._limit_backend = await asyncio.to_thread(detect_backend, prefer=prefer)
             log.info("agent limits: %s", self._limit_backend.name)
+        if self._store is not None:
+            await self._recover(self._store)
         self._reaper = asyncio.create_task(self._reap_idle(), name="engine-reaper")
         self.spares.start()
         return self
@@ -157,6 +167,7 @@ class Engine:
         session_id = self.session_id(key)
         session = self._sessions.get(session_id)
         if session is not None:
+            self._ensure_worker(session)
             return session
         work_dir = await self.workdirs.for_session(session_id, address)
         session = Session(
@@ -168,7 +179,8 @@ class Engine:
             work_dir=work_dir,
         )
         self._sessions[session_id] = session
-        session.worker = asyncio.create_task(self._worker(session), name=f"session:{key}")
+        self._ensure_worker(session)
+        await self._save(session)
         await self._emit_audit(
             AuditEvent(
                 "session.created",
@@ -200,10 +212,75 @@ class Engine:
         if session.busy and busy == "reject":
             raise SessionBusyError("A turn is already running; wait for it or stop it first.")
         turn = Turn(prompt, request_id=request_id, user=user)
+        if self._store is not None:  # accepted means stored: a restart runs it
+            await self._store.enqueue_turn(
+                session.session_id, turn.turn_id, prompt, request_id, user
+            )
         if session.busy and busy == "interrupt" and session.current is not None:
             await self._interrupt_turn(session, session.current)
         session.queue.put_nowait(turn)
         return turn
+
+    def _ensure_worker(self, session: Session) -> None:
+        if session.worker is None or session.worker.done():
+            session.worker = asyncio.create_task(
+                self._worker(session), name=f"session:{session.key}"
+            )
+
+    async def _save(self, session: Session) -> None:
+        if self._store is not None:
+            await self._store.save_session(record_of(session))
+
+    async def _recover(self, store: Storage) -> None:
+        """Reap a crashed predecessor's agents, restore sessions, report interrupted turns
+        and requeue the queued ones (see :mod:`hotplex.engine.persistence`)."""
+        records = await store.load_sessions()
+        killed = await asyncio.to_thread(reap_orphans, records, self._limit_backend)
+        for record in records:
+            self._sessions[record.session_id] = await restore(store, record)
+        pending = await store.pending_turns()
+        for queued in pending:
+            session = self._sessions.get(queued.session_id)
+            if session is None:
+                await store.finish_turn(queued.turn_id, "interrupted")
+                continue
+            turn = Turn(
+                queued.prompt,
+                request_id=queued.request_id,
+                user=queued.user,
+                turn_id=queued.turn_id,
+            )
+            if queued.state == "started":
+                await self._report_interrupted(session, turn)
+                await store.finish_turn(queued.turn_id, "interrupted")
+                await self._save(session)
+            else:
+                session.queue.put_nowait(turn)
+                self._ensure_worker(session)
+        if records:
+            log.info(
+                "restored %d sessions (%d orphan agents killed, %d turns pending)",
+                len(records),
+                killed,
+                len(pending),
+            )
+
+    async def _report_interrupted(self, session: Session, turn: Turn) -> None:
+        session.current = turn
+        try:
+            await self._publish(
+                session,
+                agent_event(
+                    "error",
+                    code="interrupted_by_restart",
+                    retryable=True,
+                    message="HotPlex restarted while this turn was running; send the message "
+                    "again to continue.",
+                ),
+            )
+            await self._publish(session, agent_event("done", status="interrupted", duration_ms=0))
+        finally:
+            session.current = None
 
     async def interrupt(self, session_id: str) -> bool:
         """Interrupt the running turn of a session; False when nothing was running."""
@@ -234,6 +311,7 @@ class Engine:
         session.provider_session_id = str(uuid.uuid4())
         session.started_once = False
         self.grants.clear(session_id)
+        await self._save(session)
         await self._publish(session, agent_event("session", state="reset"))
 
     async def stop_session(self, session_id: str, *, by: str | None = None) -> bool:
@@ -262,6 +340,7 @@ class Engine:
         if session is None:
             raise SessionNotFoundError("No session yet: send a message first.")
         session.overrides[name] = value
+        await self._save(session)
         if session.process is not None and session.process.alive:
             await _apply_override(session.process, name, value)
 
@@ -272,9 +351,21 @@ class Engine:
     # -- events ------------------------------------------------------------------------
 
     async def _publish(self, session: Session, event: AgentEvent) -> AgentEvent:
-        stamped = session.publish(event)
+        stamped = session.stamp(event)
         if self._emit_sink is not None:
             await self._emit_sink(stamped)
+        if stamped.type == "done" and self._durable is not None:
+            try:  # a turn's done reaches clients only once its events are committed
+                async with asyncio.timeout(DURABLE_TIMEOUT):
+                    await self._durable(stamped)
+            except (TimeoutError, HotplexError) as exc:
+                log.error(
+                    "session %s: events of turn %s not confirmed stored: %r",
+                    session.key,
+                    stamped.turn_id,
+                    exc,
+                )
+        session.deliver(stamped)
         return stamped
 
     async def _emit_audit(self, event: AuditEvent) -> None:
@@ -378,6 +469,7 @@ class Engine:
                     raise
                 state = "resumed" if session.started_once else "started"
             session.started_once = True
+            await self._save(session)  # the pid first: a restart must be able to reap it
             for name, value in session.overrides.items():
                 await _apply_override(session.process, name, value)
             await self._publish(session, agent_event("session", state=state))
@@ -391,6 +483,7 @@ class Engine:
             await process.close(self.settings.engine.kill_grace)
         finally:
             self.release_slot()
+        await self._save(session)
         if state is not None:
             await self._publish(session, agent_event("session", state=state))
 
@@ -488,6 +581,8 @@ class Engine:
             turn.started_at = time.time()
             turn.last_activity = time.monotonic()
             try:
+                if self._store is not None:
+                    await self._store.start_turn(turn.turn_id)
                 await self._run_turn(session, turn)
             except asyncio.CancelledError:
                 await self._end_turn(
@@ -507,8 +602,20 @@ class Engine:
                 session.current = None
                 session.last_active = time.monotonic()
                 turn.finish()
+                await self._finish_stored(session, turn)
                 # refill after the turn, so starting a spare does not compete with it
                 self.spares.refill()
+
+    async def _finish_stored(self, session: Session, turn: Turn) -> None:
+        if self._store is None:
+            return
+        try:
+            await self._store.finish_turn(turn.turn_id, turn.status or "error")
+            await self._save(session)
+        except Exception:  # the turn itself is over; do not kill the worker
+            log.exception(
+                "session %s: storing the end of turn %s failed", session.key, turn.turn_id
+            )
 
     async def _end_turn(
         self, session: Session, turn: Turn, status: str, code: str, message: str

@@ -25,8 +25,15 @@ __all__ = ["Session", "SessionInfo", "Subscription", "Turn"]
 class Turn:
     """One prompt's run. Iterate it to get the turn's stamped events, ending with ``done``."""
 
-    def __init__(self, prompt: str, *, request_id: str | None, user: str | None) -> None:
-        self.turn_id = f"turn_{uuid.uuid4().hex[:16]}"
+    def __init__(
+        self,
+        prompt: str,
+        *,
+        request_id: str | None,
+        user: str | None,
+        turn_id: str | None = None,
+    ) -> None:
+        self.turn_id = turn_id or f"turn_{uuid.uuid4().hex[:16]}"
         self.prompt = prompt
         self.request_id = request_id
         self.user = user
@@ -138,6 +145,7 @@ class Session:
     cost_usd: float = 0.0
     started_once: bool = False
     overrides: dict[str, str | None] = field(default_factory=dict)
+    created_at: float = field(default_factory=time.time)
     last_active: float = field(default_factory=time.monotonic)
     current: Turn | None = None
     queue: asyncio.Queue[Turn] = field(default_factory=asyncio.Queue)
@@ -150,24 +158,34 @@ class Session:
         return self.current is not None or not self.queue.empty()
 
     def publish(self, event: AgentEvent) -> AgentEvent:
+        """Stamp the event and deliver it at once."""
+        stamped = self.stamp(event)
+        self.deliver(stamped)
+        return stamped
+
+    def stamp(self, event: AgentEvent) -> AgentEvent:
+        """Place the event in the session's stream (next seq, the running turn's ids)."""
         turn = self.current
         self.seq += 1
-        stamped = event.stamped(
+        if event.type == "usage":
+            self.input_tokens += int(event.data["input_tokens"])
+            self.output_tokens += int(event.data["output_tokens"])
+            self.cost_usd += float(event.data["cost_usd"])
+        return event.stamped(
             session_id=self.session_id,
             turn_id=turn.turn_id if turn else "",
             seq=self.seq,
             request_id=turn.request_id if turn else None,
         )
-        if event.type == "usage":
-            self.input_tokens += int(event.data["input_tokens"])
-            self.output_tokens += int(event.data["output_tokens"])
-            self.cost_usd += float(event.data["cost_usd"])
-        if turn is not None:
+
+    def deliver(self, stamped: AgentEvent) -> None:
+        """Hand a stamped event to its turn and to the live subscribers."""
+        turn = self.current
+        if turn is not None and stamped.turn_id == turn.turn_id:
             turn.last_activity = time.monotonic()
             turn.push(stamped)
         for subscriber in list(self.subscribers):
             subscriber.offer(stamped)
-        return stamped
 
     def subscribe(self, maxsize: int = 1000) -> Subscription:
         subscription = Subscription(self, maxsize)

@@ -34,6 +34,11 @@ def build_app(runtime: Runtime) -> web.Application:
     app.cleanup_ctx.append(runtime_ctx)
     app.router.add_get("/healthz", healthz, name="healthz")
     add_client_routes(app, runtime)
+
+    async def replay(app: web.Application) -> None:  # runs after the runtime started
+        await runtime.replay_inbound()
+
+    app.on_startup.append(replay)
     settings = runtime.settings
     for spec in runtime.ctx.plugins.routes():
         app.router.add_route(

@@ -151,6 +151,18 @@ class Gateway:
             raise GatewayError("refused", ctx.reply or "The message was not accepted.", status=403)
         return started[0]
 
+    async def replay(self, message: IncomingMessage) -> None:
+        """Run a stored prompt a crash left unaccepted (no client waits for it; its events
+        are stored, so the client sees them when it subscribes)."""
+        engine = self.engine()
+
+        async def final(ctx: MiddlewareContext) -> None:
+            await engine.execute(
+                message.address, ctx.message.text, address=message.address, user=message.user
+            )
+
+        await self.runtime.process_inbound(message, final, replay=True)
+
     async def interrupt(self, caller: Caller, ref: str) -> tuple[Target, bool]:
         target = self.resolve(caller, ref)
         return target, await self.engine().interrupt(target.session_id)

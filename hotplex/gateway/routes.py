@@ -15,6 +15,7 @@ __all__ = ["add_client_routes"]
 def add_client_routes(app: web.Application, runtime: Runtime) -> Gateway:
     gateway = Gateway(runtime)
     app[GATEWAY_KEY] = gateway
+    runtime.replayers["web"] = gateway.replay
     router = app.router
     router.add_get("/ws/v1/agent", guard(gateway, ws.handle), name="ws_agent")
     router.add_post("/api/v1/execute", guard(gateway, sse.execute), name="api_execute")

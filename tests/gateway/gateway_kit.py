@@ -23,11 +23,12 @@ from hotplex.errors import StorageError
 from hotplex.events import AgentEvent, AuditEvent
 from hotplex.gateway import build_app
 from hotplex.gateway.clients import GATEWAY_KEY, Gateway
-from hotplex.interfaces import HookSink, Middleware, MiddlewareContext, Next, Storage
+from hotplex.interfaces import Middleware, MiddlewareContext, Next
 from hotplex.plugins import make_plugin_manager
-from hotplex.records import MiddlewareSpec, ProviderSpec, SinkSpec, StorageSpec
+from hotplex.records import MiddlewareSpec, ProviderSpec, StorageSpec
 from hotplex.runtime import Runtime
 from hotplex.services import STORAGE
+from hotplex.storage.sql import SqlStorage
 from hotplex.testing.fakes import FakeProvider
 
 KEYS = {"alice": "k-alice-0123456789", "bob": "k-bob-0123456789"}
@@ -39,54 +40,40 @@ def auth(name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {KEYS[name]}"}
 
 
-class MemoryStorage(Storage):
-    """Just enough storage for replays: events in memory, in seq order per session. The
-    rest of the interface (which grows with the storage work) is stubbed below."""
+class MemoryStorage(SqlStorage):
+    """The real SQLite storage, observed: every event it stores is also kept in ``events``
+    (for assertions), and ``broken`` makes reads fail like a lost database."""
 
-    def __init__(self) -> None:
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
         self.events: list[AgentEvent] = []
         self.stored = asyncio.Event()
         self.broken = False
 
-    async def open(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def ping(self) -> None:
-        pass
-
-    async def append_events(self, events: Sequence[AgentEvent]) -> None:
+    def _observe(self, events: Sequence[AgentEvent]) -> None:
         have = {(e.session_id, e.seq) for e in self.events}  # an existing event is kept
         self.events.extend(e for e in events if (e.session_id, e.seq) not in have)
         self.stored.set()
+
+    async def append_events(self, events: Sequence[AgentEvent]) -> None:
+        await super().append_events(events)
+        self._observe(events)
+
+    async def append_batch(
+        self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]
+    ) -> None:
+        await super().append_batch(events, audit)
+        self._observe(events)
 
     async def read_events(
         self, session_id: str, *, since_seq: int = 0, limit: int = 1000
     ) -> list[AgentEvent]:
         if self.broken:
             raise StorageError("the database is gone")
-        found = [e for e in self.events if e.session_id == session_id and e.seq > since_seq]
-        return sorted(found, key=lambda e: e.seq)[:limit]
-
-    async def append_audit(self, events: Sequence[AuditEvent]) -> None:
-        pass
+        return await super().read_events(session_id, since_seq=since_seq, limit=limit)
 
     def of(self, session_id: str) -> list[AgentEvent]:
         return [e for e in self.events if e.session_id == session_id]
-
-
-def _unused(name: str) -> Callable[..., Any]:
-    async def method(self: MemoryStorage, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"MemoryStorage.{name} is not used by the gateway")
-
-    return method
-
-
-for _name in MemoryStorage.__abstractmethods__:
-    setattr(MemoryStorage, _name, _unused(_name))
-MemoryStorage.__abstractmethods__ = frozenset()
 
 
 class Refuser(Middleware):
@@ -97,14 +84,6 @@ class Refuser(Middleware):
             ctx.reply = f"Refused for {ctx.message.user} on {ctx.message.platform}."
             return
         await call_next(ctx)
-
-
-class StoringSink(HookSink):
-    def __init__(self, storage: MemoryStorage) -> None:
-        self.storage = storage
-
-    async def handle(self, batch: Sequence[AgentEvent | AuditEvent]) -> None:
-        await self.storage.append_events([e for e in batch if isinstance(e, AgentEvent)])
 
 
 @dataclass
@@ -222,7 +201,8 @@ def make_harness(
         provider: FakeProvider | None = None,
     ) -> AsyncIterator[Harness]:
         fake = provider or FakeProvider()
-        memory = MemoryStorage()
+        url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'gateway.db'}"
+        memory = MemoryStorage(url)
 
         class Plugin:
             @hookimpl
@@ -230,16 +210,12 @@ def make_harness(
                 return [ProviderSpec("fake", lambda ctx: fake)]
 
             @hookimpl
-            def hotplex_register_sinks(self) -> list[SinkSpec]:
-                return [SinkSpec("memory", lambda ctx: StoringSink(memory), on_overflow="block")]
-
-            @hookimpl
             def hotplex_register_middleware(self) -> list[MiddlewareSpec]:
                 return [MiddlewareSpec("refuser", lambda ctx: Refuser())]
 
             @hookimpl
-            def hotplex_register_storage(self) -> list[StorageSpec]:
-                return [StorageSpec("memory", ("memory",), lambda ctx, url: memory)]
+            def hotplex_register_storage(self) -> list[StorageSpec]:  # replaces the default
+                return [StorageSpec("observed", ("sqlite+aiosqlite",), lambda ctx, u: memory)]
 
         pm = make_plugin_manager(entry_points=False, environ={})
         pm.register(Plugin(), "gateway-test")
@@ -253,14 +229,12 @@ def make_harness(
             "engine": {"data_dir": str(tmp_path / "data"), **(engine or {})},
             "provider": {"type": "fake"},
         }
-        if storage:
-            raw["storage"] = {"url": "memory://gateway-tests"}
+        raw["storage"] = {"url": url}
         settings = load_settings(None, text=yaml.safe_dump(raw), environ={}).settings
         runtime = Runtime(settings, pm)
         async with TestClient(TestServer(build_app(runtime), host="127.0.0.1")) as client:
-            # a storage start-up resource, where there is one, opens ours by its URL
-            if storage and runtime.ctx.services.find(STORAGE) is None:
-                runtime.ctx.services.set(STORAGE, memory)
+            if not storage:  # what the gateway sees in a deployment without storage
+                runtime.ctx.services.remove(STORAGE)
             h = Harness(client, runtime, fake, memory)
             try:
                 yield h

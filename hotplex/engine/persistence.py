@@ -1,0 +1,99 @@
+"""The engine's state in storage: its session table, queued turns and agent processes, and
+what a restart does with them.
+
+On start-up, before anything can resume a session, :func:`reap_orphans` kills the agent
+process groups a crashed predecessor left behind (checked by pid *and* start time, so a
+reused pid is never hit, and through the agent's cgroup when there is one). Then the
+sessions come back (same ids, provider session ids, work directories and seq counters);
+a turn that was running when the daemon died is reported to its conversation as
+interrupted, and turns that were queued run again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+from hotplex.engine.limits import LimitBackend
+from hotplex.engine.session import Session
+from hotplex.engine.subprocess import process_start_time
+from hotplex.interfaces import Storage
+from hotplex.storage.records import SessionRecord, SessionState
+
+__all__ = ["reap_orphans", "record_of", "restore"]
+
+log = logging.getLogger(__name__)
+
+
+def record_of(session: Session) -> SessionRecord:
+    process = session.process
+    pid = process.pid if process is not None and process.alive else None
+    state: SessionState = "running"
+    if session.current is None:
+        state = "idle" if pid is not None else "stopped"
+    return SessionRecord(
+        session_id=session.session_id,
+        key=session.key,
+        address=session.address,
+        owner=session.owner,
+        provider_session_id=session.provider_session_id,
+        work_dir=str(session.work_dir),
+        state=state,
+        agent_pid=pid,
+        agent_pgid=pid,
+        agent_start_time=process_start_time(pid) if pid is not None else None,
+        last_seq=session.seq,
+        turns=session.turns,
+        input_tokens=session.input_tokens,
+        output_tokens=session.output_tokens,
+        cost_usd=session.cost_usd,
+        overrides=dict(session.overrides),
+        running_turn_id=session.current.turn_id if session.current is not None else None,
+        created_at=session.created_at,
+        updated_at=time.time(),
+    )
+
+
+def reap_orphans(records: list[SessionRecord], backend: LimitBackend | None) -> int:
+    """Kill the agent process groups of a previous daemon; how many were found alive."""
+    killed = 0
+    for record in records:
+        pid, pgid, started = record.agent_pid, record.agent_pgid, record.agent_start_time
+        if pid is not None and started is not None and process_start_time(pid) == started:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid or pid, signal.SIGKILL)
+                killed += 1
+                log.warning(
+                    "killed agent %d of session %s left by a previous daemon", pid, record.key
+                )
+        if backend is not None and record.provider_session_id:
+            group = f"agent-{record.provider_session_id}"
+            killed += bool(backend.kill_group(group))
+            backend.release(group)
+    return killed
+
+
+async def restore(storage: Storage, record: SessionRecord) -> Session:
+    """A Session object for a stored session; its seq continues after every stored event."""
+    tail = await storage.read_events(record.session_id, since_seq=record.last_seq, limit=1_000_000)
+    seq = max([record.last_seq, *(e.seq for e in tail)])
+    return Session(
+        key=record.key,
+        session_id=record.session_id,
+        address=record.address,
+        owner=record.owner,
+        provider_session_id=record.provider_session_id,
+        work_dir=Path(record.work_dir),
+        seq=seq,
+        turns=record.turns,
+        input_tokens=record.input_tokens,
+        output_tokens=record.output_tokens,
+        cost_usd=record.cost_usd,
+        started_once=True,
+        overrides=dict(record.overrides),
+        created_at=record.created_at,
+    )

@@ -1,0 +1,40 @@
+"""Durable inbound messages: recorded as received before anything else happens, marked
+done once their turn is accepted, and replayed after a crash.
+
+The ``inbound`` middleware (order 100, first in the chain) inserts each message into
+storage if absent, on the platform's event id and on its message key; a duplicate (a retry,
+a second delivery) stops there, so it starts no second turn. When the rest of the chain
+returns, the message's turn is stored as queued (the engine stores a turn before accepting
+it), so the message is marked done: from then on the turn table carries it (a restart runs
+a queued turn and reports a started one as interrupted). Marking it done only after the
+turn ended would make a crash run it twice, once from each table.
+
+Messages left ``received`` by a crash are replayed once at start-up, through the handler
+their platform registered in ``Runtime.replayers`` (the gateway registers ``web``).
+"""
+
+from __future__ import annotations
+
+from hotplex.context import PluginContext
+from hotplex.interfaces import Middleware, MiddlewareContext, Next
+from hotplex.services import STORAGE
+
+__all__ = ["InboundLog"]
+
+
+class InboundLog(Middleware):
+    def __init__(self, ctx: PluginContext) -> None:
+        self._ctx = ctx
+
+    async def process(self, ctx: MiddlewareContext, call_next: Next) -> None:
+        storage = self._ctx.services.find(STORAGE)
+        if storage is None:
+            await call_next(ctx)
+            return
+        if not ctx.facts.get("replay") and not await storage.record_inbound(ctx.message):
+            ctx.facts["duplicate"] = True
+            return
+        try:
+            await call_next(ctx)
+        finally:
+            await storage.finish_inbound(ctx.message)
