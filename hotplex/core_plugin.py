@@ -15,9 +15,9 @@ from pathlib import Path
 
 from hotplex.binaries import PINNED_VERSIONS, binary_version, find_binary
 from hotplex.context import PluginContext
+from hotplex.events import AgentEvent
 from hotplex.hookspecs import hookimpl
 from hotplex.interfaces import Provider
-from hotplex.events import AgentEvent
 from hotplex.records import (
     ChatCommandSpec,
     CheckResult,
