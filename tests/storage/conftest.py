@@ -9,14 +9,13 @@ with ``CI=true``, where they fail.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from storage_support import pg_admin, pg_url
 
 from hotplex.storage.sql import SqlStorage
+from hotplex.testing.databases import scratch_database
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -29,19 +28,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 async def db_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     """The URL of a fresh, empty database (SQLite: a file in a folder not created yet)."""
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'data' / 'hotplex.db'}"
-        return
-    admin = await pg_admin()
-    name = f"hotplex_test_{uuid.uuid4().hex[:12]}"
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield pg_url(name)
-    finally:
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', timeout=30)
-        finally:
-            await admin.close()
+    async with scratch_database(backend, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
