@@ -252,7 +252,6 @@ class Engine:
             )
             if queued.state == "started":
                 await self._report_interrupted(session, turn)
-                await store.finish_turn(queued.turn_id, "interrupted")
                 await self._save(session)
             else:
                 session.queue.put_nowait(turn)
@@ -354,17 +353,8 @@ class Engine:
         stamped = session.stamp(event)
         if self._emit_sink is not None:
             await self._emit_sink(stamped)
-        if stamped.type == "done" and self._durable is not None:
-            try:  # a turn's done reaches clients only once its events are committed
-                async with asyncio.timeout(DURABLE_TIMEOUT):
-                    await self._durable(stamped)
-            except (TimeoutError, HotplexError) as exc:
-                log.error(
-                    "session %s: events of turn %s not confirmed stored: %r",
-                    session.key,
-                    stamped.turn_id,
-                    exc,
-                )
+        if stamped.type == "done":
+            await self._make_durable(session, stamped)
         session.deliver(stamped)
         return stamped
 
@@ -602,20 +592,30 @@ class Engine:
                 session.current = None
                 session.last_active = time.monotonic()
                 turn.finish()
-                await self._finish_stored(session, turn)
+                await self._save_quietly(session)
                 # refill after the turn, so starting a spare does not compete with it
                 self.spares.refill()
 
-    async def _finish_stored(self, session: Session, turn: Turn) -> None:
-        if self._store is None:
-            return
+    async def _make_durable(self, session: Session, done: AgentEvent) -> None:
+        """Before a turn's ``done`` reaches anyone: its events are committed and the turn is
+        stored as finished, so a client that saw ``done`` never sees the turn again."""
         try:
-            await self._store.finish_turn(turn.turn_id, turn.status or "error")
-            await self._save(session)
-        except Exception:  # the turn itself is over; do not kill the worker
-            log.exception(
-                "session %s: storing the end of turn %s failed", session.key, turn.turn_id
+            if self._durable is not None:
+                async with asyncio.timeout(DURABLE_TIMEOUT):
+                    await self._durable(done)
+            if self._store is not None and done.turn_id:
+                await self._store.finish_turn(done.turn_id, str(done.data["status"]))
+        except (TimeoutError, HotplexError) as exc:
+            log.error(
+                "session %s: turn %s not confirmed stored: %r", session.key, done.turn_id, exc
             )
+
+    async def _save_quietly(self, session: Session) -> None:
+        """Store the session after a turn; a failure is logged (the turn itself is over)."""
+        try:
+            await self._save(session)
+        except Exception:
+            log.exception("session %s: storing the session failed", session.key)
 
     async def _end_turn(
         self, session: Session, turn: Turn, status: str, code: str, message: str

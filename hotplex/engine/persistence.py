@@ -58,23 +58,43 @@ def record_of(session: Session) -> SessionRecord:
     )
 
 
-def reap_orphans(records: list[SessionRecord], backend: LimitBackend | None) -> int:
-    """Kill the agent process groups of a previous daemon; how many were found alive."""
-    killed = 0
+def _same_process(pid: int | None, started: int | None) -> bool:
+    return pid is not None and started is not None and process_start_time(pid) == started
+
+
+def _zombie(pid: int | None) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def reap_orphans(
+    records: list[SessionRecord], backend: LimitBackend | None, *, wait: float = 5.0
+) -> int:
+    """Kill the agent process groups of a previous daemon, and wait (bounded) until they
+    are gone; how many were found alive. Blocking: run it in a thread."""
+    killed: list[SessionRecord] = []
     for record in records:
         pid, pgid, started = record.agent_pid, record.agent_pgid, record.agent_start_time
-        if pid is not None and started is not None and process_start_time(pid) == started:
+        if pid is not None and _same_process(pid, started):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid or pid, signal.SIGKILL)
-                killed += 1
+                killed.append(record)
                 log.warning(
                     "killed agent %d of session %s left by a previous daemon", pid, record.key
                 )
         if backend is not None and record.provider_session_id:
             group = f"agent-{record.provider_session_id}"
-            killed += bool(backend.kill_group(group))
+            backend.kill_group(group)
             backend.release(group)
-    return killed
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and any(
+        _same_process(r.agent_pid, r.agent_start_time) and not _zombie(r.agent_pid) for r in killed
+    ):
+        time.sleep(0.01)  # SIGKILL is delivered asynchronously
+    return len(killed)
 
 
 async def restore(storage: Storage, record: SessionRecord) -> Session:

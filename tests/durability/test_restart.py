@@ -1,0 +1,172 @@
+"""Durability across daemon restarts and crashes, with ``hotplex serve`` as a real process
+driven over the WebSocket gateway, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hotplex.address import session_id_for
+from hotplex.config.models import DEFAULT_NAMESPACE
+from hotplex.engine.subprocess import process_start_time
+from hotplex.storage.records import SessionRecord
+from hotplex.storage.sql import SqlStorage
+from hotplex.testing.daemon import Daemon
+from hotplex.testing.fake_agent import write_wrapper
+from hotplex.testing.fake_anthropic import FakeAnthropic
+from hotplex.testing.real_cli import require_cli
+
+KEY = "k-durability-0123456789"
+ROUNDS = int(os.environ.get("HOTPLEX_CHAOS_ROUNDS", "50"))
+
+
+def write_config(tmp_path: Path, db_url: str, binary: Path) -> Path:
+    config = {
+        "engine": {"data_dir": str(tmp_path / "data"), "kill_grace": "1s"},
+        "storage": {"url": db_url},
+        "provider": {"binary": str(binary)},
+        "server": {
+            "port": 0,
+            "api_keys": [{"name": "tester", "key": KEY}],
+            "rate_limit": {"per_minute": 0},
+        },
+    }
+    path = tmp_path / "hotplex.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def engine_id(client_session: str) -> str:
+    return session_id_for(f"web:tester/{client_session}", DEFAULT_NAMESPACE)
+
+
+@asynccontextmanager
+async def opened(db_url: str) -> AsyncIterator[SqlStorage]:
+    storage = SqlStorage(db_url)
+    await asyncio.wait_for(storage.open(), 30)
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+def texts(frames: list[dict[str, Any]]) -> str:
+    return " ".join(f["data"]["text"] for f in frames if f["type"] == "text")
+
+
+@pytest.mark.real_cli
+@pytest.mark.timeout(180)
+async def test_restart_between_turns_keeps_the_conversation(tmp_path: Path, db_url: str) -> None:
+    claude = require_cli("claude")
+    async with FakeAnthropic() as api:
+        env = {"ANTHROPIC_BASE_URL": api.base_url, "ANTHROPIC_API_KEY": "sk-test"}
+        daemon = Daemon(write_config(tmp_path, db_url, claude), env=env)
+        await daemon.start()
+        try:
+            async with daemon.client(KEY) as client:
+                first = await client.execute("chat", "my word is KIWI")
+        finally:
+            assert await daemon.stop() == 0
+        await daemon.start()
+        try:
+            async with daemon.client(KEY) as client:
+                second = await client.execute("chat", "RECALL")
+        finally:
+            assert await daemon.stop() == 0
+    assert texts(first) == "echo: my word is KIWI"
+    assert "my word is KIWI" in texts(second)  # the agent saw the first turn
+    assert second[0]["type"] == "session" and second[0]["data"]["state"] == "resumed"
+    assert second[0]["seq"] > first[-1]["seq"]  # one stream across the restart
+    async with opened(db_url) as storage:
+        stored = await storage.read_events(engine_id("chat"))
+        assert [e.seq for e in stored if e.turn_id == first[-1]["turn_id"]][-1] == first[-1]["seq"]
+
+
+def alive(record: SessionRecord) -> bool:
+    """The record's agent process still runs (not a zombie)."""
+    pid, started = record.agent_pid, record.agent_start_time
+    if pid is None or started is None or process_start_time(pid) != started:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.timeout(900)
+async def test_sigkill_at_random_points_loses_and_repeats_nothing(
+    tmp_path: Path, db_url: str
+) -> None:
+    rng = random.Random(int(os.environ.get("HOTPLEX_CHAOS_SEED", "20261122")))
+    binary = write_wrapper(tmp_path / "bin", "--fake-slow", "0.01")
+    daemon = Daemon(write_config(tmp_path, db_url, binary))
+    seen: dict[str, list[dict[str, Any]]] = {}  # prompt -> frames its client saw
+    done: set[str] = set()  # prompts whose done a client saw
+    survivors: list[int] = []
+
+    async def chat(session: str, round_no: int) -> None:
+        async with daemon.client(KEY) as client:
+            for n in range(1000):
+                prompt = f"round {round_no} session {session} message {n} one two three"
+                frames = seen.setdefault(prompt, [])
+                await client.execute(session, prompt, seen=frames, timeout=30)
+                done.add(prompt)
+
+    for round_no in range(ROUNDS):
+        async with opened(db_url) as storage:
+            before = await storage.load_sessions() if round_no else []
+        await daemon.start()
+        survivors += [r.agent_pid for r in before if alive(r) and r.agent_pid]
+        clients = [asyncio.create_task(chat(s, round_no)) for s in ("a", "b", "c")]
+        await asyncio.sleep(rng.uniform(0.05, 0.6))  # the random kill point
+        await daemon.kill()
+        for task in clients:
+            task.cancel()
+        await asyncio.gather(*clients, return_exceptions=True)
+
+    async with opened(db_url) as storage:
+        before = await storage.load_sessions()
+    await daemon.start()
+    survivors += [r.agent_pid for r in before if alive(r) and r.agent_pid]
+    try:  # the restarted daemon finishes whatever was left, each once
+        async with opened(db_url) as storage:
+            async with asyncio.timeout(60):
+                while await storage.pending_turns() or await storage.pending_inbound():
+                    await asyncio.sleep(0.1)
+    finally:
+        assert await daemon.stop() == 0
+    assert survivors == [], "agents of a killed daemon survived its successor's start"
+
+    async with opened(db_url) as storage:
+        assert await storage.integrity_check() == []
+        stored: dict[str, list[Any]] = {}
+        for session in ("a", "b", "c"):
+            stored[session] = await storage.read_events(engine_id(session), limit=1_000_000)
+        for records in await storage.load_sessions():
+            assert not alive(records)
+    assert len(done) >= ROUNDS, f"too few turns completed to mean anything: {len(done)}"
+    by_turn: dict[str, list[Any]] = {}
+    echoes: dict[str, int] = {}
+    for events in stored.values():
+        for event in events:
+            by_turn.setdefault(event.turn_id, []).append(event)
+            if event.type == "text" and event.data["text"].startswith("echo: "):
+                prompt = event.data["text"].removeprefix("echo: ")
+                echoes[prompt] = echoes.get(prompt, 0) + 1
+    for prompt in done:  # every turn whose done a client saw is fully stored
+        frames = [f for f in seen[prompt] if f["type"] != "text_delta"]
+        turn = by_turn[frames[-1]["turn_id"]]
+        assert [(e.seq, e.type, e.data) for e in turn] == [
+            (f["seq"], f["type"], f["data"]) for f in frames
+        ]
+    repeated = {p: n for p, n in echoes.items() if n > 1}
+    assert repeated == {}, "messages processed more than once"
+    assert all(echoes.get(p) == 1 for p in done)
