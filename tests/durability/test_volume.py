@@ -1,0 +1,66 @@
+"""200 sessions x 20 turns through the runtime (engine, storage sink, real database): what
+is stored is exactly what was delivered (minus text_delta, which storage never keeps)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hotplex import hookimpl
+from hotplex.config import load_settings
+from hotplex.engine import ENGINE
+from hotplex.events import AgentEvent
+from hotplex.plugins import make_plugin_manager
+from hotplex.records import ProviderSpec
+from hotplex.runtime import Runtime
+from hotplex.services import STORAGE
+from hotplex.testing.fakes import FakeProvider
+
+SESSIONS, TURNS = 200, 20
+
+
+@pytest.mark.timeout(600)
+async def test_200_sessions_x_20_turns_store_exactly_what_was_delivered(
+    tmp_path: Path, db_url: str
+) -> None:
+    provider = FakeProvider()
+
+    class Plugin:
+        @hookimpl
+        def hotplex_register_providers(self) -> list[ProviderSpec]:
+            return [ProviderSpec("fake", lambda ctx: provider)]
+
+    pm = make_plugin_manager(entry_points=False, environ={})
+    pm.register(Plugin(), "volume")
+    raw = {
+        "engine": {"data_dir": str(tmp_path / "data"), "max_sessions": SESSIONS},
+        "storage": {"url": db_url},
+        "provider": {"type": "fake"},
+    }
+    settings = load_settings(None, text=yaml.safe_dump(raw), environ={}).settings
+    delivered: dict[str, list[AgentEvent]] = {}
+
+    async def converse(rt: Runtime, n: int) -> None:
+        engine = rt.ctx.services.get(ENGINE)
+        for t in range(TURNS):
+            turn = await engine.execute(f"web:vol/s{n}", f"session {n} turn {t}")
+            async for event in turn:
+                delivered.setdefault(event.session_id, []).append(event)
+
+    async with Runtime(settings, pm) as rt:
+        await asyncio.wait_for(
+            asyncio.gather(*(converse(rt, n) for n in range(SESSIONS))), timeout=500
+        )
+        storage = rt.ctx.services.get(STORAGE)
+        problems = await storage.integrity_check()
+        stored = {sid: await storage.read_events(sid, limit=10_000) for sid in delivered}
+    assert problems == []
+    assert len(delivered) == SESSIONS
+    turns = sum(1 for events in delivered.values() for e in events if e.type == "done")
+    assert turns == SESSIONS * TURNS
+    for sid, events in delivered.items():
+        expected = [e for e in events if e.type != "text_delta"]
+        assert stored[sid] == expected, f"session {sid}: stored differs from delivered"
