@@ -3,11 +3,12 @@ done once their turn is accepted, and replayed after a crash.
 
 The ``inbound`` middleware (order 100, first in the chain) inserts each message into
 storage if absent, on the platform's event id and on its message key; a duplicate (a retry,
-a second delivery) stops there, so it starts no second turn. When the rest of the chain
-returns, the message's turn is stored as queued (the engine stores a turn before accepting
-it), so the message is marked done: from then on the turn table carries it (a restart runs
-a queued turn and reports a started one as interrupted). Marking it done only after the
-turn ended would make a crash run it twice, once from each table.
+a second delivery) stops there, so it starts no second turn. The engine stores the
+message's turn as queued and marks the message done in one transaction
+(``execute(..., inbound=message)``): from then on the turn table carries it (a restart runs
+a queued turn and reports a started one as interrupted), and a crash can never leave it in
+both tables, which would run it twice. A message that started no turn (refused by a
+middleware) is marked done when the chain returns.
 
 Messages left ``received`` by a crash are replayed once at start-up, through the handler
 their platform registered in ``Runtime.replayers`` (the gateway registers ``web``).
@@ -37,4 +38,5 @@ class InboundLog(Middleware):
         try:
             await call_next(ctx)
         finally:
-            await storage.finish_inbound(ctx.message)
+            if "turn" not in ctx.facts:  # a started turn marked it done with itself
+                await storage.finish_inbound(ctx.message)

@@ -264,8 +264,10 @@ class Storage(ABC):
         prompt: str,
         request_id: str | None = None,
         user: str | None = None,
+        inbound: IncomingMessage | None = None,
     ) -> None:
-        """Record an accepted turn as queued (a second call with the same turn_id is a no-op)."""
+        """Record an accepted turn as queued (a second call with the same turn_id is a
+        no-op); ``inbound``, the message it answers, is marked done in the same transaction."""
 
     @abstractmethod
     async def start_turn(self, turn_id: str) -> None:

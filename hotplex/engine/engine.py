@@ -41,7 +41,7 @@ from hotplex.errors import (
 )
 from hotplex.events import AgentEvent, AuditEvent, agent_event
 from hotplex.interfaces import AgentProcess, Provider, Storage
-from hotplex.types import AgentStartSpec, ToolDecision, ToolRequest
+from hotplex.types import AgentStartSpec, IncomingMessage, ToolDecision, ToolRequest
 
 __all__ = ["Engine"]
 
@@ -200,9 +200,11 @@ class Engine:
         request_id: str | None = None,
         user: str | None = None,
         policy: UnattendedPolicy | None = None,
+        inbound: IncomingMessage | None = None,
     ) -> Turn:
         """Queue a prompt on the session of ``key`` and return its turn (iterate it for the
-        events). ``policy`` makes the session unattended (cron, webhooks, relay)."""
+        events). ``policy`` makes the session unattended (cron, webhooks, relay);
+        ``inbound`` is the stored message this turn answers (marked done with the turn)."""
         if self._closed:
             raise HotplexError("the engine is closed")
         session = await self._session(key, address, user)
@@ -214,7 +216,7 @@ class Engine:
         turn = Turn(prompt, request_id=request_id, user=user)
         if self._store is not None:  # accepted means stored: a restart runs it
             await self._store.enqueue_turn(
-                session.session_id, turn.turn_id, prompt, request_id, user
+                session.session_id, turn.turn_id, prompt, request_id, user, inbound=inbound
             )
         if session.busy and busy == "interrupt" and session.current is not None:
             await self._interrupt_turn(session, session.current)

@@ -135,7 +135,9 @@ class Gateway:
                 address=address,
                 request_id=request_id,
                 user=caller.name,
+                inbound=ctx.message,
             )
+            ctx.facts["turn"] = turn
             started.append(turn)
 
         message = IncomingMessage(address=address, text=prompt, user=caller.name, platform="web")
@@ -158,7 +160,11 @@ class Gateway:
 
         async def final(ctx: MiddlewareContext) -> None:
             await engine.execute(
-                message.address, ctx.message.text, address=message.address, user=message.user
+                message.address,
+                ctx.message.text,
+                address=message.address,
+                user=message.user,
+                inbound=ctx.message,
             )
 
         await self.runtime.process_inbound(message, final, replay=True)

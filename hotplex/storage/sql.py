@@ -401,6 +401,7 @@ class SqlStorage(Storage):
         prompt: str,
         request_id: str | None = None,
         user: str | None = None,
+        inbound: IncomingMessage | None = None,
     ) -> None:
         stmt = (
             self._insert(turns)
@@ -417,6 +418,8 @@ class SqlStorage(Storage):
         )
         async with self.write() as conn:
             await conn.execute(stmt)
+            if inbound is not None:  # one transaction: never both pending after a crash
+                await conn.execute(self._finish_inbound_stmt(inbound))
 
     async def start_turn(self, turn_id: str) -> None:
         stmt = (
@@ -499,6 +502,11 @@ class SqlStorage(Storage):
         return inserted is not None
 
     async def finish_inbound(self, message: IncomingMessage) -> None:
+        async with self.write() as conn:
+            await conn.execute(self._finish_inbound_stmt(message))
+
+    @staticmethod
+    def _finish_inbound_stmt(message: IncomingMessage) -> Any:
         same = [inbound.c.platform == message.platform, inbound.c.state == "received"]
         ids = []
         if message.event_id is not None:
@@ -516,9 +524,7 @@ class SqlStorage(Storage):
                     inbound.c.received_at == message.received_at,
                 )
             )
-        stmt = update(inbound).where(*same).values(state="done", done_at=time.time())
-        async with self.write() as conn:
-            await conn.execute(stmt)
+        return update(inbound).where(*same).values(state="done", done_at=time.time())
 
     async def pending_inbound(self) -> list[IncomingMessage]:
         query = select(inbound.c.payload).where(inbound.c.state == "received")
