@@ -160,6 +160,12 @@ def _claude_code(ctx: PluginContext) -> Provider:
     return ClaudeCodeProvider(ctx.settings.provider)
 
 
+def _opencode(ctx: PluginContext) -> Provider:
+    from hotplex.providers.opencode import OpenCodeProvider
+
+    return OpenCodeProvider(ctx.settings.provider, data_dir=ctx.settings.engine.data_dir)
+
+
 @hookimpl
 def hotplex_register_providers() -> list[ProviderSpec]:
     return [
@@ -168,7 +174,13 @@ def hotplex_register_providers() -> list[ProviderSpec]:
             factory=_claude_code,
             description="Claude Code CLI in persistent stream-json mode",
             binary="claude",
-        )
+        ),
+        ProviderSpec(
+            name="opencode",
+            factory=_opencode,
+            description="OpenCode over one shared `opencode serve`",
+            binary="opencode",
+        ),
     ]
 
 

@@ -28,11 +28,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import fnmatch
 import json
 import logging
 import os
-import re
 import secrets
 import signal
 import socket
@@ -51,7 +49,14 @@ from hotplex.engine.subprocess import AgentSubprocess
 from hotplex.errors import AgentStartError, ProtocolError
 from hotplex.events import AgentEvent, agent_event
 from hotplex.interfaces import AgentProcess, Provider, ToolGate
-from hotplex.providers.opencode_events import OpenCodeNormalizer
+from hotplex.providers.opencode_events import (
+    CONFIG_PERMISSION,
+    SESSION_RULES,
+    OpenCodeNormalizer,
+    SSEParser,
+    needs_person,
+    rule_matches,
+)
 from hotplex.types import AgentStartSpec, ToolDecision, ToolRequest
 
 __all__ = ["HttpStatusError", "OpenCodeProvider", "OpenCodeSession", "ServerUnavailable"]
@@ -84,24 +89,6 @@ DEFAULT_ENV = {
     "OPENCODE_DISABLE_CLAUDE_CODE": "1",
     "OPENCODE_PURE": "1",
 }
-#: Every tool asks, so the gate sees every call; nothing can answer OpenCode's question tool.
-SESSION_RULES = [
-    {"permission": "*", "pattern": "*", "action": "ask"},
-    {"permission": "question", "pattern": "*", "action": "deny"},
-]
-CONFIG_PERMISSION = {"*": "ask", "question": "deny"}
-#: Permissions OpenCode allows by default for read-only work: only the pre stage sees them.
-READ_ONLY_PERMISSIONS = frozenset(
-    {"read", "glob", "grep", "list", "lsp", "todowrite", "todoread", "task", "skill"}
-    | {"plan_enter", "plan_exit", "codesearch"}
-)
-#: Claude Code tool names in allowed_tools / disallowed_tools -> OpenCode permission names.
-CLAUDE_TOOL_NAMES = {
-    "write": "edit",
-    "multiedit": "edit",
-    "notebookedit": "edit",
-    "ls": "list",
-}
 
 
 class ServerUnavailable(ProtocolError):
@@ -131,35 +118,6 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def _rule_matches(rule: str, permission: str, tool: str, info: Mapping[str, Any]) -> bool:
-    """Whether a Claude-style rule (``Bash``, ``Bash(git status:*)``, ``Read(src/*)``) covers
-    this call; names are compared without case and mapped to OpenCode permissions."""
-    match = re.fullmatch(r"\s*([\w.-]+)\s*(?:\((.*)\))?\s*", rule)
-    if match is None:
-        return False
-    name = match[1].lower()
-    if CLAUDE_TOOL_NAMES.get(name, name) not in (permission, tool.lower()):
-        return False
-    content = (match[2] or "").strip()
-    if content in ("", "*"):
-        return True
-    if permission == "bash":
-        command = str(info.get("command", ""))
-        for suffix in (":*", " *", "*"):
-            if content.endswith(suffix):
-                return command.startswith(content[: -len(suffix)])
-        return command == content
-    subjects = [str(p) for p in info.get("patterns", ())]
-    subjects += [str(info[k]) for k in ("filePath", "path", "url") if info.get(k)]
-    return any(fnmatch.fnmatchcase(subject, content) for subject in subjects)
-
-
-def _needs_person(permission: str, mode: str) -> bool:
-    if mode == "bypassPermissions" or permission in READ_ONLY_PERMISSIONS:
-        return False
-    return not (mode == "acceptEdits" and permission == "edit")
 
 
 @dataclass
@@ -253,9 +211,8 @@ class OpenCodeSession(AgentProcess):
     async def _reject_pending(self, reason: str) -> None:
         """Cancel the gate tasks and reject what OpenCode still waits for (an abort leaves
         its permission requests pending)."""
-        tasks = list(self._permissions.values())
-        for task in tasks:
-            task.cancel()
+        current = asyncio.current_task()  # a gate answer with interrupt=True lands here
+        tasks = [task for task in self._permissions.values() if task is not current]
         await cancel_and_wait(*tasks)
         for request_id in list(self._asked):
             await self._reply(request_id, {"reply": "reject", "message": reason})
@@ -294,12 +251,12 @@ class OpenCodeSession(AgentProcess):
         facts = {**tool_input, "patterns": patterns}
         settings = self._provider.settings
         mode = self._mode or settings.permission_mode
-        if any(_rule_matches(r, permission, tool, facts) for r in settings.disallowed_tools):
+        if any(rule_matches(r, permission, tool, facts) for r in settings.disallowed_tools):
             return ToolDecision(
                 "deny", message=f"{tool} is not allowed here (provider.disallowed_tools)"
             )
-        person = _needs_person(permission, mode) and not any(
-            _rule_matches(r, permission, tool, facts) for r in settings.allowed_tools
+        person = needs_person(permission, mode) and not any(
+            rule_matches(r, permission, tool, facts) for r in settings.allowed_tools
         )
         if permission == "external_directory" and patterns:
             own = str(self._provider.state_root.resolve()) + os.sep
@@ -352,6 +309,17 @@ class OpenCodeSession(AgentProcess):
         provider_id, model_id = model.split("/", 1)
         return {"providerID": provider_id, "modelID": model_id}
 
+    def prompt_body(self, prompt: str) -> dict[str, Any]:
+        """The ``prompt_async`` body: the text, the session's model override, and
+        ``provider.append_system_prompt`` (OpenCode appends ``system`` to its own prompt)."""
+        body: dict[str, Any] = {"parts": [{"type": "text", "text": prompt}]}
+        model = self._model_ref()
+        if model is not None:
+            body["model"] = model
+        if self._provider.settings.append_system_prompt:
+            body["system"] = self._provider.settings.append_system_prompt
+        return body
+
     async def turn(self, prompt: str) -> AsyncIterator[AgentEvent]:
         if self._turn_running:
             raise ProtocolError("a turn is already running on this session")
@@ -372,10 +340,7 @@ class OpenCodeSession(AgentProcess):
                 )
                 yield agent_event("done", status="error", duration_ms=0)
                 return
-            body: dict[str, Any] = {"parts": [{"type": "text", "text": prompt}]}
-            model = self._model_ref()
-            if model is not None:
-                body["model"] = model
+            body = self.prompt_body(prompt)
             await self._provider.wait_stream(5.0)
             try:
                 await self._provider.request(
@@ -406,7 +371,7 @@ class OpenCodeSession(AgentProcess):
                 if self._abort_at is not None:
                     timeout = min(timeout, max(0.0, self._abort_at + ABORT_GRACE - now))
                 try:
-                    kind, props = await asyncio.wait_for(self._queue.get(), timeout)
+                    kind, props = await asyncio.wait_for(self._queue.get(), max(0.01, timeout))
                 except TimeoutError:
                     now = time.monotonic()
                     if deadline is not None and now >= deadline:
@@ -435,7 +400,7 @@ class OpenCodeSession(AgentProcess):
                     break
                 if kind == "_closed":
                     failure = agent_event(
-                        "error", code="agent_crashed", message=props["text"], retryable=True
+                        "error", code="session_closed", message=props["text"], retryable=True
                     )
                     break
                 if kind == "_resync":
@@ -573,7 +538,6 @@ class OpenCodeProvider(Provider):
         self._ready = asyncio.Event()
         self._stream_ready = asyncio.Event()
         self._start_lock = asyncio.Lock()
-        self._restarting = False
         self._watchdog: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._stream: aiohttp.ClientResponse | None = None
@@ -672,9 +636,12 @@ class OpenCodeProvider(Provider):
             self._env = dict(env)
         if self.server_alive:
             return
-        if self._restarting:
+        if self._watchdog is not None and not self._watchdog.done():
+            # the watchdog owns restarts: wait until it noticed and brought the server back
+            bound = self.start_timeout + 5.0
+            bound += self.health_failures * (self.health_interval + self.health_timeout)
             try:
-                await asyncio.wait_for(self._ready.wait(), self.start_timeout * 2)
+                await asyncio.wait_for(self._wait_alive(), bound)
             except TimeoutError:
                 raise AgentStartError(
                     "the OpenCode server is restarting and did not come back"
@@ -683,11 +650,21 @@ class OpenCodeProvider(Provider):
         async with self._start_lock:
             if self.server_alive:
                 return
+            if self._server is not None:  # left behind by a watchdog that failed
+                await self._stop(self._server, 0.5)
             await self._launch()
-        if self._watchdog is None or self._watchdog.done():
-            self._watchdog = asyncio.create_task(self._watch(), name="opencode-watchdog")
+        self._watchdog = asyncio.create_task(self._watch(), name="opencode-watchdog")
         if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._read_events(), name="opencode-events")
+
+    async def _wait_alive(self) -> None:
+        while not self.server_alive:
+            if self._closed:
+                raise AgentStartError("the OpenCode provider is closed")
+            if self._ready.is_set():  # it died and the watchdog has not noticed yet
+                await asyncio.sleep(0.05)
+            else:
+                await self._ready.wait()
 
     async def _launch(self) -> None:
         """Start ``opencode serve`` and wait until it is healthy; caller holds _start_lock."""
@@ -709,14 +686,18 @@ class OpenCodeProvider(Provider):
             drain = asyncio.create_task(self._drain(sub), name=f"opencode-stdout:{sub.pid}")
             server = _Server(sub, port, password, drain)
             deadline = time.monotonic() + self.start_timeout
-            while sub.running and time.monotonic() < deadline:
-                if await self._healthy(server, timeout=2.0):
-                    self._server = server
-                    self.starts += 1
-                    self._ready.set()
-                    log.info("opencode serve (pid %d) is listening on port %d", sub.pid, port)
-                    return
-                await asyncio.sleep(0.1)
+            try:
+                while sub.running and time.monotonic() < deadline:
+                    if await self._healthy(server, timeout=2.0):
+                        self._server = server
+                        self.starts += 1
+                        self._ready.set()
+                        log.info("opencode serve (pid %d) is listening on port %d", sub.pid, port)
+                        return
+                    await asyncio.sleep(0.1)
+            except BaseException:  # cancelled (aclose): leave no server behind
+                await self._stop(server, 0.5)
+                raise
             if sub.running:
                 error = f"not healthy within {self.start_timeout:.0f}s"
             else:
@@ -754,41 +735,44 @@ class OpenCodeProvider(Provider):
 
     async def _watch(self) -> None:
         """Restart the server when it exits or fails health checks in a row."""
-        while not self._closed:
-            server = self._server
-            if server is None:
-                return
-            failures = 0
-            while True:
-                returncode = await server.sub.wait(self.health_interval)
-                if returncode is not None:
-                    reason = f"the OpenCode server exited with code {returncode}"
-                    break
-                if await self._healthy(server, self.health_timeout):
-                    failures = 0
-                    continue
-                failures += 1
-                if failures >= self.health_failures:
-                    reason = f"the OpenCode server failed {failures} health checks"
-                    break
-            log.warning("%s; restarting it", reason)
-            self._restarting = True
-            self._ready.clear()
-            self._stream_ready.clear()
-            for session in list(self._sessions.values()):
-                session.notify("_lost", f"{reason}; it is being restarted (send it again)")
-            await self._stop(server, 2.0)
-            backoff = 0.5
-            while not self._closed:
-                try:
-                    async with self._start_lock:
-                        await self._launch()
-                    break
-                except AgentStartError as exc:
-                    log.error("restarting the OpenCode server failed: %s", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
-            self._restarting = False
+        try:
+            while not self._closed and self._server is not None:
+                server = self._server
+                reason = await self._watch_one(server)
+                log.warning("%s; restarting it", reason)
+                self._ready.clear()
+                self._stream_ready.clear()
+                for session in list(self._sessions.values()):
+                    session.notify("_lost", f"{reason}; it is being restarted (send it again)")
+                await self._stop(server, 0.5)  # dead or hung: no graceful exit to wait for
+                backoff = 0.5
+                while not self._closed:
+                    try:
+                        async with self._start_lock:
+                            await self._launch()
+                        break
+                    except AgentStartError as exc:
+                        log.error("restarting the OpenCode server failed: %s", exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the OpenCode watchdog failed; the next start relaunches the server")
+
+    async def _watch_one(self, server: _Server) -> str:
+        """Wait until this server exits or fails ``health_failures`` checks in a row."""
+        failures = 0
+        while True:
+            returncode = await server.sub.wait(self.health_interval)
+            if returncode is not None:
+                return f"the OpenCode server exited with code {returncode}"
+            if await self._healthy(server, self.health_timeout):
+                failures = 0
+                continue
+            failures += 1
+            if failures >= self.health_failures:
+                return f"the OpenCode server failed {failures} health checks in a row"
 
     # -- HTTP --------------------------------------------------------------------------
 
@@ -891,27 +875,10 @@ class OpenCodeProvider(Provider):
             backoff = min(backoff * 2, 5.0)
 
     async def _read_stream(self, resp: aiohttp.ClientResponse) -> None:
-        buffer = bytearray()
-        data: list[bytes] = []
-        skipping = False
+        parser = SSEParser(MAX_FRAME)
         async for chunk in resp.content.iter_any():
-            buffer += chunk
-            while (end := buffer.find(b"\n")) != -1:
-                line = bytes(buffer[:end]).rstrip(b"\r")
-                del buffer[: end + 1]
-                if skipping:
-                    skipping = False
-                    continue
-                if line.startswith(b"data:"):
-                    data.append(line[5:].lstrip())
-                elif not line and data:
-                    frame, data = b"\n".join(data), []
-                    self._on_frame(frame)
-            if len(buffer) + sum(map(len, data)) > MAX_FRAME:
-                log.error("an OpenCode event over %d bytes was dropped", MAX_FRAME)
-                buffer.clear()
-                data = []
-                skipping = True
+            for frame in parser.feed(chunk):
+                self._on_frame(frame)
 
     def _on_frame(self, frame: bytes) -> None:
         try:

@@ -1,4 +1,5 @@
-"""OpenCode server events -> AgentEvents (one normalizer per OpenCode session).
+"""OpenCode's wire formats: server events -> AgentEvents (one normalizer per OpenCode
+session), the permission rules HotPlex sets and matches, and SSE framing.
 
 What it relies on (protocols.md §6.3, re-checked against ``opencode serve`` 1.18.33):
 
@@ -23,7 +24,9 @@ What it relies on (protocols.md §6.3, re-checked against ``opencode serve`` 1.1
 
 from __future__ import annotations
 
+import fnmatch
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +34,16 @@ from typing import Any
 
 from hotplex.events import AgentEvent, agent_event
 
-__all__ = ["OpenCodeNormalizer", "ToolCallInfo", "error_event"]
+__all__ = [
+    "CONFIG_PERMISSION",
+    "SESSION_RULES",
+    "OpenCodeNormalizer",
+    "SSEParser",
+    "ToolCallInfo",
+    "error_event",
+    "needs_person",
+    "rule_matches",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +60,90 @@ ERROR_CODES: dict[str, tuple[str, bool]] = {
     "StructuredOutputError": ("agent_error", False),
     "UnknownError": ("agent_error", False),
 }
+
+
+#: Every tool asks, so the gate sees every call; nothing can answer OpenCode's question tool.
+SESSION_RULES = [
+    {"permission": "*", "pattern": "*", "action": "ask"},
+    {"permission": "question", "pattern": "*", "action": "deny"},
+]
+CONFIG_PERMISSION = {"*": "ask", "question": "deny"}
+#: Permissions OpenCode allows by default for read-only work: only the pre stage sees them.
+READ_ONLY_PERMISSIONS = frozenset(
+    {"read", "glob", "grep", "list", "lsp", "todowrite", "todoread", "task", "skill"}
+    | {"plan_enter", "plan_exit", "codesearch"}
+)
+#: Claude Code tool names in allowed_tools / disallowed_tools -> OpenCode permission names.
+CLAUDE_TOOL_NAMES = {
+    "write": "edit",
+    "multiedit": "edit",
+    "notebookedit": "edit",
+    "ls": "list",
+}
+
+
+def rule_matches(rule: str, permission: str, tool: str, info: Mapping[str, Any]) -> bool:
+    """Whether a Claude-style rule (``Bash``, ``Bash(git status:*)``, ``Read(src/*)``) covers
+    this call; names are compared without case and mapped to OpenCode permissions."""
+    match = re.fullmatch(r"\s*([\w.-]+)\s*(?:\((.*)\))?\s*", rule)
+    if match is None:
+        return False
+    name = match[1].lower()
+    if CLAUDE_TOOL_NAMES.get(name, name) not in (permission, tool.lower()):
+        return False
+    content = (match[2] or "").strip()
+    if content in ("", "*"):
+        return True
+    if permission == "bash":
+        command = str(info.get("command", ""))
+        for suffix in (":*", " *", "*"):
+            if content.endswith(suffix):
+                return command.startswith(content[: -len(suffix)])
+        return command == content
+    subjects = [str(p) for p in info.get("patterns", ())]
+    subjects += [str(info[k]) for k in ("filePath", "path", "url") if info.get(k)]
+    return any(fnmatch.fnmatchcase(subject, content) for subject in subjects)
+
+
+def needs_person(permission: str, mode: str) -> bool:
+    if mode == "bypassPermissions" or permission in READ_ONLY_PERMISSIONS:
+        return False
+    return not (mode == "acceptEdits" and permission == "edit")
+
+
+class SSEParser:
+    """Server-sent events -> the ``data`` of each event, with frames over ``max_frame``
+    bytes dropped (and logged) instead of buffered without bound."""
+
+    def __init__(self, max_frame: int) -> None:
+        self.max_frame = max_frame
+        self._buffer = bytearray()
+        self._data: list[bytes] = []
+        self._size = 0
+        self._skipping = False
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        frames: list[bytes] = []
+        buffer = self._buffer
+        buffer += chunk
+        while (end := buffer.find(b"\n")) != -1:
+            line = bytes(buffer[:end]).rstrip(b"\r")
+            del buffer[: end + 1]
+            if self._skipping:
+                self._skipping = False
+                continue
+            if line.startswith(b"data:"):
+                self._data.append(line[5:].lstrip())
+                self._size += len(line)
+            elif not line and self._data:
+                frames.append(b"\n".join(self._data))
+                self._data, self._size = [], 0
+        if len(buffer) + self._size > self.max_frame:
+            log.error("an OpenCode event over %d bytes was dropped", self.max_frame)
+            buffer.clear()
+            self._data, self._size = [], 0
+            self._skipping = True
+        return frames
 
 
 @dataclass
@@ -221,6 +317,8 @@ class OpenCodeNormalizer:
             turn.tools_done.add(call_id)
             failed = status == "error"
             output = state.get("error") if failed else state.get("output")
+            exit_code = (state.get("metadata") or {}).get("exit")
+            failed = failed or (isinstance(exit_code, int) and exit_code != 0)
             events.append(
                 agent_event(
                     "tool_result",
