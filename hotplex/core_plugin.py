@@ -210,10 +210,16 @@ async def run_engine(ctx: PluginContext) -> AsyncIterator[None]:
         if sink is not None:
             await sink.committed(event.session_id, event.seq)
 
+    policies = []
+    if ctx.settings.security.waf.enabled:
+        from hotplex.waf.policy import WafToolPolicy, make_waf
+
+        policies.append(WafToolPolicy(make_waf(ctx), emit))
     async with Engine(
         ctx.settings,
         spec.factory(ctx),
         emit=emit,
+        policies=policies,
         store=ctx.services.find(STORAGE),
         durable=durable if sink is not None else None,
     ) as engine:
@@ -283,8 +289,12 @@ def hotplex_register_sinks() -> list[SinkSpec]:
 @hookimpl
 def hotplex_register_middleware() -> list[MiddlewareSpec]:
     from hotplex.inbound import InboundLog
+    from hotplex.waf.policy import make_waf_middleware
 
-    return [MiddlewareSpec("inbound", InboundLog, order=100)]
+    return [
+        MiddlewareSpec("inbound", InboundLog, order=100),
+        MiddlewareSpec("waf", make_waf_middleware, order=300),
+    ]
 
 
 @hookimpl

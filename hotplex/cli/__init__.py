@@ -16,6 +16,7 @@ from hotplex.cli.core_commands import config_group, doctor, plugins_command, ver
 from hotplex.cli.serve import serve
 from hotplex.errors import HotplexError
 from hotplex.plugins import HotplexPluginManager
+from hotplex.waf.cli import waf
 
 __all__ = ["build_cli", "main"]
 
@@ -48,7 +49,7 @@ def _root_group() -> click.Group:
         ctx.ensure_object(dict)
         ctx.obj["config_path"] = config_path
 
-    for command in (version, plugins_command, config_group, doctor, serve):
+    for command in (version, plugins_command, config_group, doctor, serve, waf):
         hotplex.add_command(command)
     return hotplex
 

@@ -223,6 +223,9 @@ class WafSettings(Section):
     overrides: dict[str, Literal["block", "ask", "warn", "off"]] = Field(
         default_factory=dict, description="Rule id or category -> action."
     )
+    allow: tuple[str, ...] = Field(
+        (), description="RE2 patterns of commands and paths trusted in this workspace."
+    )
 
 
 class SecuritySettings(Section):

@@ -14,14 +14,27 @@ Input limits
 
 Normalisation (in order; spans are mapped back to the original text)
     1. CR and CRLF become LF.
-    2. Prompts only: HTML entities, JSON ``\\uXXXX`` escapes and runs of URL ``%XX``
-       escapes are decoded once.
+    2. Prompts only: HTML entities, JSON ``\\uXXXX`` escapes and URL ``%XX`` escapes
+       (when there are two or more) are decoded once.
     3. Zero-width, joiner, bidi-control, variation-selector and other invisible characters
-       are dropped; NFKC folds fullwidth and compatibility forms; Cyrillic and Greek
-       homoglyphs, typographic quotes, dashes, slashes and Unicode spaces fold to ASCII.
+       are dropped; NFKC folds fullwidth and compatibility forms; typographic quotes,
+       dashes, slashes and Unicode spaces fold to ASCII; Cyrillic and Greek homoglyphs fold
+       to Latin in words made only of them and Latin letters (``гм`` is ``rm``, Russian
+       prose stays Russian).
     4. Backslash-newline line continuations are removed.
-    5. Markdown (prompts): fenced blocks and inline code are found and *examined*; their
-       language decides how (shell, interpreter code, or line by line).
+    5. Markdown (prompts, :mod:`.prompt`): fenced blocks and inline code are found and
+       *examined*: a shell (or unlabelled) block as one script, an interpreter block
+       (python, javascript, perl, ruby, php, lua, powershell, awk) as code, any other block
+       line by line like prose. A cheap RE2 prefilter picks what to tokenise: in code, the
+       lines where a command name stands in command position or obfuscation shows (quotes
+       inside words, ``$``, backslashes, braces, base64-like blobs, ``/dev/tcp``, secret
+       paths...), extended while a quote, bracket or here-document is open, analysed in
+       order with shared variables; in prose, the sentences where a command name is used
+       like one (followed by a flag, path, file name or pipe, or preceded by ``run``, a
+       colon or the line start) or obfuscation shows. In a sentence every known command
+       name may start the command (``please run rm -rf / now``); a sentence naming a path
+       also yields an ``@prose ...`` view so rules can catch requests in words ("paste
+       ~/.aws/credentials here").
     6. Shell-aware tokenising (:mod:`.shell`): quotes and backslashes are removed inside
        words (``r''m``, ``r\\m``, ``"rm"``), ``$'\\x72'`` is decoded, ``${IFS}`` and unset
        positional parameters expand to blanks and nothing, brace expansion runs
@@ -66,9 +79,13 @@ Verdicts
 
 from __future__ import annotations
 
-from hotplex.waf.engine import DEFAULT_MAX_BYTES, Waf
-from hotplex.waf.model import Hit, Rule, Verdict, WafInputError
-from hotplex.waf.rules import load_rule_file, shipped_rules
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hotplex.waf.engine import DEFAULT_MAX_BYTES, Waf
+    from hotplex.waf.model import Hit, Rule, Verdict, WafInputError
+    from hotplex.waf.rules import load_rule_file, shipped_rules
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -80,3 +97,22 @@ __all__ = [
     "load_rule_file",
     "shipped_rules",
 ]
+
+_HOMES = {
+    "DEFAULT_MAX_BYTES": "engine",
+    "Waf": "engine",
+    "Hit": "model",
+    "Rule": "model",
+    "Verdict": "model",
+    "WafInputError": "model",
+    "load_rule_file": "rules",
+    "shipped_rules": "rules",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # lazy: `hotplex waf --help` and the CLI start must not compile the rule engine
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'hotplex.waf' has no attribute {name!r}")
+    return getattr(import_module(f"hotplex.waf.{home}"), name)

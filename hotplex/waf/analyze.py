@@ -18,38 +18,54 @@ downloaded earlier in the same text and then run.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from hotplex.waf._text import word_set
+from hotplex.waf._re2 import compile_pattern
 from hotplex.waf.code import scan_code
-from hotplex.waf.expand import Env, Hooks, expand_word
+from hotplex.waf.expand import RUN_LATER_VARS, Env, Hooks, apply_builtin, expand_word, in_cwd
+from hotplex.waf.later import Later
+from hotplex.waf.normalize import normalize
 from hotplex.waf.paths import canonical_arg
 from hotplex.waf.pure import Stage, evaluate
 from hotplex.waf.shell import FuncDef, Group, Part, Pipeline, Redirect, Script, Simple, Word
 from hotplex.waf.shell import parse as parse_shell
-from hotplex.waf.wrappers import SHELLS, WRAPPERS, command_name, runs, unwrap
+from hotplex.waf.views import (
+    BASE_VERBS,
+    COMMON_WORDS,
+    RESERVED,
+    Analysis,
+    Line,
+    ScriptView,
+    View,
+    name_of,
+    render_word,
+)
+from hotplex.waf.wrappers import command_name, unwrap
 
-__all__ = ["BASE_VERBS", "Analysis", "Analyzer", "ScriptView", "View", "render_word"]
+__all__ = [
+    "BASE_VERBS",
+    "COMMON_WORDS",
+    "Analysis",
+    "Analyzer",
+    "ScriptView",
+    "View",
+    "render_word",
+]
 
 MAX_DEPTH = 8
 MAX_NESTED = 256
 MAX_ARGV = 4096
 MAX_DECODED = 1 << 20
-_RESERVED = word_set("then do else elif if while until ! { } fi done esac in")
-BASE_VERBS = (
-    SHELLS
-    | (frozenset(WRAPPERS) - _RESERVED)
-    | word_set(
-        "python python2 python3 pypy pypy3 node nodejs deno bun perl ruby php lua luajit awk "
-        "gawk mawk nawk pwsh powershell eval exec source env command busybox xargs find trap "
-        "alias ssh su runuser sg script flock watch tmux screen docker podman kubectl crontab "
-        "at base64 xxd openssl gunzip zcat rev printf echo"
-    )
+# a script of plain words only: a command name without "=" or glob characters, arguments
+# without quotes, expansions, braces, operators or redirections
+_PLAIN_SCRIPT = compile_pattern(
+    r"(?:[ \t]*(?:[A-Za-z0-9_./:@%+,~-]+(?:[ \t]+[A-Za-z0-9_./:@%+=,~*?-]+)*)?[ \t]*\n)*"
+    r"[ \t]*(?:[A-Za-z0-9_./:@%+,~-]+(?:[ \t]+[A-Za-z0-9_./:@%+=,~*?-]+)*)?[ \t]*"
 )
-_NEEDS_QUOTES = re.compile(r"[\s;&|<>()'\"]")
+_WORDS = re.compile(r"\S+")
+_PLAIN_ARG = re.compile(r"[A-Za-z0-9_,:@%+=-][\w.,:@%+=-]*")  # nothing to canonicalise
 _ASSIGN = re.compile(r"([A-Za-z_]\w*)(\[[^\]]*\])?(\+?)=")
-_DOWNLOADERS = frozenset({"curl", "wget", "fetch", "aria2c", "http", "https", "lwp-download"})
 _LANG_VIEW = {
     "python": "python -c",
     "node": "node -e",
@@ -61,44 +77,10 @@ _LANG_VIEW = {
     "awk": "awk",
     "r": "rscript -e",
 }
-_CRON_SCHEDULE = re.compile(r"\s*(?:@\w+|(?:\S+\s+){5})")
-# files whose content is run later as shell (start-up files, cron tables)
-_RUN_LATER = re.compile(
-    r"(?:^|/)(?:\.(?:bashrc|bash_profile|bash_login|profile|zshrc|zprofile|zshenv|zlogin|kshrc)"
-    r"|bash\.bashrc|profile|rc\.local)$|^/etc/profile\.d/|^/etc/init\.d/"
+_CRON_FIELD = re.compile(r"[\d*][\d*/,-]*")
+_CRON_NICKNAMES = frozenset(
+    {"@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 )
-_RUN_LATER_VARS = frozenset({"PROMPT_COMMAND", "PS1", "PS4", "BASH_ENV", "ENV"})
-_RUN_LATER_CRON = re.compile(r"^/etc/cron|^/var/spool/cron|^/etc/anacrontab")
-_SENSITIVE_CWD = re.compile(
-    r"/|~(?:/.*)?|/(?:bin|boot|dev|etc|lib\w*|opt|proc|root|sbin|srv|sys|usr|var|home|Users)"
-    r"(?:/.*)?"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class View:
-    """One canonical command and the span of source it came from."""
-
-    text: str
-    span: tuple[int, int]
-    origin: str
-
-
-@dataclass(frozen=True, slots=True)
-class ScriptView:
-    """Canonical commands one per line, and the source span of each line."""
-
-    text: str
-    spans: tuple[tuple[int, int], ...]
-
-
-@dataclass
-class Analysis:
-    commands: list[View] = field(default_factory=list)
-    scripts: list[ScriptView] = field(default_factory=list)
-
-
-Line = tuple[str, str, tuple[int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,23 +89,9 @@ class _Result:
     stage: Stage | None
 
 
-def render_word(word: str) -> str:
-    """A word as it appears in a view."""
-    word = word.replace("\n", " ").replace("\t", " ")
-    if not word:
-        return '""'
-    return f'"{word}"' if _NEEDS_QUOTES.search(word) else word
-
-
-def _name_of(word: str) -> str:
-    if word.startswith(("$(", "<(", ">(")):
-        return render_word(word)
-    return command_name(word)
-
-
-def _file_key(path: str) -> str:
-    key = canonical_arg(path)
-    return key[2:] if key.startswith("./") else key
+def _trim(word: str) -> str:
+    trimmed = word.rstrip(",;:.!?)")
+    return trimmed if trimmed and trimmed not in (".", "..") else word
 
 
 class Analyzer:
@@ -134,11 +102,14 @@ class Analyzer:
         self.known = BASE_VERBS | verbs
         self.prose = prose
         self.result = Analysis()
-        self._files: dict[str, tuple[str, str]] = {}
+        self._later = Later(self)
         self._nested = 0
         self._decoded = 0
-        self._subs: dict[int, tuple[str | None, str]] = {}
+        # memo of substitutions by id(); the script is kept so that its id is not reused
+        self._subs: dict[int, tuple[Script, str | None, str]] = {}
         self._too_deep = False
+        self._hook_cache: dict[tuple[int, tuple[int, int] | None], Hooks] = {}
+        self._functions: dict[str, Script] = {}
 
     # -- entry points -----------------------------------------------------------------
 
@@ -158,6 +129,11 @@ class Analyzer:
             return
         if depth:
             self._nested += 1
+            if not src.isascii():
+                src = normalize(src, markup=False).text
+        if len(src) < 65536 and _PLAIN_SCRIPT.fullmatch(src) is not None:
+            self._plain(src, base, env if env is not None else Env(), depth, span)
+            return
         script = parse_shell(src, prose=self.prose and depth == 0, base=base)
         if script.too_deep:
             self._limit(span or (base, base + len(src)))
@@ -178,6 +154,32 @@ class Analyzer:
             self.source(command, depth=depth + 1, span=span)
         for nested in found.code:
             self.code(lang, nested, depth=depth + 1, span=span)
+
+    def _plain(
+        self, src: str, base: int, env: Env, depth: int, span: tuple[int, int] | None
+    ) -> None:
+        """Lines of plain words (no quoting, expansion, operators or redirections) need no
+        parser: each line is one simple command."""
+        lines: list[Line] = []
+        offset = 0
+        prose = self.prose and depth == 0
+        for line in src.split("\n"):
+            words = [(m.group(), m.start()) for m in _WORDS.finditer(line)]
+            if words:
+                argv = [w for w, _ in words]
+                starts = [base + offset + at for _, at in words]
+                where = span or (starts[0], base + offset + len(line.rstrip()))
+                if prose:
+                    for arg in argv:  # a sentence may assign a variable anywhere
+                        m = _ASSIGN.match(arg)
+                        if m and not m.group(2):
+                            env.vars[m.group(1)] = arg[m.end() :]
+                result = self._command(argv, starts, [], [], None, env, depth, where, None)
+                lines.append((";", result.view, where))
+            offset += len(line) + 1
+        if lines:
+            text = "\n".join(f"; {v}" for _, v, _ in lines)
+            self.result.scripts.append(ScriptView(text, tuple(w for _, _, w in lines)))
 
     # -- structure --------------------------------------------------------------------
 
@@ -237,6 +239,7 @@ class Analyzer:
         return lines
 
     def _function(self, func: FuncDef, env: Env, depth: int, span: tuple[int, int] | None) -> str:
+        self._functions[func.name] = func.body
         body = self._script(func.body, env.copy(), depth, span, record=False)
         name = func.name.lower()
         parts: list[str] = []
@@ -254,12 +257,20 @@ class Analyzer:
     # -- simple commands ----------------------------------------------------------------
 
     def _hooks(self, depth: int, span: tuple[int, int] | None) -> Hooks:
-        return Hooks(
-            command_value=lambda script, env: self._substitution(script, env, depth, span)[0],
-            render=lambda script, env: self._substitution(script, env, depth, span)[1],
-        )
+        hooks = self._hook_cache.get((depth, span))
+        if hooks is None:
+            hooks = self._hook_cache[(depth, span)] = Hooks(
+                command_value=lambda script, env: self._substitution(script, env, depth, span)[0],
+                render=lambda script, env: self._substitution(script, env, depth, span)[1],
+            )
+        return hooks
 
     def _expand(self, word: Word, env: Env, depth: int, span: tuple[int, int] | None) -> list[str]:
+        parts = word.parts
+        if word.array is None and len(parts) == 1 and parts[0].kind == "lit":
+            text = parts[0].text
+            if not parts[0].quoted and "{" not in text:
+                return [text]
         if word.array is not None:
             name = word.parts[0].text if word.parts else ""
             items = [f for w in word.array for f in self._expand(w, env, depth, span)]
@@ -273,11 +284,11 @@ class Analyzer:
         key = id(script)
         cached = self._subs.get(key)
         if cached is not None:
-            return cached
-        self._subs[key] = (None, "...")
+            return cached[1], cached[2]
+        self._subs[key] = (script, None, "...")
         if depth >= MAX_DEPTH:
             self._limit(span or (0, 0))
-            return self._subs[key]
+            return None, "..."
         lines = self._script(script, env.copy(), depth + 1, span)
         rendered = " ".join(v if not i else f"{c} {v}" for i, (c, v, _) in enumerate(lines))
         value: str | None = None
@@ -291,8 +302,8 @@ class Analyzer:
                 _, stdin, _ = self._redirects(command.redirects, env, depth + 1, span)
                 stages.append(Stage(tuple(unwrap(argv).argv), stdin))
             value = self._evaluate(stages)
-        self._subs[key] = (value, rendered)
-        return self._subs[key]
+        self._subs[key] = (script, value, rendered)
+        return value, rendered
 
     def _evaluate(self, stages: list[Stage]) -> str | None:
         if self._decoded > MAX_DECODED:
@@ -384,72 +395,76 @@ class Analyzer:
         if not argv:
             for name, value in assigns:
                 env.vars[name] = value
-                if name in _RUN_LATER_VARS and isinstance(value, str):
+                if name in RUN_LATER_VARS and isinstance(value, str):
                     self.source(value, depth=depth + 1, span=where)
             shown = [f"{n}={' '.join(v) if isinstance(v, list) else v}" for n, v in assigns]
             text = " ".join([render_word(s) for s in shown] + rendered)
             if text:
                 self._add(text, where, "assignment")
             return _Result(text, None)
-        self._builtin(argv, env, stdin, depth, where)
-        if self.prose and depth == 0 and command_name(argv[0]) not in self.known:
-            # in a sentence, each known command name may start the command
-            restarts = [
-                j for j in range(1, len(argv))
-                if command_name(argv[j]) in self.known and command_name(argv[j]) not in _RESERVED
-            ]
-            for j in restarts[1:]:
-                self._emit(argv[j:], rendered, [], None, env, 0, (starts[j], where[1]), None,
-                           "prose")
-            if restarts:
-                j = restarts[0]
-                return self._emit(argv[j:], rendered, writes, stdin, env, depth,
-                                  (starts[j], where[1]), upstream, "prose")
-        return self._emit(argv, rendered, writes, stdin, env, depth, where, upstream, "direct")
+        return self._command(argv, starts, rendered, writes, stdin, env, depth, where, upstream)
 
-    def _builtin(self, argv: list[str], env: Env, stdin: str | None, depth: int,
-                 where: tuple[int, int]) -> None:
-        name = command_name(argv[0])
-        args = argv[1:]
-        if name in ("export", "declare", "typeset", "local", "readonly"):
-            for arg in args:
-                m = _ASSIGN.match(arg)
-                if m and not m.group(2):
-                    value = arg[m.end() :]
-                    if value.startswith("(") and value.endswith(")"):
-                        env.vars[m.group(1)] = value[1:-1].split()
-                    else:
-                        env.vars[m.group(1)] = value
-                    if m.group(1) in _RUN_LATER_VARS:
-                        self.source(value, depth=depth + 1, span=where)
-        elif name == "read" and stdin is not None:
-            names = [a for a in args if not a.startswith("-") and re.fullmatch(r"\w+", a)]
-            values = stdin.rstrip("\n").split()
-            if "-a" in args and names:
-                env.vars[names[-1]] = values
-            elif names:
-                for k, var in enumerate(names):
-                    last = k == len(names) - 1
-                    env.vars[var] = (
-                        " ".join(values[k:]) if last else (values[k] if k < len(values) else "")
-                    )
-        elif name == "set" and "--" in args:
-            env.positional = args[args.index("--") + 1 :]
-        elif name == "unset":
-            for arg in args:
-                env.vars.pop(arg, None)
-        elif name in ("for", "select") and len(args) >= 2 and args[1] == "in":
-            env.vars[args[0]] = args[2:]
-        elif name in ("cd", "pushd", "chdir"):
-            target = next((a for a in args if not a.startswith("-")), "~")
-            old = env.vars.get("@cwd")
-            if not target.startswith(("/", "~")) and isinstance(old, str):
-                target = old.rstrip("/") + "/" + target
-            target = canonical_arg(target) if target.startswith(("/", "~")) else ""
-            if target and _SENSITIVE_CWD.fullmatch(target):
-                env.vars["@cwd"] = target
-            else:
-                env.vars.pop("@cwd", None)
+    def _command(
+        self,
+        argv: list[str],
+        starts: list[int],
+        rendered: list[str],
+        writes: list[str],
+        stdin: str | None,
+        env: Env,
+        depth: int,
+        where: tuple[int, int],
+        upstream: list[Stage] | None,
+    ) -> _Result:
+        """An expanded simple command: cron schedules dropped, and in prose the command
+        found inside the sentence."""
+        if (
+            len(argv) > 5
+            and all(_CRON_FIELD.fullmatch(a) for a in argv[:5])
+            and any("*" in a for a in argv[:5])
+        ):
+            argv, starts = argv[5:], starts[5:]
+        elif len(argv) > 1 and argv[0] in _CRON_NICKNAMES:
+            argv, starts = argv[1:], starts[1:]
+        if not (self.prose and depth == 0):
+            return self._emit(argv, rendered, writes, stdin, env, depth, where, upstream, "direct")
+        if any("/" in a or "~" in a for a in argv):
+            # a sentence that names a path: rules may look at it whole (a request in words)
+            self._add(
+                "@prose " + " ".join(render_word(canonical_arg(a)) for a in argv), where, "prose"
+            )
+        if command_name(_trim(argv[0])) in self.known:
+            argv = [_trim(argv[0]), *argv[1:]]
+            return self._emit(argv, rendered, writes, stdin, env, depth, where, upstream, "prose")
+        # each known command name may start the command; the one that leads the piped part
+        # is the last one that is not also an English word (trailing punctuation is not
+        # part of a command name in a sentence)
+        argv = [_trim(a) if command_name(_trim(a)) in self.known else a for a in argv]
+        restarts = [
+            j
+            for j in range(1, len(argv))
+            if command_name(argv[j]) in self.known and command_name(argv[j]) not in RESERVED
+        ]
+        if not restarts:
+            return self._emit(argv, rendered, writes, stdin, env, depth, where, upstream, "direct")
+        strong = [k for k in restarts if command_name(argv[k]) not in COMMON_WORDS]
+        chosen = strong[-1] if strong else restarts[-1]
+        for j in restarts:
+            if j != chosen:
+                self._emit(
+                    argv[j:], rendered, [], None, env, 0, (starts[j], where[1]), None, "prose"
+                )
+        return self._emit(
+            argv[chosen:],
+            rendered,
+            writes,
+            stdin,
+            env,
+            depth,
+            (starts[chosen], where[1]),
+            upstream,
+            "prose",
+        )
 
     def _emit(
         self,
@@ -463,13 +478,11 @@ class Analyzer:
         upstream: list[Stage] | None,
         origin: str,
     ) -> _Result:
+        argv = self._resolve_glob(argv, rendered, env, where)
         unwrapped = unwrap(argv)
         inner = list(unwrapped.argv)
-        full = " ".join(
-            [_name_of(argv[0]), *(render_word(canonical_arg(a)) for a in argv[1:]), *rendered]
-        )
-        if unwrapped.wrappers:
-            self._add(full, where, "wrapped")
+        for wrapped in unwrapped.stages:
+            self._add(self._view(list(wrapped), rendered, env), where, "wrapped")
         for script in unwrapped.scripts:
             self.source(script, depth=depth + 1, span=where, env=env.copy())
         if "xargs" in unwrapped.wrappers and upstream:
@@ -477,151 +490,48 @@ class Analyzer:
             if piped:
                 inner += piped.split()[:64]
         if not inner:
-            if not unwrapped.wrappers:
-                self._add(full, where, origin)
-            return _Result(full, None)
-        name = _name_of(inner[0])
-        args = [render_word(canonical_arg(self._in_cwd(a, env))) for a in inner[1:]]
-        names = [name]
-        if (
-            any(c in name for c in "*?[")
-            and name.strip("*?[]")
-            and not name.startswith(("$(", '"'))
-        ):
-            names = [v for v in sorted(self.known) if fnmatchcase(v, name)][:8] or names
-        views = [" ".join([n, *args, *rendered]) for n in names]
-        for view in views:
-            self._add(view, where, origin)
-        self._follow(inner, name, stdin, env, depth, where, upstream)
+            last = list(unwrapped.stages[-1]) if unwrapped.stages else argv
+            view = self._view(last, rendered, env)
+            if not unwrapped.stages:
+                self._add(view, where, origin)
+            return _Result(view, None)
+        if unwrapped.wrappers:
+            inner = self._resolve_glob(inner, rendered, env, where)
+        for later in apply_builtin(inner, env, stdin):
+            self.source(later, depth=depth + 1, span=where)
+        view = self._view(inner, rendered, env)
+        self._add(view, where, origin)
+        name = name_of(inner[0])
+        body = self._functions.get(inner[0])
+        if body is not None and depth < MAX_DEPTH:
+            # a call of a function defined earlier: its body with these arguments
+            self._script(body, Env(dict(env.vars), inner[1:]), depth + 1, where)
+        self._later.follow(inner, name, stdin, env, depth, where, upstream)
         stage = Stage(tuple(inner), stdin)
-        self._track(inner, name, writes, stage, upstream, views[0], where, depth)
-        return _Result(views[0], stage)
+        self._later.track(inner, name, writes, stage, upstream, view, where, depth)
+        return _Result(view, stage)
 
-    @staticmethod
-    def _in_cwd(arg: str, env: Env) -> str:
-        """A relative path after ``cd /`` (or home, or a system directory), made absolute."""
-        cwd = env.vars.get("@cwd")
-        if not isinstance(cwd, str) or not arg or arg[0] in "-/~$" or "://" in arg or "=" in arg:
-            return arg
-        return cwd.rstrip("/") + "/" + arg
+    def _view(self, argv: list[str], rendered: list[str], env: Env) -> str:
+        cwd = "@cwd" in env.vars
+        args = [
+            a if _PLAIN_ARG.fullmatch(a) and not cwd else render_word(canonical_arg(in_cwd(a, env)))
+            for a in argv[1:]
+        ]
+        return " ".join([name_of(argv[0]), *args, *rendered])
 
-    # -- what a command runs -------------------------------------------------------------
-
-    def _follow(
-        self,
-        inner: list[str],
-        name: str,
-        stdin: str | None,
-        env: Env,
-        depth: int,
-        where: tuple[int, int],
-        upstream: list[Stage] | None,
-    ) -> None:
-        r = runs(tuple(inner))
-        for script in r.scripts:
-            nested_env = Env(dict(env.vars), list(r.positional))
-            self.source(script, depth=depth + 1, span=where, env=nested_env)
-        for argv in r.argvs:
-            self._emit(
-                list(argv),
-                [],
-                [],
-                None,
-                env,
-                depth + 1,
-                where,
-                upstream if r.xargs else None,
-                "nested",
-            )
-        for lang, code in r.code:
-            self.code(lang, code, depth=depth + 1, span=where, synthetic=False)
-        if r.stdin:
-            payload = stdin
-            if payload is None and upstream:
-                payload = self._evaluate(upstream)
-            if payload:
-                self._payload(r.stdin, payload, depth + 1, where)
-        script_file = r.file if r.file else (inner[0] if "/" in inner[0] else None)
-        if script_file:
-            known = self._files.get(_file_key(script_file))
-            lang = r.file_lang if r.file else "shell"
-            if known is not None and known[0] == "content":
-                self._payload(lang, known[1], depth + 1, where)
-            elif known is not None:
-                shell = name if r.file else "sh"
-                self._add(f"{shell} <({known[1]})", where, "synthetic")
-
-    def _payload(self, lang: str, text: str, depth: int, where: tuple[int, int]) -> None:
-        if lang == "shell":
-            self.source(text, depth=depth, span=where)
-        elif lang == "crontab":
-            for line in text.splitlines():
-                if line.strip() and not line.lstrip().startswith("#"):
-                    m = _CRON_SCHEDULE.match(line)
-                    self.source(line[m.end() :] if m else line, depth=depth, span=where)
-        else:
-            self.code(lang, text, depth=depth, span=where)
-
-    def _store(self, target: str, content: str, where: tuple[int, int], depth: int) -> None:
-        key = _file_key(target)
-        self._files[key] = ("content", content)
-        if _RUN_LATER.search(key):
-            self._payload("shell", content, depth + 1, where)
-        elif _RUN_LATER_CRON.search(key):
-            self._payload("crontab", content, depth + 1, where)
-
-    def _track(
-        self,
-        inner: list[str],
-        name: str,
-        writes: list[str],
-        stage: Stage,
-        upstream: list[Stage] | None,
-        view: str,
-        where: tuple[int, int],
-        depth: int,
-    ) -> None:
-        """Remember files this command writes, for a later command that runs them."""
-        if writes:
-            content = self._evaluate([*(upstream or []), stage]) if upstream is not None else None
-            for target in writes:
-                if content is not None:
-                    self._store(target, content, where, depth)
-                elif name in _DOWNLOADERS:
-                    self._files[_file_key(target)] = ("download", view)
-        if name == "tee" and upstream:
-            content = self._evaluate(upstream)
-            for target in inner[1:]:
-                if not target.startswith("-") and content is not None:
-                    self._store(target, content, where, depth)
-        if name in _DOWNLOADERS:
-            downloaded = _download_target(name, inner[1:])
-            if downloaded:
-                self._files[_file_key(downloaded)] = ("download", view)
-        if name in ("cp", "mv", "install") and len(inner) >= 3:
-            source = self._files.get(_file_key(inner[-2]))
-            if source is not None:
-                self._files[_file_key(inner[-1])] = source
-
-
-def _download_target(name: str, args: list[str]) -> str | None:
-    urls = [a for a in args if "://" in a]
-    remote = urls[0].rstrip("/").rsplit("/", 1)[-1].split("?")[0] if urls else None
-    flag = "o" if name == "curl" else "O"
-    for i, arg in enumerate(args):
-        value = args[i + 1] if i + 1 < len(args) else None
-        if arg in ("--output", "--output-document"):
-            return value
-        if arg.startswith(("--output=", "--output-document=")):
-            return arg.split("=", 1)[1]
-        if arg.startswith("-") and not arg.startswith("--"):
-            body = arg[1:]
-            if flag in body:
-                glued = body[body.index(flag) + 1 :]
-                target = glued or value
-                return None if target == "-" else target
-            if name == "curl" and "O" in body:
-                return remote
-    if name == "wget":
-        return remote
-    return None
+    def _resolve_glob(
+        self, argv: list[str], rendered: list[str], env: Env, where: tuple[int, int]
+    ) -> list[str]:
+        """A command name written as a glob (``/???/r?``, ``/bin/r[m]``) becomes the known
+        command it matches (views are added for up to seven other matches)."""
+        name = command_name(argv[0])
+        if (
+            not any(c in name for c in "*?[")
+            or not name.strip("*?[]")
+            or argv[0].startswith(("$(", "<(", '"'))
+        ):
+            return argv
+        matches = [v for v in sorted(self.known) if fnmatchcase(v, name)]
+        for other in matches[1:8]:
+            self._add(self._view([other, *argv[1:]], rendered, env), where, "glob")
+        return [matches[0], *argv[1:]] if matches else argv

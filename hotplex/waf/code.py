@@ -9,6 +9,7 @@ language's own ``eval``/``exec``, and base64 literals that decode to text.
 from __future__ import annotations
 
 import binascii
+import re
 from dataclasses import dataclass
 
 from hotplex.waf._re2 import compile_pattern
@@ -19,6 +20,7 @@ __all__ = ["Found", "scan_code"]
 _STR = r'"(?:[^"\\\n]|\\.)*"|' + r"'(?:[^'\\\n]|\\.)*'"
 _TEMPLATE = r"`(?:[^`\\]|\\.)*`"
 _LIST = r"\[(?:\s*(?:" + _STR + r")\s*,?)+\s*\]"
+_PERL_QUOTE = r"qq?\s*(?:\{[^}\n]*\}|\([^)\n]*\)|\[[^\]\n]*\]|/[^/\n]*/|\|[^|\n]*\||![^!\n]*!)"
 _RUN_NAMES = (
     r"system|popen[23]?|exec[lv]?p?e?|execSync|execFile(?:Sync)?|spawn(?:Sync)?|"
     r"check_output|check_call|call|run|Popen|getoutput|getstatusoutput|shell_exec|passthru|"
@@ -27,7 +29,7 @@ _RUN_NAMES = (
 )
 _CALL = compile_pattern(
     r"(?:\b|[.:$])(?:" + _RUN_NAMES + r")\s*[({]?\s*(?:\w+\s*=\s*)?"
-    r"(" + _STR + "|" + _TEMPLATE + "|" + _LIST + r")"
+    r"(" + _STR + "|" + _TEMPLATE + "|" + _LIST + "|" + _PERL_QUOTE + r")"
     r"(?:\s*,\s*(" + _LIST + r"))?"
 )
 _CODE_CALL = compile_pattern(
@@ -60,29 +62,49 @@ def _strings(group: str) -> str:
         return " ".join(_unquote(m.group()) for m in _LITERAL.finditer(group))
     if group.startswith("`"):
         return group[1:-1]
+    if group.startswith("q"):
+        body = group.lstrip("q").lstrip()
+        return body[1:-1]
     return _unquote(group)
+
+
+_RUN_HINT = re.compile(
+    r"system|popen|exec|spawn|check_|call|run|Popen|getoutput|shell|passthru|proc_open|"
+    r"capture|pipeline|execute|qx|Start-Process|Invoke-Expression|iex"
+)
+_CODE_HINT = re.compile(r"eval|exec|compile|Function|load")
+_DECODE_HINT = re.compile(r"b64|base64|atob|Buffer|decode|FromBase64")
 
 
 def scan_code(lang: str, code: str) -> Found:
     """The shell commands and nested code ``code`` runs (at most 64 of each)."""
-    code = _JOIN.sub("", code) if "+" in code or "." in code else code
+    # cheap literal hints decide which RE2 scans are worth running
+    runs = _RUN_HINT.search(code) is not None
+    evals = _CODE_HINT.search(code) is not None
+    ticks = lang in ("perl", "ruby", "php", "pwsh", "node") and (
+        "`" in code or "qx" in code or "%x" in code
+    )
+    if not (runs or evals or ticks or lang in ("pwsh", "awk")):
+        return Found((), ())
+    if "+" in code or "." in code:
+        code = _JOIN.sub("", code)
     shell: list[str] = []
     nested: list[str] = []
-    for m in _CALL.finditer(code):
+    for m in _CALL.finditer(code) if runs else ():
         first = _strings(m.group(1))
         rest = _strings(m.group(2)) if m.group(2) else ""
         shell.append(f"{first} {rest}".strip())
         if len(shell) >= 64:
             break
-    if lang in ("perl", "ruby", "php", "pwsh", "node"):
+    if ticks:
         for m in _BACKTICK.finditer(code):
             shell.append(next(g for g in m.groups() if g is not None))
     if lang == "awk":
         for m in _AWK_PIPE.finditer(code):
             shell.append(_unquote(m.group(1) or m.group(2)))
-    for m in _CODE_CALL.finditer(code):
+    for m in _CODE_CALL.finditer(code) if evals else ():
         nested.append(_unquote(m.group(1)))
-    for m in _BASE64.finditer(code):
+    for m in _BASE64.finditer(code) if _DECODE_HINT.search(code) else ():
         try:
             decoded = binascii.a2b_base64(m.group(1)).decode("utf-8")
         except (binascii.Error, ValueError, UnicodeDecodeError):

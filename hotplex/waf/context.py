@@ -37,7 +37,8 @@ __all__ = ["Anchor", "classify"]
 WINDOW = 600
 _WORD = re.compile(r"[a-z0-9][a-z0-9'\-]*|[:,;!?.]|\x00+")
 _BOUNDARY = re.compile(r"[.!?](?=\s|$)|\n")
-_CLAUSE = re.compile(r"[,;:]|\s-{1,2}\s|\s(?:and|then|but|so|also)\s")
+_NOT_PROSE = re.compile(r"\S*(?:://|[/@\\]|\.[a-z]{2,}\.)\S*")
+_CLAUSE = re.compile(r"[,;]|:(?=\s|$)|\s-{1,2}\s|\s(?:and|then|but|also)\s")
 
 EXEC = word_set("run execute exec launch invoke type enter paste try perform trigger")
 ORDER = EXEC | word_set(
@@ -46,6 +47,11 @@ ORDER = EXEC | word_set(
     "display get grab give reset drop flush reboot restart shutdown use do put append schedule "
     "enable configure update deploy build chmod chown mount download fetch pipe execute fix "
     "free empty purge overwrite replace-with apply go"
+)
+# verbs that edit text: with a named object ("remove the line `...`") they quote it
+EDIT = word_set(
+    "remove delete drop strip fix change update replace rewrite rename comment edit move "
+    "reformat wrap quote escape correct adjust tweak modify shorten simplify"
 )
 MENTION = {
     "explanation": word_set(
@@ -66,7 +72,7 @@ MENTION = {
 }
 QUOTED_WORDS = word_set(
     "grep rg search searching find finding locate count occurrences occurrence contain contains "
-    "containing contained mention mentions mentioned reference references log logs logged "
+    "containing contained mention mentions mentioned reference references logs logged "
     "logging output printed prints says said message messages commit commits string strings "
     "literal quote quoted snippet appears appeared found saw seen posted wrote written "
     "transcript changelog readme ticket issue error errors trace traceback excerpt history "
@@ -211,7 +217,12 @@ class Anchor:
 
 
 def _words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    return _WORD.findall(_plain(text))
+
+
+def _plain(text: str) -> str:
+    """Lower-cased prose with URLs, paths and addresses removed (their words are no cue)."""
+    return _NOT_PROSE.sub(" ", text.lower())
 
 
 def _last_sentence(text: str) -> str:
@@ -280,7 +291,41 @@ _DEFENSIVE = re.compile(
     r"|blocklist|blacklist|whitelist|yara|semgrep|falco|siem|corpus|fixture|safeguard|validat"
     r"|mitigat|quarantin|block(?:s|ed|ing)?\b(?! device)"
     r"|(?:unit|integration|regression|e2e|smoke|security)[ -]tests?|test ?(?:case|suite)s?"
-    r"|tests? (?:that|for|which|to|asserting|checking)|(?:a|the|new|add|write|another) tests?\b)"
+    r"|tests? (?:that|for|which|to|asserting|checking)|(?:a|the|new|add|write|another) tests?\b"
+    r"|checks? (?:that|for|which|to)\b|fails? (?:on|if|when|for)\b|exits? non-?zero"
+    r"|errors? (?:on|if|when)\b)"
+)
+# the command is the subject of the sentence ("`rm -rf /` is in the old Makefile")
+_SUBJECT = re.compile(
+    r"^\s*(?:is|was|are|were|isn't|wasn't|appears|appeared|seems|seemed|looks|looked|does|did|"
+    r"doesn't|didn't|will|would|won't|can|could|can't|should|might|may|has|had|have|means|"
+    r"meant|causes|caused|deletes|deleted|removes|removed|wipes|wiped|destroys|destroyed|"
+    r"erases|erased|freed|frees|broke|breaks|lives|sits|shows|showed|comes|came|belongs|"
+    r"gets|got|makes|made|keeps|kept|takes|took|returns|returned|fails|failed|printed|prints)\b"
+)
+# a noun phrase naming the code ("the line `...`", "this command `...`")
+_NAMING = re.compile(
+    r"\b(?:the|this|that|a|an|our|your|their|his|her|its)\s+(?:\w+\s+)?(?:command|line|snippet|"
+    r"string|call|code|one-liner|oneliner|invocation|bit|part|example|entry|statement|pattern|"
+    r"text|step|instruction)s?[\s:,]*$"
+)
+# "the log", "a log line" (but not "log in")
+_LOG = re.compile(
+    r"\b(?:the|this|that|a|our|my|its|following|build|ci|server|error)\s+log\b"
+    r"|\blog\s+(?:line|file|output|entry|excerpt|message)s?\b"
+)
+# a story about something that was run ("my colleague ran ... by mistake")
+_NARRATIVE = re.compile(
+    r"\b(?:ran|executed|typed|pasted|accidentally|mistakenly|by mistake|yesterday|"
+    r"last (?:week|night|time|month)|earlier today|after running|i saw|we saw|"
+    r"(?:my|our) (?:colleague|coworker|teammate|intern|friend|boss|admin|predecessor))\b"
+)
+# writing about a command rather than running it
+_WRITING = re.compile(
+    r"\b(?:explanation|explain|describ|description|summar|docs?\b|documentation|postmortem|"
+    r"post-mortem|write-?up|blog|article|sentence|paragraph|tutorial|wiki|onboarding|slides?\b|"
+    r"lesson|course|training|changelog|readme|release notes|cheat ?sheet|glossary|faq\b|"
+    r"quiz|exam|interview question)"
 )
 _EXAMPLE = re.compile(
     r"(?:\blike|such as|e\.g\.?|for example|for instance|including|as in|similar to|i\.e\.?)"
@@ -343,9 +388,24 @@ def _clause_verb(lead: str, sentence: str) -> str | None:
     for reason, verbs in MENTION.items():
         if verb in verbs:
             return reason
+    if verb in EDIT and _NAMING.search(lead.lower().replace("\x00", " ").rstrip()):
+        return "quoted"
+    rest = words[i + 1 : i + 4]
+    if verb in ("show", "tell", "give") and set(rest) & {
+        "what",
+        "how",
+        "why",
+        "whether",
+        "example",
+        "difference",
+        "meaning",
+    }:
+        return "explanation"
     if verb in ORDER and not _guarded(words, i):
-        if _DEFENSIVE.search(sentence.lower()):
+        if _DEFENSIVE.search(_plain(sentence)):
             return "defensive"
+        if _WRITING.search(_plain(sentence)):
+            return "explanation"
         if any(w in EXEC and _guarded(words, k) for k, w in enumerate(words) if k > i):
             return "negated"
         return "order"
@@ -353,12 +413,12 @@ def _clause_verb(lead: str, sentence: str) -> str | None:
 
 
 def _cue_words(clause: str, lead: str) -> str | None:
-    lowered = lead.lower()
+    lowered = _plain(lead)
     if _EXAMPLE.search(lowered.replace("\x00", " ").rstrip()):
         return "quoted"
     if _DEFENSIVE.search(lowered):
         return "defensive"
-    if set(_words(clause)) & QUOTED_WORDS:
+    if set(_words(clause)) & QUOTED_WORDS or _LOG.search(_plain(clause)):
         return "quoted"
     words = _words(lead)
     for k, word in enumerate(words):
@@ -421,8 +481,20 @@ def classify(cue: str, anchor: Anchor) -> str:
     if _anaphoric_order(" ".join((previous, lead, trail, following))):
         return "order"
     reason = verb or _question(lead) or _question(lead + " " + trail, strict=anchor.bare)
+    if reason is None and _WRITING.search(_plain(lead)):
+        reason = "explanation"
+    if reason is None and _NARRATIVE.search(_plain(f"{lead} {trail}")):
+        reason = "quoted"  # something that was run, told as a story
+    if reason is None and not anchor.bare:
+        reason = _question(following, strict=True)  # a question right after the code
     if reason is not None:
         return reason
     if anchor.fence and anchor.lang in DATA_LANGS:
         return "data"
+    sentence_words = _words(f"{lead} {trail}")
+    commanded = any(
+        w in EXEC and not _guarded(sentence_words, k) for k, w in enumerate(sentence_words)
+    )
+    if not commanded and not anchor.bare and _SUBJECT.match(trail.lower().replace("\x00", " ")):
+        return "quoted"
     return "order"

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from hotplex.errors import ConfigError
-from hotplex.waf._re2 import Pattern, error, escape
-from hotplex.waf._text import word_set
-from hotplex.waf.analyze import BASE_VERBS, Analysis, Analyzer
+from hotplex.waf._re2 import Pattern, PatternSet, error, escape
+from hotplex.waf.analyze import BASE_VERBS, COMMON_WORDS, Analysis, Analyzer
 from hotplex.waf.context import Anchor, classify
+from hotplex.waf.expand import Env
 from hotplex.waf.model import ACTION_RANK, Action, Hit, Rule, Verdict
 from hotplex.waf.normalize import Normalized, check_input, normalize
 from hotplex.waf.paths import canonical_path, canonical_url
@@ -30,19 +30,10 @@ __all__ = ["DEFAULT_MAX_BYTES", "Waf"]
 
 DEFAULT_MAX_BYTES = 1_048_576
 _ENFORCED = frozenset({"order", "command", "path", "url"})
-# English words that are also command names: in prose they must look like a command
-_COMMON_WORDS = word_set(
-    "at find cat kill time watch nice script command source yes make install set read test true "
-    "format touch sort head tail less more man type open mail host dig fetch expect last which "
-    "who print write wall echo env exec eval export local declare alias trap tr rev batch sg su "
-    "screen http https links do go run build apply start stop get use copy shutdown reboot halt "
-    "poweroff init function mount printf kill pv fold cut paste od scrub node deno bun parallel "
-    "unshare chroot nohup xargs pkill lynx iwr irm http security vault mv cp ln dd"
-)
 _MARKERS = (
     r"\w(?:''|\"\")|(?:''|\"\")\w|\w'\w+'|\w\"\w+\"|'\w+'\w|\"\w+\"\w"
     r"|\\[A-Za-z]|\$[{('A-Za-z_@!*#?0-9]|\{[^{}\s]*,[^{}\s]*\}|[/\w]\?[\w?]|/\?"
-    r"|\[[a-z]{1,3}\]|[A-Za-z0-9+/]{24,}={0,2}|\b[A-Za-z_]\w*=\S|\(\)\s*\{|[<>]\(|<<|`"
+    r"|\[[a-z]{1,3}\]|[A-Za-z0-9+/]{24,}={0,2}|\b[A-Za-z_]\w*=\S|\(\)\s*\{|[<>]\(|<<|(?:^|[^`])`[^`\s]"
     r"|/dev/(?:tcp|udp)/|169\.254\.|metadata\.google|authorized_keys|sudoers|NOPASSWD"
     r"|\.ssh/|/etc/(?:shadow|passwd)|\.aws/|release_agent|core_pattern|sysrq|ld\.so\.preload"
     r"|/environ\b|[>|]\s*/(?:dev|etc|boot|proc|sys)/"
@@ -64,20 +55,68 @@ def _alternation(names: Iterable[str]) -> str:
 
 def _triggers(verbs: frozenset[str]) -> tuple[Pattern, Pattern]:
     """(prose trigger, code trigger): patterns that pick what is worth tokenising."""
-    plain = _alternation(verbs - _COMMON_WORDS)
-    common = _alternation(verbs & _COMMON_WORDS)
-    name = r"(?:^|[^\w.-])(?:{})[\d.]*(?:$|[^\w-])"
-    code = compile_pattern("(?i)" + name.format(_alternation(verbs)) + "|" + _MARKERS)
+    plain = _alternation(verbs - COMMON_WORDS)
+    common = _alternation(verbs & COMMON_WORDS)
+    # in code, only a name in command position (line start, after ; | & ( { ` $( or a
+    # reserved word, past assignments and a directory) can start a command
+    position = (
+        r"(?:^[ \t]*(?:[$#%>][ \t]+)?|[;&|({`!][ \t]*|\$\([ \t]*"
+        r"|\b(?:then|do|else|elif|if|while|until|time)[ \t]+)"
+        r"(?:[A-Za-z_]\w*=\S*[ \t]+)*"
+        r"(?:(?:[\w.~/-]*/)?(?:sudo|doas|env|nohup|exec|command|builtin|nice|timeout|xargs"
+        r"|busybox|stdbuf|setsid|unbuffer|chronic|flock|watch)(?:[ \t]+(?:-\S*|\d\S*|"
+        r"[A-Za-z_]\w*=\S*))*[ \t]+)*(?:[\w.~/-]*/)?"
+    )
+    follower = r"[\d.]*[ \t]+[-/~$\"'|<>.&;(]"
+    # in prose a command name counts when it looks used as one: a flag, path, file name,
+    # quote, pipe or redirection within three words after it, an execution verb or a
+    # colon right before it, or the start of a line
+    shaped = r"(?:[-/~$\"'|<>*]|\./|[^\s]*[/=]|[^\s]*\.[A-Za-z])"
     prose = (
-        "(?i)"
-        + name.format(plain)
-        + r"|(?i)(?:^|[^\w.-])(?:"
+        "(?m)(?:^|[^\\w.-])(?:"
+        + plain
+        + r")[\d.]*(?:[ \t]+[^\s]+){0,3}?[ \t]+"
+        + shaped
+        + r"|\b(?:run|execute|exec|type|enter|paste|launch|invoke|try|use|with|via|using|do)"
+        + r"[ \t]+(?:"
+        + plain
+        + r")[\d.]*(?:$|[^\w-])"
+        + r"|:[ \t]+(?:"
+        + plain
+        + r")[\d.]*(?:$|[^\w-])"
+        + r"|^[ \t]*(?:"
+        + plain
+        + r")[\d.]*(?:$|[^\w-])"
+        + r"|(?:^|[^\w.-])(?:"
         + common
-        + r")[\d.]*[ \t]+[-/~$\"'|<>.&;(]"
+        + ")"
+        + follower
         + "|"
         + _MARKERS
     )
+    code = compile_pattern(
+        "(?m)"
+        + position
+        + "(?:(?:"
+        + plain
+        + r")[\d.]*(?:$|[^\w-])|(?:"
+        + common
+        + ")"
+        + follower
+        + ")|"
+        + _MARKERS
+        + r"|\bfor[ \t]+\w+[ \t]+in\b"
+    )
     return compile_pattern(prose), code
+
+
+def _pattern_set(rules: Sequence[CompiledRule]) -> tuple[PatternSet, list[int]] | None:
+    """All patterns of ``rules`` in one RE2 set, and the rule index of each pattern."""
+    patterns = [(i, p) for i, r in enumerate(rules) for p in r.rule.patterns]
+    try:
+        return PatternSet([p for _, p in patterns]), [i for i, _ in patterns]
+    except error:
+        return None
 
 
 def _gate(rules: Sequence[CompiledRule]) -> Pattern:
@@ -122,6 +161,7 @@ class Waf:
         self._url = [c for c in active if c.rule.kind == "url"]
         self._command_gate = _gate(self._command)
         self._script_gate = _gate(self._script)
+        self._command_set = _pattern_set(self._command)
         self._verbs = frozenset(v for c in active if c.rule.kind == "command" for v in c.rule.verbs)
         self._prose_trigger, self._code_trigger = _triggers(self._verbs | BASE_VERBS)
         allowed = []
@@ -176,23 +216,41 @@ class Waf:
         norm = normalize(text, markup=True)
         doc = scan(norm.text, self._prose_trigger, self._code_trigger)
         contexts: dict[Anchor, str] = {}
+        seen: dict[tuple[str, str, tuple[tuple[int, int], ...]], list[_Raw]] = {}
         hits: list[Hit] = []
         for candidate in doc.candidates:
-            analyzer = Analyzer(verbs=self._verbs, prose=candidate.mode == "prose")
             source = candidate_source(doc, candidate)
-            if candidate.mode in ("shell", "prose"):
-                analyzer.source(source, base=candidate.start)
-            else:
-                analyzer.code(
-                    candidate.mode, source, depth=0, span=(candidate.start, candidate.end)
+            key = (candidate.mode, source, candidate.chunks)
+            relative = seen.get(key)
+            if relative is None:
+                relative = seen[key] = self._analyse(candidate.mode, source, candidate.chunks)
+            for found in relative:
+                raw = _Raw(
+                    found.rule,
+                    found.subject,
+                    (found.span[0] + candidate.start, found.span[1] + candidate.start),
+                    found.origin,
                 )
-            for raw in self._match(analyzer.result):
                 anchor = candidate.anchor or Anchor(raw.span[0], raw.span[1], bare=True)
                 context = contexts.get(anchor)
                 if context is None:
                     context = contexts[anchor] = classify(doc.cue, anchor)
                 hits.append(self._hit(raw, context, norm))
         return Verdict.from_hits(_dedupe(hits))
+
+    def _analyse(self, mode: str, source: str, chunks: tuple[tuple[int, int], ...]) -> list[_Raw]:
+        """Rule hits in one candidate, with spans relative to its start (identical pieces of
+        a prompt, such as repeated log lines, are analysed once)."""
+        analyzer = Analyzer(verbs=self._verbs, prose=mode == "prose")
+        if chunks:
+            env = Env()
+            for start, end in chunks:
+                analyzer.source(source[start:end], base=start, env=env)
+        elif mode in ("shell", "prose"):
+            analyzer.source(source)
+        else:
+            analyzer.code(mode, source, depth=0, span=(0, len(source)))
+        return self._match(analyzer.result)
 
     def check_path(self, path: str, *, work_dir: Path, write: bool) -> Verdict:
         """A file path a tool reads or writes. Relative paths are taken from ``work_dir``;
@@ -236,7 +294,13 @@ class Waf:
             data = view.text.encode("utf-8", "surrogatepass")
             if self._command_gate is not None and self._command_gate.search(data) is None:
                 continue
-            for compiled in self._command:
+            candidates = self._command
+            if self._command_set is not None:
+                pattern_set, owners = self._command_set
+                matched = pattern_set.matching(data)
+                if matched is not None:  # None: the set could not tell, so try every rule
+                    candidates = [self._command[i] for i in sorted({owners[j] for j in matched})]
+            for compiled in candidates:
                 if compiled.search(data) is not None:
                     raws.append(_Raw(compiled.rule, view.text, view.span, view.origin))
         for script in analysis.scripts:

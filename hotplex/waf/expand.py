@@ -14,12 +14,24 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable
-from itertools import pairwise
 from dataclasses import dataclass, field
+from itertools import pairwise
 
+from hotplex.waf.paths import canonical_arg
+from hotplex.waf.pure import printf_format
 from hotplex.waf.shell import Script, Word, ansi_c, parse_fragment
+from hotplex.waf.wrappers import command_name
 
-__all__ = ["Env", "Hooks", "brace_expand", "expand_text", "expand_word"]
+__all__ = [
+    "RUN_LATER_VARS",
+    "Env",
+    "Hooks",
+    "apply_builtin",
+    "brace_expand",
+    "expand_text",
+    "expand_word",
+    "in_cwd",
+]
 
 Value = str | list[str]
 MAX_FIELDS = 512
@@ -44,6 +56,7 @@ class Env:
 
     vars: dict[str, Value] = field(default_factory=dict)
     positional: list[str] = field(default_factory=list)
+    nesting: int = 0  # parameter expansions being expanded (``${a:-${b:-...}}``)
 
     def copy(self) -> Env:
         return Env(dict(self.vars), list(self.positional))
@@ -120,9 +133,14 @@ def expand_word(word: Word, env: Env, hooks: Hooks) -> list[str]:
             buf.append(part.text.translate(_PROTECT))
     text = "".join(buf)
     variants = brace_expand(text) if "{" in text and len(text) <= MAX_BRACE_WORD else [text]
+    splitter = _SPLIT
+    ifs = env.vars.get("IFS")
+    if isinstance(ifs, str) and ifs and ifs not in (" ", " \t\n"):
+        chars = ifs + ifs.translate(_PROTECT_BRACES)  # expanded values had , { } protected
+        splitter = re.compile("[" + re.escape(chars) + " \t\n\ue00f]+")
     fields: list[str] = []
     for variant in variants:
-        pieces = [p for p in _SPLIT.split(variant) if p]
+        pieces = [p for p in splitter.split(variant) if p]
         if not pieces and quoted:
             pieces = [""]
         fields.extend(p.translate(_RESTORE) for p in pieces)
@@ -131,9 +149,19 @@ def expand_word(word: Word, env: Env, hooks: Hooks) -> list[str]:
     return fields
 
 
+MAX_PARAM_NESTING = 16
+
+
 def expand_text(text: str, env: Env, hooks: Hooks) -> str:
-    """Expand text as if double-quoted (a parameter default, a pattern)."""
-    return " ".join(expand_word(parse_fragment(text), env, hooks))
+    """Expand text as if double-quoted (a parameter default, a pattern); past 16 nested
+    parameter expansions the text is kept as written."""
+    if env.nesting >= MAX_PARAM_NESTING:
+        return text
+    env.nesting += 1
+    try:
+        return " ".join(expand_word(parse_fragment(text), env, hooks))
+    finally:
+        env.nesting -= 1
 
 
 def _param(expr: str, env: Env, hooks: Hooks) -> Value | None:
@@ -338,3 +366,70 @@ def _range(a: str, b: str, step: str | None) -> list[str]:
         seq = range(x, y + 1, inc) if x <= y else range(x, y - 1, -inc)
         return [chr(v) for v in seq[:MAX_FIELDS]]
     return [f"{a}..{b}"]
+
+
+_ASSIGNMENT = re.compile(r"([A-Za-z_]\w*)(\[[^\]]*\])?(\+?)=")
+_WORD = re.compile(r"\w+")
+# variables whose value the shell runs later
+RUN_LATER_VARS = frozenset({"PROMPT_COMMAND", "PS1", "PS4", "BASH_ENV", "ENV"})
+# a working directory worth remembering: the root, a home, a system directory
+_SENSITIVE_CWD = re.compile(
+    r"/|~(?:/.*)?|/(?:bin|boot|dev|etc|lib\w*|opt|proc|root|sbin|srv|sys|usr|var|home|Users)"
+    r"(?:/.*)?"
+)
+
+
+def apply_builtin(argv: list[str], env: Env, stdin: str | None) -> list[str]:
+    """Apply a builtin's effect on variables (``export``/``declare``, ``read`` from a
+    here-string, ``set --``, ``unset``, a ``for`` loop's values, ``cd`` to a sensitive
+    directory); returns shell strings it stores for later (``PROMPT_COMMAND=...``)."""
+    name = command_name(argv[0])
+    args = argv[1:]
+    later: list[str] = []
+    if name in ("export", "declare", "typeset", "local", "readonly"):
+        for arg in args:
+            m = _ASSIGNMENT.match(arg)
+            if m and not m.group(2):
+                value = arg[m.end() :]
+                if value.startswith("(") and value.endswith(")"):
+                    env.vars[m.group(1)] = value[1:-1].split()
+                else:
+                    env.vars[m.group(1)] = value
+                if m.group(1) in RUN_LATER_VARS:
+                    later.append(value)
+    elif name == "read" and stdin is not None:
+        names = [a for a in args if not a.startswith("-") and _WORD.fullmatch(a)]
+        values = stdin.rstrip("\n").split()
+        if "-a" in args and names:
+            env.vars[names[-1]] = values
+        for k, var in enumerate(names if "-a" not in args else ()):
+            last = k == len(names) - 1
+            env.vars[var] = " ".join(values[k:]) if last else (values[k] if k < len(values) else "")
+    elif name == "printf" and len(args) >= 3 and args[0] == "-v":
+        env.vars[args[1]] = printf_format(args[2], args[3:])
+    elif name == "set" and "--" in args:
+        env.positional = args[args.index("--") + 1 :]
+    elif name == "unset":
+        for arg in args:
+            env.vars.pop(arg, None)
+    elif name in ("for", "select") and len(args) >= 2 and args[1] == "in":
+        env.vars[args[0]] = args[2:]
+    elif name in ("cd", "pushd", "chdir"):
+        target = next((a for a in args if not a.startswith("-")), "~")
+        old = env.vars.get("@cwd")
+        if not target.startswith(("/", "~")) and isinstance(old, str):
+            target = old.rstrip("/") + "/" + target
+        target = canonical_arg(target) if target.startswith(("/", "~")) else ""
+        if target and _SENSITIVE_CWD.fullmatch(target):
+            env.vars["@cwd"] = target
+        else:
+            env.vars.pop("@cwd", None)
+    return later
+
+
+def in_cwd(arg: str, env: Env) -> str:
+    """A relative path after ``cd /`` (or home, or a system directory), made absolute."""
+    cwd = env.vars.get("@cwd")
+    if not isinstance(cwd, str) or not arg or arg[0] in "-/~$" or "://" in arg or "=" in arg:
+        return arg
+    return cwd.rstrip("/") + "/" + arg

@@ -18,12 +18,15 @@ from hotplex.waf.model import WafInputError
 __all__ = ["Normalized", "check_input", "fold_lookalikes", "fold_unicode", "normalize"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_REFUSED = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _NAMES = {0: "NUL byte", 0x1B: "escape character (ANSI sequence)", 0x7F: "DEL character"}
 
 # zero-width, joiners, bidi controls, variation selectors, invisible fillers, tags
+# (with combining marks that overlay Latin letters: r\u0336m)
 _INVISIBLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
     "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
     "\U0001d173-\U0001d17a\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
 )
@@ -43,15 +46,43 @@ _SYMBOLS = {
 # Cyrillic and Greek letters that look like Latin ones: folded in words made only of them
 # and Latin letters (so "рм" becomes "rm" but Russian prose stays Russian)
 _LETTERS = {
-    "a": "\u0430\u03b1\u0251", "r": "\u0433\u1d26", "m": "\u043c", "t": "\u0442",
-    "k": "\u043a\u03ba", "e": "\u0435\u0454", "o": "\u043e\u03bf", "p": "\u0440\u03c1",
-    "c": "\u0441\u03f2", "y": "\u0443", "x": "\u0445\u03c7", "i": "\u0456\u03b9\u0131",
-    "j": "\u0458", "s": "\u0455", "h": "\u04bb", "d": "\u0501", "q": "\u051b", "w": "\u051d",
-    "l": "\u04cf", "v": "\u03bd", "A": "\u0410\u0391", "B": "\u0412\u0392",
-    "E": "\u0415\u0395", "K": "\u041a\u039a", "M": "\u041c\u039c", "H": "\u041d\u0397",
-    "O": "\u041e\u039f", "P": "\u0420\u03a1", "C": "\u0421", "T": "\u0422\u03a4",
-    "X": "\u0425\u03a7", "I": "\u0406\u0399", "J": "\u0408", "S": "\u0405", "Z": "\u0396",
-    "N": "\u039d", "Y": "\u03a5",
+    "a": "\u0430\u03b1\u0251",
+    "r": "\u0433\u1d26",
+    "m": "\u043c",
+    "t": "\u0442",
+    "k": "\u043a\u03ba",
+    "e": "\u0435\u0454",
+    "o": "\u043e\u03bf",
+    "p": "\u0440\u03c1",
+    "c": "\u0441\u03f2",
+    "y": "\u0443",
+    "x": "\u0445\u03c7",
+    "i": "\u0456\u03b9\u0131",
+    "j": "\u0458",
+    "s": "\u0455",
+    "h": "\u04bb",
+    "d": "\u0501",
+    "q": "\u051b",
+    "w": "\u051d",
+    "l": "\u04cf",
+    "v": "\u03bd",
+    "A": "\u0410\u0391",
+    "B": "\u0412\u0392",
+    "E": "\u0415\u0395",
+    "K": "\u041a\u039a",
+    "M": "\u041c\u039c",
+    "H": "\u041d\u0397",
+    "O": "\u041e\u039f",
+    "P": "\u0420\u03a1",
+    "C": "\u0421",
+    "T": "\u0422\u03a4",
+    "X": "\u0425\u03a7",
+    "I": "\u0406\u0399",
+    "J": "\u0408",
+    "S": "\u0405",
+    "Z": "\u0396",
+    "N": "\u039d",
+    "Y": "\u03a5",
 }
 _FOLD_SYMBOLS = {ord(c): to for to, chars in _SYMBOLS.items() for c in chars}
 _FOLD_LETTERS = {ord(c): to for to, chars in _LETTERS.items() for c in chars}
@@ -72,6 +103,12 @@ def check_input(text: str, *, max_bytes: int, what: str = "prompt") -> None:
     tab, newline and carriage return) and lone surrogates."""
     if len(text) > max_bytes:
         raise WafInputError(_too_big(what, f"at least {len(text):,}", max_bytes))
+    if _REFUSED.search(text) is None:
+        if len(text) * 4 > max_bytes and not text.isascii():
+            size = len(text.encode("utf-8"))
+            if size > max_bytes:
+                raise WafInputError(_too_big(what, f"{size:,}", max_bytes))
+        return
     bad = _CONTROL.search(text)
     if bad is not None:
         code = ord(bad.group())
@@ -146,9 +183,18 @@ def _rewrite(
     length = 0
     for match in pattern.finditer(text):
         new = repl(match)
-        if new is None or new == match.group():
+        old = match.group()
+        if new is None or new == old:
             continue
         start, end = match.span()
+        # keep the rewritten piece minimal, so offsets around it stay exact
+        head = 0
+        while head < min(len(old), len(new)) and old[head] == new[head]:
+            head += 1
+        tail = 0
+        while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
+            tail += 1
+        start, end, new = start + head, end - tail, new[head : len(new) - tail]
         pieces.append(text[last:start])
         length += start - last
         new_starts.append(length)

@@ -6,21 +6,25 @@ line break before its closer is a fenced block whose first word is its language,
 pair is inline code (Slack-style single-line triple backticks included). An unclosed fence
 runs to the end of the prompt.
 
-* A fenced block in a shell language (or none) is parsed as one shell script, with prompt
-  markers (``$ ``, ``# ``, ``user@host:~$ ``) removed; in an interpreter language (python,
-  javascript, perl, ruby, php, lua, powershell, awk) it is interpreter code; any other
-  language is read line by line like prose.
-* Inline code that shows a command name or obfuscation is parsed as shell.
-* A prose line is parsed (as a sentence: apostrophes are letters, ``#`` starts no comment)
-  when it shows a known command name or obfuscation; every known command name in it may
-  start a command.
+* A fenced block in a shell language (or none), and inline code, is shell: the lines where
+  the code trigger fires (a known command name in command position, or obfuscation) are
+  parsed, each extended while a quote, bracket, here-document or continuation stays open,
+  in order and sharing variables, with prompt markers (``$ ``, ``# ``, ``user@host:~$ ``)
+  and cron schedules removed. A block in an interpreter language (python, javascript,
+  perl, ruby, php, lua, powershell, awk) is interpreter code; any other language is read
+  line by line like prose.
+* A prose sentence is parsed (apostrophes are letters, ``#`` starts no comment) when the
+  prose trigger fires: a command name used like one (followed by a flag, path, file name,
+  quote or pipe within three words, or preceded by ``run``/``use``/a colon, or opening a
+  line) or obfuscation. Every known command name in the sentence may start a command.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,9 +66,8 @@ CODE_LANGS = {
     "awk": "awk",
     "r": "r",
 }
-MAX_SHELL_FENCE = 65536
 MAX_LINE = 4096
-_TICKS = re.compile(r"`+")
+_SENTENCE_END = re.compile(r"[.!?](?=\s)")
 _PROMPT_MARKER = re.compile(
     r"(?m)^[ \t]*(?:\$|#|%|>|\u276f|\u279c|PS [^>\n]{0,80}>"
     r"|[\w.-]{1,64}@[\w.-]{1,64}(?::[^$#\n]{0,200})?[$#])[ \t]+"
@@ -79,13 +82,15 @@ _LANG = re.compile(r"[\w+#.-]{1,32}")
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A piece of the prompt to analyse. ``mode`` is ``shell`` (parse as a script),
+    """A piece of the prompt to analyse. ``mode`` is ``shell`` (parse as a script: the
+    ``chunks`` that show a command name or obfuscation, in order, sharing variables),
     ``prose`` (parse one line as a sentence) or a language (interpreter code)."""
 
     start: int
     end: int
     mode: str
     anchor: Anchor | None
+    chunks: tuple[tuple[int, int], ...] = ()  # shell: the parts worth parsing (relative)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +114,15 @@ class Document:
 
 
 def _regions(text: str) -> list[_Region]:
-    runs = [(m.start(), m.end()) for m in _TICKS.finditer(text)]
+    runs: list[tuple[int, int]] = []
+    n = len(text)
+    i = text.find("`")
+    while i >= 0:
+        j = i + 1
+        while j < n and text[j] == "`":
+            j += 1
+        runs.append((i, j))
+        i = text.find("`", j)
     by_length: dict[int, deque[int]] = {}
     for index, (start, end) in enumerate(runs):
         by_length.setdefault(end - start, deque()).append(index)
@@ -154,13 +167,32 @@ def _fence(text: str, start: int, end: int, close_start: int, close_end: int) ->
     return _Region("fence", newline + 1, close_start, start, close_end, lang)
 
 
+def _keep(text: str, regions: list[_Region]) -> str:
+    """The text with everything but ``regions`` (backticks included) blanked."""
+    pieces: list[str] = []
+    last = 0
+    for region in regions:
+        pieces.append(" " * (region.outer_start - last))
+        pieces.append(text[region.outer_start : region.outer_end])
+        last = region.outer_end
+    pieces.append(" " * (len(text) - last))
+    return "".join(pieces)
+
+
+def _positions(trigger: Any, text: str) -> list[int]:
+    """Offsets inside each trigger match (matching bytes is faster when the text is ASCII)."""
+    subject: str | bytes = text.encode("ascii") if text.isascii() else text
+    return [_inside(m) for m in trigger.finditer(subject)]
+
+
 def _mask(text: str, regions: list[_Region], fill: str) -> str:
+    """The text with every code region (backticks included) replaced by ``fill``; offsets
+    do not change, and a fenced block becomes a single line."""
     pieces: list[str] = []
     last = 0
     for region in regions:
         pieces.append(text[last : region.outer_start])
-        chunk = text[region.outer_start : region.outer_end]
-        pieces.append(re.sub(r"[^\n]", fill, chunk) if "\n" in chunk else fill * len(chunk))
+        pieces.append(fill * (region.outer_end - region.outer_start))
         last = region.outer_end
     pieces.append(text[last:])
     return "".join(pieces)
@@ -171,22 +203,106 @@ def strip_prompt_markers(code: str) -> str:
     return _PROMPT_MARKER.sub(lambda m: " " * len(m.group()), code)
 
 
-def _lines(text: str, start: int, end: int, trigger: Any) -> Iterator[tuple[int, int]]:
-    """(start, end) of each line in ``text[start:end]`` that the trigger fires on; over-long
-    lines yield a window around each trigger."""
-    last_line = -1
-    for m in trigger.finditer(text[start:end] if (start, end) != (0, len(text)) else text):
-        pos = start + m.start()
-        if pos < last_line:
+def _inside(match: Any) -> int:
+    """An offset inside a trigger match (a command-name match starts with the character
+    before the name, which may be the previous line's newline)."""
+    return int(match.start()) + (1 if match.end() - match.start() > 1 else 0)
+
+
+def _lines(
+    text: str, start: int, end: int, trigger: Any, *, sentences: bool = False
+) -> Iterator[tuple[int, int]]:
+    """(start, end) of each line in ``text[start:end]`` that the trigger fires on; with
+    ``sentences`` (prose), or in an over-long line, of the sentence around the trigger."""
+    covered = -1
+    for offset in _positions(trigger, text[start:end] if (start, end) != (0, len(text)) else text):
+        pos = start + offset
+        if pos < covered:
             continue
         line_start = max(start, text.rfind("\n", start, pos) + 1)
         line_end = text.find("\n", pos, end)
         line_end = end if line_end < 0 else line_end
-        if line_end - line_start > MAX_LINE:
-            line_start = max(line_start, pos - MAX_LINE // 2)
-            line_end = min(line_end, pos + MAX_LINE // 2)
+        if sentences or line_end - line_start > MAX_LINE:
+            low = max(line_start, pos - MAX_LINE // 2)
+            before = text[low:pos]
+            cut = max(before.rfind(". "), before.rfind("? "), before.rfind("! "))
+            line_start = low + cut + 2 if cut >= 0 else low
+            high = min(line_end, pos + MAX_LINE // 2)
+            stop = _SENTENCE_END.search(text, pos, high)
+            line_end = stop.end() if stop else high
         yield line_start, line_end
-        last_line = line_end
+        covered = line_end
+
+
+_SPECIAL = re.compile(r"[\\'\"`#(){}<]")
+_HEREDOC = re.compile(r"<<-?[ \t]*(['\"]?)([\w.-]+)\1")
+_CONTINUED = ("\\", "|", "&&", "||", "(", "{")
+
+
+def _scan_line(line: str, state: tuple[str, int, str]) -> tuple[str, int, str]:
+    """Shell state after a line: (open quote, bracket depth, pending here-doc delimiter)."""
+    quote, depth, heredoc = state
+    if heredoc:
+        return (quote, depth, "" if line.strip() == heredoc else heredoc)
+    i, n = 0, len(line)
+    while i < n:
+        if quote == "'":
+            j = line.find("'", i)
+            if j < 0:
+                return (quote, depth, heredoc)
+            quote, i = "", j + 1
+            continue
+        m = _SPECIAL.search(line, i)
+        if m is None:
+            break
+        i, c = m.start(), m.group()
+        if c == "\\":
+            i += 2
+            continue
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "'\"`":
+            quote = c
+        elif c == "#" and (i == 0 or line[i - 1] in " \t;"):
+            break
+        elif c in "({":
+            depth += 1
+        elif c in ")}":
+            depth = max(0, depth - 1)
+        elif c == "<" and line.startswith("<<", i) and not line.startswith("<<<", i):
+            here = _HEREDOC.match(line, i)
+            if here:
+                heredoc, i = here.group(2), here.end()
+                continue
+        i += 1
+    return (quote, depth, heredoc)
+
+
+def shell_chunks(body: str, positions: Iterable[int]) -> tuple[tuple[int, int], ...]:
+    """The lines of shell code holding the trigger ``positions``, each extended while it
+    leaves a quote, bracket, here-document or continuation open (at most 400 lines)."""
+    chunks: list[tuple[int, int]] = []
+    covered = -1
+    for pos in positions:
+        if pos < covered:
+            continue
+        start = line_start = body.rfind("\n", 0, pos) + 1
+        if chunks and start <= chunks[-1][1] + 1:
+            start = chunks.pop()[0]
+        state = ("", 0, "")
+        end = line_start
+        for _ in range(400):
+            line_end = body.find("\n", line_start)
+            end = len(body) if line_end < 0 else line_end
+            state = _scan_line(body[line_start:end], state)
+            open_ = any(state) or body[line_start:end].rstrip().endswith(_CONTINUED)
+            if not open_ or end >= len(body):
+                break
+            line_start = end + 1
+        chunks.append((start, end))
+        covered = end
+    return tuple(chunks)
 
 
 def scan(text: str, trigger: Any, code_trigger: Any) -> Document:
@@ -196,6 +312,14 @@ def scan(text: str, trigger: Any, code_trigger: Any) -> Document:
     regions = _regions(text)
     cue = _mask(text, regions, "\x00") if regions else text
     prose = _mask(text, regions, " ") if regions else text
+    shell = [
+        r
+        for r in regions
+        if r.kind == "inline"
+        or r.lang in SHELL_LANGS
+        or r.lang in ("", "dockerfile", "docker", "containerfile")
+    ]
+    hits = _positions(code_trigger, _keep(text, shell)) if shell else []
     candidates: list[Candidate] = []
     for region in regions:
         anchor = Anchor(region.outer_start, region.outer_end, region.kind == "fence", region.lang)
@@ -209,13 +333,13 @@ def scan(text: str, trigger: Any, code_trigger: Any) -> Document:
         ):
             for start, end in _lines(text, region.start, region.end, trigger):
                 candidates.append(Candidate(start, end, "prose", anchor))
-        elif region.kind == "fence" and region.end - region.start > MAX_SHELL_FENCE:
-            for start, end in _lines(text, region.start, region.end, code_trigger):
-                candidates.append(Candidate(start, end, "shell", anchor))
-        elif region.kind == "fence" or code_trigger.search(text[region.start : region.end]):
-            mode = CODE_LANGS.get(region.lang, "shell")
-            candidates.append(Candidate(region.start, region.end, mode, anchor))
-    for start, end in _lines(prose, 0, len(prose), trigger):
+        else:
+            inside = hits[bisect_left(hits, region.outer_start) : bisect_left(hits, region.end)]
+            body = text[region.start : region.end]
+            chunks = shell_chunks(body, (max(0, p - region.start) for p in inside))
+            if chunks:
+                candidates.append(Candidate(region.start, region.end, "shell", anchor, chunks))
+    for start, end in _lines(prose, 0, len(prose), trigger, sentences=True):
         candidates.append(Candidate(start, end, "prose", None))
     return Document(text, cue, tuple(candidates))
 

@@ -38,6 +38,7 @@ _PLAIN = re.compile(r"[^\s'\"\\$`;&|()<>]+")
 _DQ_PLAIN = re.compile(r"[^\"\\$`]+")
 _FRAG_PLAIN = re.compile(r"[^'\"\\$`]+")
 _REDIRECT = re.compile(r"(\d+|\{[A-Za-z_]\w*\})?(&>>|&>|>>|>&|>\||<<<|<<-|<<|<>|<&|>|<)")
+_REDIRECT_START = frozenset("0123456789{<>&")
 _VARNAME = re.compile(r"[A-Za-z_]\w*|[0-9@*#?$!-]")
 _FUNC_PARENS = re.compile(r"\(\s*\)")
 _ASSIGN_PREFIX = re.compile(r"[A-Za-z_]\w*(?:\[[^\]]*\])?\+?=")
@@ -90,7 +91,10 @@ class Word:
         return None
 
     def is_bare(self, text: str) -> bool:
-        return len(self.parts) == 1 and self.parts[0] == Part("lit", text)
+        if len(self.parts) != 1:
+            return False
+        part = self.parts[0]
+        return part.kind == "lit" and not part.quoted and part.text == text
 
 
 @dataclass(slots=True)
@@ -249,8 +253,13 @@ class _Parser:
                 continue
             if c == "(":
                 if self._function_parens(words):
+                    if len(words) > 1 and not self._function_keyword(words):
+                        # prose: "run f(){ ...; }; f" - the words before the name are apart
+                        last = words.pop()
+                        end_command()
+                        words = [last]
                     name = words[-1].literal() or "?"
-                    start = words[0].start + self.base
+                    start = words[0].start
                     self.pos = _FUNC_PARENS.match(src, self.pos).end()  # type: ignore[union-attr]
                     body = self._compound()
                     words = []
@@ -289,7 +298,7 @@ class _Parser:
                 if word is not None:
                     words.append(word)
                 continue
-            rm = _REDIRECT.match(src, self.pos)
+            rm = _REDIRECT.match(src, self.pos) if c in _REDIRECT_START else None
             if rm is not None:
                 redirects.append(self._redirect(rm))
                 continue
@@ -315,7 +324,7 @@ class _Parser:
         return out
 
     def _function_parens(self, words: list[Word]) -> bool:
-        if not (len(words) == 1 or self._function_keyword(words)):
+        if not (len(words) == 1 or self._function_keyword(words) or (self.prose and words)):
             return False
         return _FUNC_PARENS.match(self.src, self.pos) is not None
 
@@ -342,7 +351,7 @@ class _Parser:
         if bm:
             self.pos = bm.end()
         target = self._word() if self.pos < self.n and self.src[self.pos] != "\n" else None
-        end = target.end - self.base if target else self.pos
+        end = target.end - self.base if target else min(self.pos, self.n)
         redirect = Redirect(fd, op, target, start + self.base, end + self.base)
         if op in ("<<", "<<-"):
             redirect.strip_tabs = op == "<<-"
@@ -384,7 +393,7 @@ class _Parser:
                 continue
             if c == "(" and _is_assign_prefix(parts):
                 word = Word(parts, start + self.base, 0, array=self._array())
-                word.end = self.pos + self.base
+                word.end = min(self.pos, self.n) + self.base
                 return word
             if c in " \t\n;&|()<>":
                 break
@@ -410,6 +419,7 @@ class _Parser:
                 parts.append(self._backtick(quoted=False))
         if not parts:
             return None
+        self.pos = min(self.pos, self.n)
         return Word(parts, start + self.base, self.pos + self.base)
 
     def _apostrophe(self, parts: list[Part]) -> bool:
