@@ -12,6 +12,7 @@ import click
 
 from hotplex import __version__
 from hotplex.cli.bootstrap import make_plugins_for
+from hotplex.cli.client import sessions_group, status
 from hotplex.cli.core_commands import config_group, doctor, plugins_command, version
 from hotplex.cli.serve import serve
 from hotplex.errors import HotplexError
@@ -49,7 +50,16 @@ def _root_group() -> click.Group:
         ctx.ensure_object(dict)
         ctx.obj["config_path"] = config_path
 
-    for command in (version, plugins_command, config_group, doctor, serve, waf):
+    for command in (
+        version,
+        plugins_command,
+        config_group,
+        doctor,
+        serve,
+        status,
+        sessions_group,
+        waf,
+    ):
         hotplex.add_command(command)
     return hotplex
 

@@ -107,20 +107,25 @@ class Engine:
         if self._closed:
             return
         self._closed = True
-        if self._reaper is not None:
-            self._reaper.cancel()
+        await cancel_and_wait(self._reaper)
         await self.spares.aclose()
         sessions = list(self._sessions.values())
+        # running turns end as interrupted, through their normal path (stored, done sent),
+        # within the kill grace; what is still queued stays stored and runs after a restart
+        running = [s.current for s in sessions if s.current is not None]
         for session in sessions:
-            if session.current is not None and session.process is not None:
+            if session.current is not None:
                 with contextlib.suppress(Exception):
-                    await session.process.interrupt()
-            if session.worker is not None:
-                session.worker.cancel()
+                    await self._interrupt_turn(session, session.current)
+        if running:
+            await asyncio.wait(
+                [asyncio.create_task(t.finished.wait()) for t in running],
+                timeout=self.settings.engine.kill_grace + 1.0,
+            )
+        await cancel_and_wait(*(s.worker for s in sessions))
         await asyncio.gather(
             *(self._stop_process(s, "ended") for s in sessions), return_exceptions=True
         )
-        await cancel_and_wait(*(s.worker for s in sessions))
         await self.provider.aclose()
 
     @classmethod
@@ -327,6 +332,15 @@ class Engine:
             AuditEvent("session.killed", {"key": session.key}, session_id=session_id, actor=by)
         )
         return True
+
+    async def history(
+        self, session_id: str, *, since_seq: int = 0, limit: int = 1000
+    ) -> list[AgentEvent]:
+        """A session's stored events after ``since_seq`` (every event but ``text_delta``);
+        empty without storage."""
+        if self._store is None:
+            return []
+        return await self._store.read_events(session_id, since_seq=since_seq, limit=limit)
 
     async def set_model(self, session_id: str, model: str | None) -> None:
         """Switch the session's model now (and after any respawn)."""

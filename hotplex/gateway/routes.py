@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from hotplex.gateway import api, sse, ws
+from hotplex.gateway.admin import add_admin_routes
 from hotplex.gateway.clients import GATEWAY_KEY, Gateway
+from hotplex.gateway.observability import add_observability_routes
 from hotplex.gateway.security import cors_headers, guard, preflight
 from hotplex.runtime import Runtime
 
@@ -32,4 +34,6 @@ def add_client_routes(app: web.Application, runtime: Runtime) -> Gateway:
     router.add_route("OPTIONS", "/api/v1/{tail:.*}", preflight, name="api_preflight")
     app.on_response_prepare.append(cors_headers)
     app.on_shutdown.append(gateway.shutdown)
+    add_admin_routes(app, runtime)
+    add_observability_routes(app, runtime)
     return gateway

@@ -170,3 +170,35 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
     repeated = {p: n for p, n in echoes.items() if n > 1}
     assert repeated == {}, "messages processed more than once"
     assert all(echoes.get(p) == 1 for p in done)
+
+
+@pytest.mark.timeout(120)
+async def test_sigterm_with_five_live_sessions_stops_cleanly(tmp_path: Path, db_url: str) -> None:
+    """Reliability row 56: every agent group killed, state flushed, exit within 10 s."""
+    binary = write_wrapper(tmp_path / "bin", "--fake-slow", "0.2")
+    daemon = Daemon(write_config(tmp_path, db_url, binary))
+    await daemon.start()
+    started = asyncio.get_running_loop().time()
+    try:
+        async with daemon.client(KEY) as client:
+            for n in range(5):  # five idle, live agents
+                await client.execute(f"s{n}", "hello there")
+            # and one turn still streaming when the signal lands
+            await client.ws.send_json(
+                {"type": "execute", "session_id": "s0", "prompt": "a long answer " * 20}
+            )
+            async with opened(db_url) as storage:
+                live = [r for r in await storage.load_sessions() if alive(r)]
+            assert len(live) == 5
+            started = asyncio.get_running_loop().time()
+            code = await daemon.stop(timeout=10)
+    finally:
+        if daemon.proc is not None and daemon.proc.returncode is None:
+            await daemon.kill()
+    assert code == 0 and asyncio.get_running_loop().time() - started < 10
+    assert not any(alive(r) for r in live)
+    async with opened(db_url) as storage:
+        assert await storage.integrity_check() == []
+        assert await storage.pending_turns() == []  # the interrupted turn was finished
+        records = await storage.load_sessions()
+    assert {r.state for r in records} == {"stopped"}

@@ -64,3 +64,33 @@ async def test_200_sessions_x_20_turns_store_exactly_what_was_delivered(
     for sid, events in delivered.items():
         expected = [e for e in events if e.type != "text_delta"]
         assert stored[sid] == expected, f"session {sid}: stored differs from delivered"
+
+
+async def test_python_api_reads_history_from_storage(tmp_path: Path, db_url: str) -> None:
+    from hotplex.engine.engine import Engine
+    from hotplex.storage.sql import SqlStorage
+
+    raw = {"engine": {"data_dir": str(tmp_path / "data")}, "storage": {"url": db_url}}
+    settings = load_settings(None, text=yaml.safe_dump(raw), environ={}).settings
+    storage = SqlStorage(db_url)
+    await storage.open()
+    try:
+        async with Engine(
+            settings, FakeProvider(), store=storage, emit=lambda item: _store(storage, item)
+        ) as engine:
+            events = await (await engine.execute("k", "hello")).collect(10)
+            history = await engine.history(engine.session_id("k"))
+        async with Engine(settings, FakeProvider(), store=storage) as restarted:
+            after_restart = await restarted.history(restarted.session_id("k"), since_seq=1)
+    finally:
+        await storage.close()
+    assert history == [e for e in events if e.type != "text_delta"]
+    assert after_restart[:-1] == history[1:]  # then the stop of the first engine's agent
+    assert after_restart[-1].type == "session" and after_restart[-1].data == {"state": "ended"}
+
+
+async def _store(storage: object, item: object) -> None:
+    from hotplex.events import AgentEvent as Event
+
+    if isinstance(item, Event) and item.type != "text_delta":
+        await storage.append_events([item])  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -317,3 +318,46 @@ async def test_subscribers_get_live_events_and_slow_ones_are_dropped(
                 if event.type == "done":
                     break
         assert got == ["text_delta", "text_delta", "text", "usage", "done"]
+
+
+async def test_projects_map_conversations_to_directories_and_worktrees(
+    make_settings: Settings, tmp_path: Any
+) -> None:
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git[:3], "init", "-q"], check=True, timeout=30)
+    (repo / "README").write_text("x")
+    subprocess.run([*git, "add", "README"], check=True, timeout=30)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True, timeout=30)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    settings = make_settings(
+        extra={
+            "projects": [
+                {"match": "slack:T1/C1/*", "dir": str(repo), "worktree": True},
+                {"match": "slack:T1/*", "dir": str(plain)},
+            ]
+        }
+    )
+    provider = FakeProvider()
+    async with Engine(settings, provider) as engine:
+        for key in ("slack:T1/C1/171.1", "slack:T1/C2", "web:x/y"):
+            await (await engine.execute(key, "hi", address=key)).collect(5)
+        dirs = {s.key: s.work_dir for s in engine.sessions()}
+    worktree = dirs["slack:T1/C1/171.1"]
+    assert worktree.startswith(str(settings.engine.data_dir / "worktrees"))
+    assert (Path(worktree) / "README").read_text() == "x"  # a checkout of the repo
+    assert dirs["slack:T1/C2"] == str(plain)
+    assert dirs["web:x/y"] == str(settings.engine.resolved_work_dir / engine.session_id("web:x/y"))
+
+
+async def test_missing_project_directory_is_a_clear_error(
+    make_settings: Settings, tmp_path: Any
+) -> None:
+    settings = make_settings(extra={"projects": [{"match": "*", "dir": str(tmp_path / "no")}]})
+    async with Engine(settings, FakeProvider()) as engine:
+        with pytest.raises(Exception, match="does not exist"):
+            await engine.execute("k", "hi", address="web:a/b")
