@@ -10,13 +10,11 @@
     ├── AddressError                 a conversation address does not parse (also ValueError)
     ├── ProviderError                the agent CLI misbehaved
     │   ├── AgentStartError          it would not start
-    │   ├── AgentCrashedError        it died mid-turn (carries the stderr tail)
     │   └── ProtocolError            it wrote something we cannot understand
     ├── EngineError
     │   ├── SessionBusyError         busy_policy=reject and a turn is running      [user-facing]
     │   ├── SessionNotFoundError     no such session                                [user-facing]
-    │   ├── PoolExhaustedError       max_sessions reached and none is idle          [user-facing]
-    │   └── TurnTimeoutError         turn_idle_timeout or turn_max_duration hit     [user-facing]
+    │   └── PoolExhaustedError       max_sessions reached and none is idle          [user-facing]
     ├── ApprovalError
     │   ├── NotAuthorizedError       the person may not decide this request         [user-facing]
     │   └── AlreadyDecidedError      the request was decided before                 [user-facing]
@@ -32,7 +30,6 @@ from __future__ import annotations
 
 __all__ = [
     "AddressError",
-    "AgentCrashedError",
     "AgentStartError",
     "AlreadyDecidedError",
     "ApprovalError",
@@ -49,7 +46,6 @@ __all__ = [
     "SessionBusyError",
     "SessionNotFoundError",
     "StorageError",
-    "TurnTimeoutError",
     "UserFacingError",
 ]
 
@@ -102,15 +98,6 @@ class AgentStartError(ProviderError):
     """The agent process would not start."""
 
 
-class AgentCrashedError(ProviderError):
-    """The agent process died; ``stderr_tail`` holds the end of what it wrote to stderr."""
-
-    def __init__(self, message: str, *, returncode: int | None = None, stderr_tail: str = ""):
-        self.returncode = returncode
-        self.stderr_tail = stderr_tail
-        super().__init__(message)
-
-
 class ProtocolError(ProviderError):
     """The agent wrote a line we cannot understand, or we refused to write an invalid one."""
 
@@ -129,10 +116,6 @@ class SessionNotFoundError(EngineError, UserFacingError):
 
 class PoolExhaustedError(EngineError, UserFacingError):
     """Every slot of the session pool holds a busy session."""
-
-
-class TurnTimeoutError(EngineError, UserFacingError):
-    """A turn produced no output for too long, or ran past its maximum duration."""
 
 
 class ApprovalError(HotplexError):
