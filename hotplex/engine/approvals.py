@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from hotplex.errors import AlreadyDecidedError, ApprovalError, NotAuthorizedError
 from hotplex.events import AuditEvent
+from hotplex.interfaces import Storage
 from hotplex.types import ApprovalRequest
 
 __all__ = ["ADMIN", "ANYONE", "Approvals", "Decision"]
@@ -55,10 +56,12 @@ class Approvals:
         *,
         timeout: float,
         audit: Audit | None = None,
+        store: Storage | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.timeout = timeout
         self._audit = audit
+        self._store = store
         self._clock = clock
         self._pending: dict[str, _Pending] = {}
         self._decided: dict[str, Decision] = {}
@@ -123,6 +126,8 @@ class Approvals:
         )
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self._pending[request.permission_id] = _Pending(request, future)
+        if self._store is not None:
+            await self._store.save_approval(request)
         await self._emit(
             "approval.requested",
             request,
@@ -192,6 +197,13 @@ class Approvals:
             self._decided.pop(next(iter(self._decided)))
         if not pending.future.done():
             pending.future.set_result(decision)
+        if self._store is not None:
+            try:
+                await self._store.save_approval(
+                    pending.request, decision.decision, decision.by, decision.scope
+                )
+            except Exception:  # the decision stands; its record is best effort
+                log.exception("storing the decision of %s failed", permission_id)
         await self._emit(
             "approval.decided",
             pending.request,

@@ -70,7 +70,7 @@ class Engine:
         self._store = store
         self._durable = durable
         self.approvals = Approvals(
-            timeout=settings.security.approval_timeout, audit=self._emit_audit
+            timeout=settings.security.approval_timeout, audit=self._emit_audit, store=store
         )
         self.grants = SessionGrants()
         self.policy = PolicyChain([*policies, self.grants])

@@ -94,3 +94,32 @@ async def _store(storage: object, item: object) -> None:
 
     if isinstance(item, Event) and item.type != "text_delta":
         await storage.append_events([item])  # type: ignore[attr-defined]
+
+
+async def test_approvals_are_stored_with_their_decision(tmp_path: Path, db_url: str) -> None:
+    from hotplex.engine.engine import Engine
+    from hotplex.storage.sql import SqlStorage
+    from hotplex.testing.fakes import ToolCall
+
+    raw = {"engine": {"data_dir": str(tmp_path / "data")}, "storage": {"url": db_url}}
+    settings = load_settings(None, text=yaml.safe_dump(raw), environ={}).settings
+    storage = SqlStorage(db_url)
+    await storage.open()
+    try:
+        provider = FakeProvider([[ToolCall("Bash", {"command": "make"})]])
+        async with Engine(settings, provider, store=storage) as engine:
+            turn = await engine.execute("k", "build", user="alice")
+            async with asyncio.timeout(10):
+                async for event in turn:
+                    if event.type == "permission_request":
+                        permission_id = event.data["permission_id"]
+                        stored = await storage.get_approval(permission_id)
+                        assert stored is not None and stored.decision is None
+                        await engine.approvals.decide(
+                            permission_id, "allow", by="alice", scope="session"
+                        )
+        record = await storage.get_approval(permission_id)
+    finally:
+        await storage.close()
+    assert record is not None and record.request.tool == "Bash"
+    assert (record.decision, record.decided_by, record.scope) == ("allow", "alice", "session")
