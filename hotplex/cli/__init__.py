@@ -12,6 +12,7 @@ import click
 
 from hotplex import __version__
 from hotplex.cli.bootstrap import make_plugins_for
+from hotplex.cli.chat import chat
 from hotplex.cli.client import sessions_group, status
 from hotplex.cli.core_commands import config_group, doctor, plugins_command, version
 from hotplex.cli.serve import serve
@@ -57,6 +58,7 @@ def _root_group() -> click.Group:
         doctor,
         serve,
         status,
+        chat,
         sessions_group,
         waf,
     ):
