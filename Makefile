@@ -1,5 +1,5 @@
 # HotPlex for Python. `make run` and `make test` are the two commands a newcomer needs.
-.PHONY: setup run test lint typecheck pytest bench clean
+.PHONY: setup run test lint typecheck pytest bench bench-gateway clean
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -22,8 +22,13 @@ typecheck:
 pytest:
 	$(BIN)/python -m pytest --durations=20 $(PYTEST_ARGS)
 
-bench: setup
+bench: setup  ## every benchmark: the engine (Claude Code), OpenCode, the gateway
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/opencode.py
+	$(BIN)/python bench/gateway.py
+
+bench-gateway: setup  ## the gateway benchmark alone (10, 100, 500 WebSocket clients)
+	$(BIN)/python bench/gateway.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ providers, storage and gateway add their records here as they arrive.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -215,14 +216,35 @@ async def run_engine(ctx: PluginContext) -> AsyncIterator[None]:
         from hotplex.waf.policy import WafToolPolicy, make_waf
 
         policies.append(WafToolPolicy(make_waf(ctx), emit))
-    async with Engine(
-        ctx.settings,
-        spec.factory(ctx),
-        emit=emit,
-        policies=policies,
-        store=ctx.services.find(STORAGE),
-        durable=durable if sink is not None else None,
-    ) as engine:
+    async with contextlib.AsyncExitStack() as stack:
+        tools = ctx.plugins.agent_tools()
+        if tools:  # before the engine, so every agent (spares too) gets the hotplex server
+            from hotplex.agent_tools import AgentToolBridge
+
+            def resolve(session_id: str) -> tuple[str, str | None] | None:
+                # a spare was started under its provider session id; find who took it
+                engine = ctx.services.find(ENGINE)
+                if engine is None:
+                    return None
+                session = engine.get(session_id)
+                if session is not None:
+                    return session.session_id, session.address
+                for info in engine.sessions():
+                    if info.provider_session_id == session_id:
+                        return info.session_id, info.address
+                return None
+
+            await stack.enter_async_context(AgentToolBridge(tools, ctx, resolve=resolve))
+        engine = await stack.enter_async_context(
+            Engine(
+                ctx.settings,
+                spec.factory(ctx),
+                emit=emit,
+                policies=policies,
+                store=ctx.services.find(STORAGE),
+                durable=durable if sink is not None else None,
+            )
+        )
         ctx.services.set(ENGINE, engine)
         try:
             yield

@@ -384,7 +384,15 @@ class ClaudeCodeProvider(Provider):
     def argv(self, spec: AgentStartSpec) -> list[str]:
         resume = transcript_path(spec.state_dir, spec.work_dir, spec.provider_session_id).exists()
         flag = "--resume" if resume else "--session-id"
-        return [*self.base_args(), flag, spec.provider_session_id, *spec.extra_args]
+        args = self.base_args()
+        if spec.mcp_servers:  # one --mcp-config: the user's servers plus HotPlex's own
+            from hotplex.agent_tools import merge_mcp_config
+
+            if "--mcp-config" in args:
+                at = args.index("--mcp-config")
+                del args[at : at + 2]
+            args += ["--mcp-config", merge_mcp_config(self.settings.mcp_config, spec.mcp_servers)]
+        return [*args, flag, spec.provider_session_id, *spec.extra_args]
 
     async def start(self, spec: AgentStartSpec, gate: ToolGate) -> ClaudeAgentProcess:
         spec.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

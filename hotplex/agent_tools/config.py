@@ -1,0 +1,65 @@
+"""The ``--mcp-config`` text for the ``hotplex`` server, merged with the user's own."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hotplex.errors import ConfigError
+
+__all__ = ["SERVER_NAME", "merge_mcp_config", "server_entry"]
+
+SERVER_NAME = "hotplex"
+
+
+def server_entry(socket: Path | str, session_id: str) -> dict[str, Any]:
+    """The stdio MCP server entry the CLI starts for one session."""
+    return {
+        "type": "stdio",
+        "command": sys.executable,
+        "args": [
+            "-m",
+            "hotplex.agent_tools.stdio",
+            "--socket",
+            str(socket),
+            "--session",
+            session_id,
+        ],
+    }
+
+
+def _user_servers(user: str | None) -> dict[str, Any]:
+    if not user or not user.strip():
+        return {}
+    text = user
+    if not user.lstrip().startswith("{"):
+        path = Path(user).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"provider.mcp_config: cannot read {path}: {exc}", path="provider.mcp_config"
+            ) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"provider.mcp_config is not valid JSON: {exc}", path="provider.mcp_config"
+        ) from exc
+    servers = data.get("mcpServers") if isinstance(data, dict) else None
+    if not isinstance(servers, dict):
+        raise ConfigError(
+            "provider.mcp_config needs an object with mcpServers", path="provider.mcp_config"
+        )
+    return dict(servers)
+
+
+def merge_mcp_config(user: str | None, servers: Mapping[str, Mapping[str, Any]]) -> str:
+    """One JSON ``--mcp-config`` value: the user's servers (JSON text or a file path) plus
+    ``servers``; ours win on a name clash (``hotplex`` is reserved)."""
+    merged = _user_servers(user)
+    merged.update({name: dict(entry) for name, entry in servers.items()})
+    return json.dumps({"mcpServers": merged}, separators=(",", ":"))

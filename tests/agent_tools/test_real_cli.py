@@ -1,0 +1,145 @@
+"""Acceptance: the real pinned Claude Code CLI calls a plugin's agent tool on the hotplex
+MCP server, through the engine's approvals, against the fake Anthropic API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from hotplex.agent_tools import AgentToolBridge, active_socket
+from hotplex.context import PluginContext
+from hotplex.engine.engine import Engine
+from hotplex.engine.policy import PolicyVerdict, ToolCall
+from hotplex.events import AgentEvent
+from hotplex.providers.claude_code import ClaudeCodeProvider
+from hotplex.records import AgentToolSpec, ToolCallContext
+from hotplex.testing.fake_anthropic import FakeAnthropic
+
+pytestmark = pytest.mark.real_cli
+TURN = 60.0
+PROMPT = 'MCP: mcp__hotplex__echo {"text": "hi"}'
+
+
+def texts(events: list[AgentEvent]) -> str:
+    return " ".join(e.data["text"] for e in events if e.type == "text")
+
+
+async def next_event(turn: Any, kind: str) -> AgentEvent:
+    async with asyncio.timeout(TURN):
+        async for event in turn:
+            if event.type == kind:
+                return cast(AgentEvent, event)
+    raise AssertionError(f"no {kind} event")
+
+
+class Echo:
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict[str, Any], ToolCallContext]] = []
+
+    async def __call__(self, args: dict[str, Any], ctx: ToolCallContext) -> str:
+        self.calls.append((args, ctx))
+        return f"ECHOED<{args.get('text')}>"
+
+    def spec(self) -> AgentToolSpec:
+        schema = {"type": "object", "properties": {"text": {"type": "string"}}}
+        return AgentToolSpec("echo", "Echo the text back", schema, self)
+
+
+def bridge_for(engine: Engine, echo: Echo, data_dir: Path) -> AgentToolBridge:
+    def resolve(session_id: str) -> tuple[str, str | None] | None:
+        session = engine.get(session_id)
+        return (session.session_id, session.address) if session is not None else None
+
+    context = cast(PluginContext, object())
+    return AgentToolBridge({"echo": echo.spec()}, context, data_dir=data_dir, resolve=resolve)
+
+
+async def test_agent_tool_approved_runs_the_handler(
+    fake_api: FakeAnthropic, claude_settings: Callable[..., Any]
+) -> None:
+    settings = claude_settings()
+    echo = Echo()
+    engine = Engine(settings, ClaudeCodeProvider(settings.provider))
+    async with bridge_for(engine, echo, settings.engine.data_dir), engine:
+        assert active_socket(settings.engine.data_dir) is not None
+        turn = await engine.execute("k", PROMPT, user="alice", address="test:chan")
+        request = await next_event(turn, "permission_request")
+        assert request.data["tool"] == "mcp__hotplex__echo"
+        assert echo.calls == []  # nothing runs before the person decides
+        await engine.approvals.decide(request.data["permission_id"], "allow", by="alice")
+        events = await turn.collect(TURN)
+        session_id = engine.session_id("k")
+    assert len(echo.calls) == 1
+    args, ctx = echo.calls[0]
+    assert args == {"text": "hi"}
+    assert ctx.session_id == session_id and ctx.address == "test:chan"
+    assert "tool said:" in texts(events) and "ECHOED<hi>" in texts(events)
+    assert events[-1].data["status"] == "ok"
+
+
+async def test_agent_tool_denied_does_not_run(
+    fake_api: FakeAnthropic, claude_settings: Callable[..., Any]
+) -> None:
+    settings = claude_settings()
+    echo = Echo()
+    engine = Engine(settings, ClaudeCodeProvider(settings.provider))
+    async with bridge_for(engine, echo, settings.engine.data_dir), engine:
+        turn = await engine.execute("k", PROMPT, user="alice")
+        request = await next_event(turn, "permission_request")
+        assert request.data["tool"] == "mcp__hotplex__echo"
+        await engine.approvals.decide(
+            request.data["permission_id"], "deny", by="alice", reason="not now"
+        )
+        events = await turn.collect(TURN)
+    assert echo.calls == []
+    result = next(e for e in events if e.type == "tool_result")
+    assert result.data["is_error"] and "not now" in result.data["output"]
+    assert "ECHOED" not in json.dumps([e.data for e in events])
+
+
+async def test_allowed_tools_skips_the_question_and_keeps_user_servers(
+    fake_api: FakeAnthropic, claude_settings: Callable[..., Any], tmp_path: Path
+) -> None:
+    user_config = {"mcpServers": {"broken": {"type": "stdio", "command": "/nonexistent"}}}
+    settings = claude_settings(
+        allowed_tools=["mcp__hotplex__echo"], mcp_config=json.dumps(user_config)
+    )
+    echo = Echo()
+    engine = Engine(settings, ClaudeCodeProvider(settings.provider))
+    async with bridge_for(engine, echo, settings.engine.data_dir), engine:
+        events = await (await engine.execute("k", PROMPT, user="alice")).collect(TURN)
+    assert "permission_request" not in [e.type for e in events]
+    assert len(echo.calls) == 1 and "ECHOED<hi>" in texts(events)
+
+
+class DenyHotplex:
+    name = "deny-hotplex"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    async def check(self, call: ToolCall) -> PolicyVerdict | None:
+        self.seen.append((call.request.stage, call.request.tool))
+        if call.request.tool.startswith("mcp__hotplex__"):
+            return PolicyVerdict("deny", "no agent tools here", rule="test.no-hotplex")
+        return None
+
+
+async def test_pre_tool_hook_sees_agent_tools_even_when_allowed(
+    fake_api: FakeAnthropic, claude_settings: Callable[..., Any]
+) -> None:
+    settings = claude_settings(allowed_tools=["mcp__hotplex__echo"])
+    echo = Echo()
+    policy = DenyHotplex()
+    engine = Engine(settings, ClaudeCodeProvider(settings.provider), policies=[policy])
+    async with bridge_for(engine, echo, settings.engine.data_dir), engine:
+        events = await (await engine.execute("k", PROMPT, user="alice")).collect(TURN)
+    assert ("pre", "mcp__hotplex__echo") in policy.seen
+    assert echo.calls == []
+    result = next(e for e in events if e.type == "tool_result")
+    assert result.data["is_error"] and "test.no-hotplex" in result.data["output"]
