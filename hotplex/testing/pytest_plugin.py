@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,3 +36,23 @@ def fake_provider() -> FakeProvider:
 @pytest.fixture
 def fake_chat_adapter() -> FakeChatAdapter:
     return FakeChatAdapter()
+
+
+@pytest.fixture
+def claude_binary() -> Path:
+    """The pinned Claude Code CLI (skips when missing; fails with CI=true)."""
+    from hotplex.testing.real_cli import require_cli
+
+    return require_cli("claude")
+
+
+@pytest.fixture
+async def fake_api(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+    """A FakeAnthropic on 127.0.0.1, with ANTHROPIC_BASE_URL/ANTHROPIC_API_KEY pointing at
+    it for the agents the test starts."""
+    from hotplex.testing.fake_anthropic import FakeAnthropic
+
+    async with FakeAnthropic() as api:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", api.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+        yield api

@@ -20,21 +20,11 @@ from typing import Any
 import pytest
 
 from hotplex.testing.fake_anthropic import FakeAnthropic
+from hotplex.testing.real_cli import require_cli
 
-REPO = Path(__file__).parents[2]
-CLAUDE = REPO / "node_modules" / ".bin" / "claude"
 TURN_TIMEOUT = 30.0
 
 pytestmark = pytest.mark.real_cli
-
-
-def claude_binary() -> Path:
-    if CLAUDE.exists():
-        return CLAUDE
-    reason = f"pinned Claude Code CLI not installed at {CLAUDE} (run scripts/setup.sh)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 class ClaudeProcess:
@@ -109,7 +99,7 @@ async def stop(proc: asyncio.subprocess.Process) -> None:
 
 
 async def test_real_claude_turns_recall_and_tool(tmp_path: Path) -> None:
-    binary = claude_binary()
+    binary = require_cli("claude")
     workspace = tmp_path / "ws"
     workspace.mkdir()
     session_id = str(uuid.uuid4())
