@@ -33,8 +33,11 @@ from hotplex.engine.session import Session, SessionInfo, Subscription, Turn
 from hotplex.engine.spares import Spares
 from hotplex.engine.workdirs import WorkDirs
 from hotplex.errors import (
+    AgentStartError,
+    ConfigError,
     HotplexError,
     PoolExhaustedError,
+    ProtocolError,
     SessionBusyError,
     SessionNotFoundError,
     UserFacingError,
@@ -759,11 +762,13 @@ async def _apply_override(process: AgentProcess, name: str, value: str | None) -
         await process.control("set_permission_mode", mode=value)
 
 
+_ERROR_CODES: tuple[tuple[type[BaseException], str], ...] = (
+    (PoolExhaustedError, "pool_exhausted"),
+    (AgentStartError, "agent_start_failed"),
+    (ProtocolError, "protocol_error"),
+    (ConfigError, "config_error"),
+)
+
+
 def _error_code(exc: BaseException) -> str:
-    name = type(exc).__name__
-    return {
-        "PoolExhaustedError": "pool_exhausted",
-        "AgentStartError": "agent_start_failed",
-        "ProtocolError": "protocol_error",
-        "ConfigError": "config_error",
-    }.get(name, "internal_error")
+    return next((code for kind, code in _ERROR_CODES if isinstance(exc, kind)), "internal_error")
