@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from hotplex.config import ProviderSettings
-from hotplex.providers import opencode
+from hotplex.providers import opencode_stream
 from hotplex.providers.opencode import OpenCodeProvider, OpenCodeSession
 from hotplex.providers.opencode_events import (
     OpenCodeNormalizer,
@@ -399,7 +399,7 @@ async def test_sse_frames_are_routed_to_their_session(
     other = OpenCodeSession(provider, "ses_b", "/w", gate)
     provider._sessions.update({"ses_a": mine, "ses_b": other})
     mine._turn_running = True
-    monkeypatch.setattr(opencode, "MAX_FRAME", 300)
+    monkeypatch.setattr(opencode_stream, "MAX_FRAME", 300)
 
     def frame(payload: dict[str, Any]) -> bytes:
         return b"data: " + json.dumps({"directory": "/w", "payload": payload}).encode() + b"\n\n"
