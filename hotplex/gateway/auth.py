@@ -1,12 +1,15 @@
 """Authentication of gateway requests: API keys and the admin token.
 
 Keys are compared in constant time; a failure is a bare 401 without detail. A key comes as
-``Authorization: Bearer <key>`` or ``X-API-Key: <key>``, or, on a WebSocket handshake only,
+``Authorization: Bearer <key>``, ``X-API-Key: <key>``, HTTP Basic with the key as the
+password (how OpenCode clients send their server password), or, on a WebSocket handshake only,
 as the subprotocol ``hotplex-key.<key>``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -41,6 +44,8 @@ def _presented(request: web.Request) -> str | None:
     auth = request.headers.get("Authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
+    if auth.lower().startswith("basic "):  # OpenCode clients send their password this way
+        return _basic_password(auth[6:].strip())
     key = request.headers.get("X-API-Key")
     if key is not None or request.headers.get("Upgrade", "").lower() != "websocket":
         return key
@@ -50,6 +55,16 @@ def _presented(request: web.Request) -> str | None:
         if protocol.startswith(WS_KEY_PREFIX):
             return protocol[len(WS_KEY_PREFIX) :]
     return None
+
+
+def _basic_password(token: str) -> str | None:
+    """The password of HTTP Basic credentials (the user name is not checked)."""
+    try:
+        decoded = base64.b64decode(token, validate=True).decode("utf-8", "surrogateescape")
+    except (binascii.Error, ValueError):
+        return None
+    _, colon, password = decoded.partition(":")
+    return password if colon else None
 
 
 def _same(secret: str, presented: str) -> bool:

@@ -8,6 +8,7 @@ from hotplex.gateway import api, sse, ws
 from hotplex.gateway.admin import add_admin_routes
 from hotplex.gateway.clients import GATEWAY_KEY, Gateway
 from hotplex.gateway.observability import add_observability_routes
+from hotplex.gateway.opencode import Hub, add_opencode_routes
 from hotplex.gateway.security import cors_headers, guard, preflight
 from hotplex.runtime import Runtime
 
@@ -36,4 +37,5 @@ def add_client_routes(app: web.Application, runtime: Runtime) -> Gateway:
     app.on_shutdown.append(gateway.shutdown)
     add_admin_routes(app, runtime)
     add_observability_routes(app, runtime)
+    add_opencode_routes(app, Hub(gateway))
     return gateway

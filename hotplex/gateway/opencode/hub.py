@@ -1,0 +1,207 @@
+"""The state of the OpenCode-compatible API: its sessions, their history, the turns being
+relayed and the ``/event`` listeners.
+
+An OpenCode session ``ses_...`` is a gateway session of the key that created it: its engine
+address is ``web:<key name>/ses_...``, so the same conversation can also be followed over
+the WebSocket. A turn's events are translated as they come and sent to every ``/event``
+listener of the owning key (and to admins). A listener that stops reading is dropped when
+its bounded queue fills, without slowing the others or the turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hotplex.aio import cancel_and_wait
+from hotplex.engine import Turn
+from hotplex.gateway.clients import Caller, Gateway
+from hotplex.gateway.frames import GatewayError
+from hotplex.gateway.opencode.translate import TurnTranslator, new_id, now_ms, oc_event
+
+__all__ = ["MAX_SESSIONS", "CompatSession", "Hub", "Listener"]
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+#: Sessions remembered (their titles and recent history); the oldest are forgotten first.
+MAX_SESSIONS = 10_000
+#: Messages of history kept per session (a turn is two).
+MAX_MESSAGES = 200
+
+
+@dataclass(slots=True)
+class CompatSession:
+    id: str
+    owner: str
+    title: str
+    directory: str
+    created: int = field(default_factory=now_ms)
+    updated: int = field(default_factory=now_ms)
+    messages: list[JSON] = field(default_factory=list)
+    running: int = 0
+
+    def info(self) -> JSON:
+        return {
+            "id": self.id,
+            "projectID": "global",
+            "directory": self.directory,
+            "title": self.title,
+            "version": "hotplex",
+            "time": {"created": self.created, "updated": self.updated},
+        }
+
+
+class Listener:
+    """One ``/event`` stream: a bounded queue of encoded frames."""
+
+    def __init__(self, caller: Caller, maxsize: int, wrap: str | None) -> None:
+        self.caller = caller
+        self.wrap = wrap  # the directory of ``/global/event`` frames, None for ``/event``
+        self.queue: asyncio.Queue[JSON | None] = asyncio.Queue(maxsize)
+        self.dropped = False
+
+    def wants(self, owner: str) -> bool:
+        return self.caller.admin or self.caller.name == owner
+
+    def offer(self, event: JSON | None) -> None:
+        if self.dropped:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped = True
+            while not self.queue.empty():  # make room for the end marker
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+class Hub:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.sessions: OrderedDict[str, CompatSession] = OrderedDict()
+        self.listeners: set[Listener] = set()
+        self._relays: set[asyncio.Task[JSON]] = set()
+        provider = gateway.runtime.settings.provider
+        self.model = provider.model or provider.type
+        self.directory = str(gateway.runtime.settings.engine.resolved_work_dir)
+
+    # -- sessions ----------------------------------------------------------------------
+
+    def create(self, caller: Caller, title: str | None) -> CompatSession:
+        session_id = new_id("ses")
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        session = CompatSession(
+            session_id, caller.name, title or f"New session - {stamp}", self.directory
+        )
+        self._remember(session)
+        self.broadcast(caller.name, [oc_event("session.created", {"info": session.info()})])
+        return session
+
+    def _remember(self, session: CompatSession) -> None:
+        self.sessions[session.id] = session
+        self.sessions.move_to_end(session.id)
+        while len(self.sessions) > MAX_SESSIONS:
+            self.sessions.popitem(last=False)
+
+    async def find(self, caller: Caller, session_id: str) -> CompatSession:
+        """The caller's session (an admin's: anyone's); 404 when unknown, 403 when another
+        key's. A session forgotten since (a restart) is recalled when the engine or
+        storage still knows its conversation."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            session = await self._recall(caller, session_id)
+        if not (caller.admin or session.owner == caller.name):
+            raise GatewayError(
+                "not_authorized", "This session belongs to another API key.", status=403
+            )
+        return session
+
+    async def _recall(self, caller: Caller, session_id: str) -> CompatSession:
+        unknown = GatewayError("unknown_session", f"No session {session_id!r}.", status=404)
+        if not session_id.startswith("ses_"):
+            raise unknown
+        target = self.gateway.own(caller, session_id)
+        if target.session is None:
+            storage = self.gateway.storage()
+            stored = storage is not None and bool(
+                await storage.read_events(target.session_id, since_seq=0, limit=1)
+            )
+            if not stored:
+                raise unknown
+        session = CompatSession(session_id, caller.name, "Recovered session", self.directory)
+        self._remember(session)
+        return session
+
+    def owned(self, caller: Caller) -> list[CompatSession]:
+        return [s for s in self.sessions.values() if caller.admin or s.owner == caller.name]
+
+    def forget(self, session: CompatSession) -> None:
+        self.sessions.pop(session.id, None)
+        self.broadcast(session.owner, [oc_event("session.deleted", {"info": session.info()})])
+
+    # -- turns -------------------------------------------------------------------------
+
+    async def prompt(self, caller: Caller, session: CompatSession, text: str) -> asyncio.Task[JSON]:
+        """Start a turn; the task ends with the assistant's ``{info, parts}`` and goes on
+        when the caller goes away (the turn is the engine's, the relay is the hub's)."""
+        owner = Caller(session.owner, admin=False)
+        turn = await self.gateway.execute(owner, session.id, text, None)
+        translator = TurnTranslator(session.id, text, model=self.model, directory=session.directory)
+        session.running += 1
+        session.updated = now_ms()
+        self.broadcast(session.owner, translator.start())
+        task = asyncio.create_task(self._relay(session, turn, translator), name=f"oc:{session.id}")
+        self._relays.add(task)
+        task.add_done_callback(self._relays.discard)
+        return task
+
+    async def _relay(self, session: CompatSession, turn: Turn, translator: TurnTranslator) -> JSON:
+        try:
+            async for event in turn:
+                self.broadcast(session.owner, translator.feed(event))
+        finally:
+            session.running -= 1
+            session.updated = now_ms()
+            session.messages.extend(translator.messages())
+            del session.messages[:-MAX_MESSAGES]
+        return translator.assistant_message()
+
+    def status(self, caller: Caller) -> JSON:
+        return {s.id: {"type": "busy"} for s in self.owned(caller) if s.running}
+
+    # -- listeners ---------------------------------------------------------------------
+
+    def listen(self, caller: Caller, *, wrap: str | None) -> Listener:
+        listener = Listener(caller, self.gateway.settings.client_queue, wrap)
+        self.listeners.add(listener)
+        return listener
+
+    def unlisten(self, listener: Listener) -> None:
+        self.listeners.discard(listener)
+
+    def broadcast(self, owner: str, events: Iterable[JSON]) -> None:
+        batch = list(events)
+        if not batch:
+            return
+        for listener in list(self.listeners):
+            if listener.wants(owner):
+                for event in batch:
+                    listener.offer(event)
+                if listener.dropped:
+                    self.gateway.slow_disconnects += 1
+                    log.warning("dropping an OpenCode event stream: the client stopped reading")
+                    self.listeners.discard(listener)
+
+    async def aclose(self) -> None:
+        """Stop relaying (the turns go on in the engine) and end every stream."""
+        for task in list(self._relays):
+            await cancel_and_wait(task)
+        for listener in list(self.listeners):
+            listener.offer(None)
