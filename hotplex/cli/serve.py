@@ -6,6 +6,8 @@ import asyncio
 import ipaddress
 import signal
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -33,6 +35,31 @@ def check_bind(settings: Settings) -> None:
         )
 
 
+def browser_url(address: Sequence[Any]) -> str:
+    """The URL a person opens for a bound address (any-address binds mean this machine)."""
+    host, port = str(address[0]), address[1]
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
+
+
+async def _greet(settings: Settings, plugins: object, addresses: Sequence[Any]) -> None:
+    """Where to open the web chat, and what keeps the agent from starting, if anything."""
+    from hotplex.context import PluginContext
+    from hotplex.plugins import HotplexPluginManager
+    from hotplex.web import setup_lines, setup_report
+
+    assert isinstance(plugins, HotplexPluginManager)
+    if addresses:
+        click.echo(f"hotplex: open {browser_url(addresses[0])} in a browser for the web chat")
+    ctx = PluginContext(settings=settings, plugins=plugins)
+    report = await asyncio.to_thread(setup_report, ctx)
+    for line in setup_lines(report):
+        click.echo(f"hotplex: {line}")
+
+
 async def _serve(settings: Settings, plugins: object) -> None:
     from aiohttp import web
 
@@ -54,6 +81,7 @@ async def _serve(settings: Settings, plugins: object) -> None:
         for address in runner.addresses:
             host, port = address[0], address[1]
             click.echo(f"hotplex: serving on http://{host}:{port}/ (Ctrl-C to stop)")
+        await _greet(settings, plugins, runner.addresses)
         await stop.wait()
         click.echo("hotplex: shutting down")
     finally:

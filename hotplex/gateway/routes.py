@@ -11,6 +11,7 @@ from hotplex.gateway.observability import add_observability_routes
 from hotplex.gateway.opencode import Hub, add_opencode_routes
 from hotplex.gateway.security import cors_headers, guard, preflight
 from hotplex.runtime import Runtime
+from hotplex.web import add_web_routes
 
 __all__ = ["add_client_routes"]
 
@@ -37,5 +38,6 @@ def add_client_routes(app: web.Application, runtime: Runtime) -> Gateway:
     app.on_shutdown.append(gateway.shutdown)
     add_admin_routes(app, runtime)
     add_observability_routes(app, runtime)
+    add_web_routes(app, runtime)
     add_opencode_routes(app, Hub(gateway))
     return gateway
