@@ -91,6 +91,10 @@ def _triggers(verbs: frozenset[str]) -> tuple[Pattern, Pattern]:
         + common
         + ")"
         + follower
+        # a common word whose words go, by redirection, into a path: `echo hi >> ~/.bashrc`
+        + r"|(?:^|[^\w.-])(?:"
+        + common
+        + r")(?:[ \t]+[^\s<>|]+){1,3}?[ \t]*>{1,2}[ \t]*[~/$.\"']"
         + "|"
         + _MARKERS
     )

@@ -91,6 +91,25 @@ def test_orders_are_caught(waf: Waf, prompt: str) -> None:
 
 @pytest.mark.parametrize(
     "prompt",
+    ["echo hi >> ~/.bashrc", "run: echo export PATH=/tmp/x:$PATH >> ~/.zshrc"],
+)
+def test_a_common_word_redirected_into_an_rc_file_is_asked(waf: Waf, prompt: str) -> None:
+    """``echo`` is an English word, so a bare ``echo hi`` is not taken as a command; its
+    words redirected into a path make it one."""
+    verdict = waf.check_prompt(prompt)
+    assert verdict.action == "ask", verdict
+    assert {hit.rule_id for hit in verdict.hits} == {"persist.shell_rc"}
+
+
+@pytest.mark.parametrize(
+    "prompt", ["echo the numbers > 5 back to me, sorted", "echo hi > ./notes.txt in the repo"]
+)
+def test_comparisons_and_work_tree_files_are_not_taken_for_rc_writes(waf: Waf, prompt: str) -> None:
+    assert waf.check_prompt(prompt).action == "allow"
+
+
+@pytest.mark.parametrize(
+    "prompt",
     [
         "delete node_modules and dist then reinstall: `rm -rf node_modules dist && npm ci`",
         "Clean up the build artifacts with `rm -rf build/ *.egg-info`",
