@@ -3,7 +3,9 @@
 The CLI runs ``python -m hotplex.agent_tools.stdio`` as a stdio MCP server (given to it with
 ``--mcp-config``); that process forwards ``tools/list`` and ``tools/call`` over a unix socket
 to the :class:`AgentToolBridge` in the daemon, which runs the registered handlers. Every call
-passes the engine's gate first (the provider's PreToolUse hook sees ``mcp__hotplex__<name>``).
+passes the engine's gate first (the provider's PreToolUse hook sees ``mcp__hotplex__<name>``;
+OpenCode, which shares one server between the sessions of a directory, asks for
+``hotplex_<name>`` and the bridge runs the call only against the grant of that approval).
 """
 
 from __future__ import annotations
@@ -12,20 +14,34 @@ from hotplex.agent_tools.bridge import (
     CALL_TIMEOUT,
     AgentToolBridge,
     SessionResolver,
+    active_grants,
     active_socket,
     mcp_servers,
     socket_path,
 )
-from hotplex.agent_tools.config import SERVER_NAME, merge_mcp_config, server_entry
+from hotplex.agent_tools.config import (
+    SERVER_NAME,
+    entry_socket,
+    merge_mcp_config,
+    server_entry,
+    shared_server_entry,
+)
+from hotplex.agent_tools.grants import CallGrants, Grant, opencode_tool_name
 
 __all__ = [
     "CALL_TIMEOUT",
     "SERVER_NAME",
     "AgentToolBridge",
+    "CallGrants",
+    "Grant",
     "SessionResolver",
+    "active_grants",
     "active_socket",
+    "entry_socket",
     "mcp_servers",
     "merge_mcp_config",
+    "opencode_tool_name",
     "server_entry",
+    "shared_server_entry",
     "socket_path",
 ]

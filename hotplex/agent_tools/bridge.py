@@ -8,7 +8,9 @@ Wire format (one JSON object a line, one request per connection or several in tu
     <- {"id": 2, "result": {"content": [{"type": "text", "text": "..."}], "isError": false}}
     <- {"id": 3, "error": {"code": -32602, "message": "unknown tool: nope"}}
 
-An unknown tool is a JSON-RPC error; a handler that raises or times out gives a result with
+A call with ``"directory"`` instead of a session comes from a server shared by the sessions
+of that directory (OpenCode); it runs only against a grant (:mod:`.grants`), which names its
+session. An unknown tool is a JSON-RPC error; a handler that raises or times out gives a result with
 ``isError: true`` (MCP reports tool failures that way, and the agent sees the message).
 """
 
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hotplex.agent_tools.config import SERVER_NAME, server_entry
+from hotplex.agent_tools.grants import CallGrants, opencode_tool_name
 from hotplex.records import AgentToolSpec, ToolCallContext
 
 if TYPE_CHECKING:
@@ -35,6 +38,7 @@ __all__ = [
     "CALL_TIMEOUT",
     "AgentToolBridge",
     "SessionResolver",
+    "active_grants",
     "active_socket",
     "mcp_servers",
     "socket_path",
@@ -52,6 +56,8 @@ SessionResolver = Callable[[str], "tuple[str, str | None] | None"]
 
 # data_dir -> socket path of the bridge running for it (in this process)
 _ACTIVE: dict[Path, Path] = {}
+# socket path -> the grants of the bridge serving it (in this process)
+_GRANTS: dict[Path, CallGrants] = {}
 
 
 def socket_path(data_dir: Path) -> Path:
@@ -67,6 +73,11 @@ def socket_path(data_dir: Path) -> Path:
 def active_socket(data_dir: Path) -> Path | None:
     """The socket of the bridge running for ``data_dir`` in this process, if any."""
     return _ACTIVE.get(Path(data_dir).resolve())
+
+
+def active_grants(socket: Path | str) -> CallGrants | None:
+    """The grants of the bridge running on ``socket`` in this process, if any."""
+    return _GRANTS.get(Path(socket))
 
 
 def mcp_servers(data_dir: Path, session_id: str) -> dict[str, dict[str, Any]]:
@@ -104,6 +115,7 @@ class AgentToolBridge:
         self.path = path or socket_path(self.data_dir)
         self.resolve = resolve
         self.call_timeout = call_timeout
+        self.grants = CallGrants(opencode_tool_name(SERVER_NAME, name) for name in self.tools)
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -127,11 +139,14 @@ class AgentToolBridge:
             os.umask(old_umask)
         os.chmod(self.path, 0o600)
         _ACTIVE[self.data_dir] = self.path
+        _GRANTS[self.path] = self.grants
         log.info("agent tools bridge on %s (%d tools)", self.path, len(self.tools))
 
     async def aclose(self) -> None:
         if _ACTIVE.get(self.data_dir) == self.path:
             del _ACTIVE[self.data_dir]
+        if _GRANTS.get(self.path) is self.grants:
+            del _GRANTS[self.path]
         if self._server is not None:
             self._server.close()
             for task in list(self._connections):
@@ -199,7 +214,17 @@ class AgentToolBridge:
         arguments = params.get("arguments") or {}
         if not isinstance(arguments, dict):
             raise _RpcError(-32602, "arguments must be an object")
-        ctx = self._context(str(request.get("session") or ""))
+        session = str(request.get("session") or "")
+        directory = request.get("directory")
+        if isinstance(directory, str):  # a shared server: the session is the grant's
+            granted = self.grants.take(
+                directory, opencode_tool_name(SERVER_NAME, spec.name), arguments
+            )
+            if granted is None:
+                log.warning("agent tool %s called from %s without an approval", name, directory)
+                return _error_result(f"tool {name} was not approved for this call")
+            session = granted
+        ctx = self._context(session)
         try:
             value = await asyncio.wait_for(spec.handler(arguments, ctx), self.call_timeout)
         except TimeoutError:

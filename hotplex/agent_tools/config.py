@@ -10,7 +10,7 @@ from typing import Any
 
 from hotplex.errors import ConfigError
 
-__all__ = ["SERVER_NAME", "merge_mcp_config", "server_entry"]
+__all__ = ["SERVER_NAME", "entry_socket", "merge_mcp_config", "server_entry", "shared_server_entry"]
 
 SERVER_NAME = "hotplex"
 
@@ -29,6 +29,25 @@ def server_entry(socket: Path | str, session_id: str) -> dict[str, Any]:
             session_id,
         ],
     }
+
+
+def shared_server_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A session's :func:`server_entry` turned into one for a server process that serves
+    every session of its working directory (OpenCode's): no session id, ``--shared``; the
+    bridge matches its calls to sessions by their grants (:mod:`.grants`)."""
+    args = [str(a) for a in entry.get("args") or ()]
+    if "--session" in args:
+        at = args.index("--session")
+        del args[at : at + 2]
+    return {**entry, "args": [*args, "--shared"]}
+
+
+def entry_socket(entry: Mapping[str, Any]) -> str | None:
+    """The bridge socket a :func:`server_entry` talks to."""
+    args = [str(a) for a in entry.get("args") or ()]
+    if "--socket" in args and args.index("--socket") + 1 < len(args):
+        return args[args.index("--socket") + 1]
+    return None
 
 
 def _user_servers(user: str | None) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 """The ``hotplex`` stdio MCP server the agent CLI runs:
-``python -m hotplex.agent_tools.stdio --socket PATH --session ID``.
+``python -m hotplex.agent_tools.stdio --socket PATH --session ID``, or with ``--shared``
+instead of ``--session`` for an agent server that runs one for all the sessions of its
+working directory (OpenCode): its calls carry that directory, and the bridge runs them only
+against a grant the provider gave on approving the call.
 
 It speaks the minimal MCP JSON-RPC (``initialize``, ``ping``, ``tools/list``, ``tools/call``)
 on stdin/stdout, one message a line, and forwards the tool requests to the daemon's bridge
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import sys
 import threading
@@ -37,9 +41,11 @@ class StdioServer:
         *,
         out: IO[str] | None = None,
         timeout: float = SOCKET_TIMEOUT,
+        directory: str | None = None,
     ) -> None:
         self.socket_path = socket_path
         self.session_id = session_id
+        self.directory = directory
         self.timeout = timeout
         self._out = out if out is not None else sys.stdout
         self._lock = threading.Lock()
@@ -66,7 +72,9 @@ class StdioServer:
         """One request to the bridge; its result, or BridgeError with its message."""
         with self._lock:
             bridge_id = next(self._ids)
-        request = {"id": bridge_id, "method": method, "session": self.session_id}
+        request: dict[str, Any] = {"id": bridge_id, "method": method, "session": self.session_id}
+        if self.directory is not None:
+            request["directory"] = self.directory
         if params is not None:
             request["params"] = params
         try:
@@ -163,8 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hotplex.agent_tools.stdio")
     parser.add_argument("--socket", required=True, help="the bridge's unix socket")
     parser.add_argument("--session", default="", help="the HotPlex session id")
+    parser.add_argument(
+        "--shared", action="store_true", help="serve every session of the working directory"
+    )
     args = parser.parse_args(argv)
-    StdioServer(args.socket, args.session).serve(sys.stdin)
+    directory = os.getcwd() if args.shared else None
+    StdioServer(args.socket, args.session, directory=directory).serve(sys.stdin)
     return 0
 
 

@@ -34,11 +34,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from hotplex.agent_tools import SERVER_NAME, CallGrants, active_grants, entry_socket
 from hotplex.aio import cancel_and_wait
 from hotplex.config import ProviderSettings
 from hotplex.errors import AgentStartError, ProtocolError
@@ -121,11 +123,13 @@ class OpenCodeProvider(OpenCodeServer, Provider):
         #: A running turn that hears nothing for this long asks for the session's status.
         self.poll_interval = poll_interval
         self._env: dict[str, str] | None = None
+        self._mcp_servers: dict[str, Mapping[str, Any]] = {}
         self._server: ServerProcess | None = None
         self._http: aiohttp.ClientSession | None = None
         self._ready = asyncio.Event()
         self._stream_ready = asyncio.Event()
         self._start_lock = asyncio.Lock()
+        self._launched = asyncio.Event()  # set (and replaced) at every start
         self._watchdog: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._stream: aiohttp.ClientResponse | None = None
@@ -197,7 +201,7 @@ class OpenCodeProvider(OpenCodeServer, Provider):
         spec.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         spec.work_dir.mkdir(parents=True, exist_ok=True)
         directory = str(spec.work_dir.resolve())
-        await self._ensure_server(spec.env)
+        await self._ensure_server(spec.env, spec.mcp_servers)
         await self.wait_stream(10.0)
         try:
             session_id = await self._open_session(spec, directory)
@@ -206,9 +210,16 @@ class OpenCodeProvider(OpenCodeServer, Provider):
         old = self._sessions.get(session_id)
         if old is not None:
             await old.close(1.0)
-        session = OpenCodeSession(self, session_id, directory, gate)
+        session = OpenCodeSession(self, session_id, directory, gate, agent_id=spec.session_id)
         self._sessions[session_id] = session
         return session
+
+    def agent_tool_grants(self) -> CallGrants | None:
+        """The grants of the agent tools bridge the server's ``hotplex`` MCP server talks
+        to, while it runs (None when the server has no such MCP server)."""
+        entry = self._mcp_servers.get(SERVER_NAME)
+        socket = entry_socket(entry) if entry is not None else None
+        return active_grants(socket) if socket is not None else None
 
     @property
     def sessions(self) -> Sequence[OpenCodeSession]:

@@ -9,11 +9,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hotplex.agent_tools.bridge import CALL_TIMEOUT
+from hotplex.agent_tools.config import SERVER_NAME, shared_server_entry
 from hotplex.config import ProviderSettings
 from hotplex.providers.opencode_events import CONFIG_PERMISSION
 from hotplex.providers.opencode_http import USERNAME
 
-__all__ = ["DEFAULT_ENV", "link_auth", "merge", "opencode_config", "server_env"]
+__all__ = ["DEFAULT_ENV", "MCP_TIMEOUT", "link_auth", "merge", "opencode_config", "server_env"]
+
+#: OpenCode's own limit on an MCP request (its default is 5 s): past the bridge's, so the
+#: agent sees the bridge's message.
+MCP_TIMEOUT = CALL_TIMEOUT + 15.0
 
 #: Set unless provider.env says otherwise (protocols.md §6.1; OPENCODE_PURE skips installing
 #: external plugins into the config dir).
@@ -39,9 +45,27 @@ def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def opencode_config(settings: ProviderSettings, env: Mapping[str, str]) -> dict[str, Any]:
-    """What goes into ``OPENCODE_CONFIG_CONTENT`` (merged over any given in env)."""
+def opencode_config(
+    settings: ProviderSettings,
+    env: Mapping[str, str],
+    mcp_servers: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What goes into ``OPENCODE_CONFIG_CONTENT`` (merged over any given in env): the model,
+    its endpoint, and HotPlex's ``hotplex`` MCP server when the agent gets one."""
     config: dict[str, Any] = {}
+    entry = (mcp_servers or {}).get(SERVER_NAME)
+    if entry is not None:
+        # one process per directory (OpenCode's MCP clients live in its per-directory
+        # instance, started in that directory): the bridge attributes calls by their grants
+        shared = shared_server_entry(entry)
+        config["mcp"] = {
+            SERVER_NAME: {
+                "type": "local",
+                "command": [str(shared["command"]), *shared["args"]],
+                "enabled": True,
+                "timeout": int(MCP_TIMEOUT * 1000),
+            }
+        }
     base_url = env.get("ANTHROPIC_BASE_URL")
     if base_url:
         base = base_url.rstrip("/")

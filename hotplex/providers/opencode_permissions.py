@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from hotplex.agent_tools import CALL_TIMEOUT, Grant
 from hotplex.aio import cancel_and_wait
 from hotplex.errors import ProtocolError
 from hotplex.interfaces import AgentProcess, ToolGate
@@ -24,6 +25,9 @@ __all__ = ["PermissionAnswers"]
 
 log = logging.getLogger("hotplex.providers.opencode")
 
+#: How long an approved agent-tool call waits while another session runs the same call.
+GRANT_WAIT = CALL_TIMEOUT + 15.0
+
 
 class PermissionAnswers(AgentProcess):
     """The permission side of an OpenCode session (:class:`OpenCodeSession`)."""
@@ -34,6 +38,8 @@ class PermissionAnswers(AgentProcess):
     _normalizer: OpenCodeNormalizer
     _permissions: dict[str, asyncio.Task[None]]
     _asked: set[str]
+    _grants: dict[str, Grant]
+    agent_id: str
     _mode: str | None
 
     def _spawn(self, key: str, coro: Any) -> None:
@@ -55,6 +61,7 @@ class PermissionAnswers(AgentProcess):
     async def _reject_pending(self, reason: str) -> None:
         """Cancel the gate tasks and reject what OpenCode still waits for (an abort leaves
         its permission requests pending)."""
+        self._revoke_grants()
         current = asyncio.current_task()  # a gate answer with interrupt=True lands here
         tasks = [task for task in self._permissions.values() if task is not current]
         await cancel_and_wait(*tasks)
@@ -70,6 +77,8 @@ class PermissionAnswers(AgentProcess):
         except Exception:
             log.exception("the gate failed on OpenCode permission %s", request_id)
             decision = ToolDecision("deny", message="the permission check failed")
+        if decision.behavior == "allow":
+            decision = await self._grant_agent_tool(props)
         if decision.behavior == "allow":
             body: dict[str, Any] = {"reply": "once"}
         else:
@@ -137,6 +146,45 @@ class PermissionAnswers(AgentProcess):
                 blocked_path=blocked,
             )
         )
+
+    # -- agent tools (the hotplex MCP server) ------------------------------------------
+
+    async def _grant_agent_tool(self, props: Mapping[str, Any]) -> ToolDecision:
+        """An approved call of a HotPlex agent tool: grant it to this session before OpenCode
+        makes it (its MCP server is shared by the sessions of the directory, so the bridge
+        finds the call's session by its grant, and runs nothing without one)."""
+        grants = self._provider.agent_tool_grants()
+        permission = str(props.get("permission") or "")
+        if grants is None or permission not in grants.tools:
+            return ToolDecision("allow")
+        call_id = str((props.get("tool") or {}).get("callID") or "")
+        known = self._normalizer.tool_calls.get(call_id)
+        if known is None or known.tool != permission:
+            return ToolDecision("deny", message=f"{permission}: HotPlex did not see the call")
+        grant = await grants.grant(
+            self.agent_id, self.directory, permission, known.input, timeout=GRANT_WAIT
+        )
+        if grant is None:
+            return ToolDecision(
+                "deny", message=f"{permission}: the same call is running for another session"
+            )
+        self._grants[call_id] = grant
+        return ToolDecision("allow")
+
+    def _settle_grant(self, part: Mapping[str, Any]) -> None:
+        """A tool part that ended without using its grant (aborted, failed) gives it back."""
+        status = (part.get("state") or {}).get("status")
+        if part.get("type") == "tool" and status in ("completed", "error"):
+            grant = self._grants.pop(str(part.get("callID") or ""), None)
+            grants = self._provider.agent_tool_grants()
+            if grant is not None and grants is not None:
+                grants.revoke(grant)
+
+    def _revoke_grants(self) -> None:
+        grants = self._provider.agent_tool_grants()
+        if grants is not None:
+            grants.revoke(*self._grants.values())
+        self._grants.clear()
 
     async def _reject_question(self, props: Mapping[str, Any]) -> None:
         with contextlib.suppress(ProtocolError):

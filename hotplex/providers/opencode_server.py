@@ -47,7 +47,9 @@ class OpenCodeServer(OpenCodeEvents):
     starts: int
     _binary: Path | None
     _env: dict[str, str] | None
+    _mcp_servers: dict[str, Mapping[str, Any]]
     _start_lock: asyncio.Lock
+    _launched: asyncio.Event
     _watchdog: asyncio.Task[None] | None
     _reader: asyncio.Task[None] | None
 
@@ -65,16 +67,19 @@ class OpenCodeServer(OpenCodeEvents):
 
     def opencode_config(self, env: Mapping[str, str]) -> dict[str, Any]:
         """What goes into ``OPENCODE_CONFIG_CONTENT`` (merged over any given in env)."""
-        return opencode_config.opencode_config(self.settings, env)
+        return opencode_config.opencode_config(self.settings, env, self._mcp_servers)
 
     def server_env(self, env: Mapping[str, str], password: str) -> dict[str, str]:
         return opencode_config.server_env(self.state_root, self.opencode_config(env), env, password)
 
-    async def _ensure_server(self, env: Mapping[str, str]) -> None:
+    async def _ensure_server(
+        self, env: Mapping[str, str], mcp_servers: Mapping[str, Mapping[str, Any]]
+    ) -> None:
         if self._closed:
             raise AgentStartError("the OpenCode provider is closed")
-        if self._env is None:
+        if self._env is None:  # the first session's environment and MCP servers stay
             self._env = dict(env)
+            self._mcp_servers = dict(mcp_servers)
         if self.server_alive:
             return
         if self._watchdog is not None and not self._watchdog.done():
@@ -97,6 +102,15 @@ class OpenCodeServer(OpenCodeEvents):
         self._watchdog = asyncio.create_task(self._watch(), name="opencode-watchdog")
         if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._read_events(), name="opencode-events")
+
+    async def wait_started(self, count: int) -> None:
+        """Wait until the server has been started ``count`` times in all and is up (a
+        restart is one more start); bound it with a timeout."""
+        while True:
+            launched = self._launched
+            if self.starts >= count and self.server_alive:
+                return
+            await launched.wait()
 
     async def _wait_alive(self) -> None:
         while not self.server_alive:
@@ -133,6 +147,8 @@ class OpenCodeServer(OpenCodeEvents):
                         self._server = server
                         self.starts += 1
                         self._ready.set()
+                        self._launched.set()
+                        self._launched = asyncio.Event()
                         log.info("opencode serve (pid %d) is listening on port %d", sub.pid, port)
                         return
                     await asyncio.sleep(0.1)

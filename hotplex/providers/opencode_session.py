@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from hotplex.agent_tools import Grant
 from hotplex.aio import cancel_and_wait
 from hotplex.errors import ProtocolError
 from hotplex.events import AgentEvent, agent_event
@@ -35,16 +36,25 @@ class OpenCodeSession(PermissionAnswers):
     """One OpenCode session on the provider's shared server."""
 
     def __init__(
-        self, provider: OpenCodeProvider, session_id: str, directory: str, gate: ToolGate
+        self,
+        provider: OpenCodeProvider,
+        session_id: str,
+        directory: str,
+        gate: ToolGate,
+        *,
+        agent_id: str = "",
     ) -> None:
         self._provider = provider
         self.opencode_session_id = session_id
+        #: The session id the agent was started under (what agent tools resolve).
+        self.agent_id = agent_id
         self.directory = directory
         self._gate = gate
         self._queue: asyncio.Queue[Item] = asyncio.Queue()
         self._normalizer = OpenCodeNormalizer()
         self._permissions: dict[str, asyncio.Task[None]] = {}
         self._asked: set[str] = set()
+        self._grants: dict[str, Grant] = {}
         self._turn_running = False
         self._abort_at: float | None = None
         self._closed = False
@@ -68,6 +78,7 @@ class OpenCodeSession(PermissionAnswers):
         otherwise only permission requests matter."""
         if kind == "message.part.updated":
             self._normalizer.note_tool(props.get("part") or {})
+            self._settle_grant(props.get("part") or {})
         if self._turn_running and not child:
             self._queue.put_nowait((kind, props))
         elif kind == "permission.asked":
@@ -78,6 +89,8 @@ class OpenCodeSession(PermissionAnswers):
     def notify(self, kind: str, text: str = "") -> None:
         """A signal from the provider: ``_lost`` (server gone), ``_resync`` (stream
         reconnected: events may be missing)."""
+        if kind == "_lost":
+            self._revoke_grants()
         if self._turn_running:
             self._queue.put_nowait((kind, {"text": text}))
 
@@ -265,6 +278,7 @@ class OpenCodeSession(PermissionAnswers):
             await self._reject_pending("the session was closed")
         else:
             self._asked.clear()
+            self._revoke_grants()
             await cancel_and_wait(*self._permissions.values())
         await self._provider.release_directory(self.directory)
 

@@ -542,3 +542,18 @@ def test_the_prompt_body(tmp_path: Path) -> None:
         "model": {"providerID": "openai", "modelID": "gpt-5"},
         "system": "Answer in French.",
     }
+
+
+def test_the_hotplex_mcp_server_is_shared_by_directory(tmp_path: Path) -> None:
+    from hotplex.agent_tools import server_entry
+
+    provider = make_provider(tmp_path)
+    provider._mcp_servers = {"hotplex": server_entry("/run/t.sock", "s-1")}
+    env = provider.server_env({"PATH": "/bin"}, "x")
+    mcp = json.loads(env["OPENCODE_CONFIG_CONTENT"])["mcp"]
+    assert list(mcp) == ["hotplex"]
+    command = mcp["hotplex"]["command"]
+    assert command[1:] == ["-m", "hotplex.agent_tools.stdio", "--socket", "/run/t.sock", "--shared"]
+    assert mcp["hotplex"]["type"] == "local" and mcp["hotplex"]["enabled"] is True
+    assert mcp["hotplex"]["timeout"] == 75_000
+    assert provider.agent_tool_grants() is None  # no bridge runs on that socket
