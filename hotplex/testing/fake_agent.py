@@ -14,7 +14,8 @@ nothing on stdout before the first input line, and one ``system/init`` ... ``res
 ``user`` line (messages that arrive while a turn runs are queued and become their own turns).
 Like the real CLI it refuses ``--output-format stream-json`` without ``--verbose``, a
 ``--session-id`` that is not a UUID or whose transcript exists, and ``--resume`` of an unknown id;
-an invalid JSON line or a ``user`` line without ``message`` kills it with rc 1. Unknown flags,
+an invalid JSON line or a ``user`` line without ``message`` kills it with rc 1; ``--version``
+prints ``2.1.197 (Claude Code)``. Unknown flags,
 unknown line types and ``keep_alive`` are ignored. On stdin EOF it finishes the queued turns and
 exits 0 (1 if the last result was an error).
 
@@ -1441,7 +1442,11 @@ def install_sigint(agent: FakeAgent) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: validate like the real CLI, set up the switches, then serve stdin."""
-    cfg = parse_args(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] in (["--version"], ["-v"]):  # as the real CLI answers `hotplex doctor`
+        sys.stdout.write(f"{VERSION} (Claude Code)\n")
+        return 0
+    cfg = parse_args(args)
     error = startup_error(cfg)
     if error is not None:
         sys.stderr.write(error + "\n")

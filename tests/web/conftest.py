@@ -35,6 +35,9 @@ async def browser() -> AsyncIterator[Any]:
         _missing("the playwright package is not installed (pip install -e '.[dev]')")
     if not CHROMIUM.exists():
         _missing(f"{CHROMIUM} is missing (make setup installs Debian's chromium)")
+    from playwright.async_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:

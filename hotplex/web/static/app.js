@@ -65,7 +65,7 @@
           .replace(/\*\*(?=\S)([^*]*?\S)\*\*/g, "<strong>$1</strong>")
           .replace(/(^|[\s(])\*(?=\S)([^*]*?\S)\*(?=$|[\s.,;:!?)])/g, "$1<em>$2</em>")
           .replace(
-            /\[([^\]]+)\]\((https?:\/\/[^\s)]+)\)/g,
+            /\[([^\]]+)\]\((https?:\/\/(?:[^\s)&]|&amp;)+)\)/g, // no quotes or brackets in it
             '<a href="$2" target="_blank" rel="noopener noreferrer">$1</a>',
           );
       })
@@ -443,19 +443,23 @@
 
   function footer(turn) {
     const parts = [];
-    if (turn.done) {
-      const status = el("span", "status-" + turn.done.status, turn.done.status);
-      parts.push(status, ` · ${(turn.done.duration_ms / 1000).toFixed(1)} s`);
-    }
+    if (turn.done) parts.push(`${(turn.done.duration_ms / 1000).toFixed(1)} s`);
     if (turn.usage) {
       const u = turn.usage;
-      parts.push(` · ${tokens(u.input_tokens)} in / ${tokens(u.output_tokens)} out tokens · ${dollars(u.cost_usd)}`);
+      parts.push(`${tokens(u.input_tokens)} in / ${tokens(u.output_tokens)} out tokens`, dollars(u.cost_usd));
     }
-    turn.foot.replaceChildren(...parts);
+    const nodes = turn.done ? [el("span", "status-" + turn.done.status, turn.done.status)] : [];
+    if (parts.length) nodes.push((nodes.length ? " · " : "") + parts.join(" · "));
+    turn.foot.replaceChildren(...nodes);
   }
 
   function render(event) {
     const data = event.data || {};
+    if (!event.turn_id) {
+      // outside any turn: the agent process stopped (idle, shutdown) or was reset
+      $("log").append(el("div", "meta session-note", `agent session ${data.state || event.type}`));
+      return;
+    }
     const turn = turnOf(event);
     switch (event.type) {
       case "session":
@@ -503,8 +507,8 @@
         turn.usage = data;
         footer(turn);
         break;
-      case "status":
-        turn.body.append(el("div", "meta", data.text));
+      case "status": // "requesting", retries, compaction: shown while the turn runs
+        if (!turn.done) turn.foot.replaceChildren(el("span", "status-live", data.text));
         break;
       case "error":
         turn.body.append(el("div", "error", `${data.code}: ${data.message}`));
@@ -644,8 +648,11 @@
   }
 
   function showSettings(hint) {
-    $("api-key").value = state.apiKey;
-    $("admin-token").value = state.adminToken;
+    if ($("settings").hidden) {
+      // fill in what is stored, but never overwrite what the person is typing
+      $("api-key").value = state.apiKey;
+      $("admin-token").value = state.adminToken;
+    }
     const needsKey = state.setup ? state.setup.key_required : true;
     $("api-key").placeholder = needsKey ? "server.api_keys[].key" : "not needed on this machine";
     $("admin-token").placeholder =
