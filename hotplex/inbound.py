@@ -12,6 +12,13 @@ middleware) is marked done when the chain returns.
 
 Messages left ``received`` by a crash are replayed once at start-up, through the handler
 their platform registered in ``Runtime.replayers`` (the gateway registers ``web``).
+
+A message with neither an event id nor a message key (the gateway's prompts) cannot be
+de-duplicated, so recording it first would only cost a commit on the way to the agent: it
+is stored with its turn instead (inserted as done in the turn's transaction), or as done
+when the chain stops it. Nothing acknowledges such a message before that commit (the
+client's first sign is the turn's first event), so a crash before it loses nothing that
+was accepted; see docs/storage.md, "Turn start".
 """
 
 from __future__ import annotations
@@ -32,7 +39,9 @@ class InboundLog(Middleware):
         if storage is None:
             await call_next(ctx)
             return
-        if not ctx.facts.get("replay") and not await storage.record_inbound(ctx.message):
+        message = ctx.message
+        identified = message.event_id is not None or message.message_key is not None
+        if identified and not ctx.facts.get("replay") and not await storage.record_inbound(message):
             ctx.facts["duplicate"] = True
             return
         try:

@@ -44,6 +44,7 @@ from hotplex.errors import (
 )
 from hotplex.events import AgentEvent, AuditEvent, agent_event
 from hotplex.interfaces import AgentProcess, Provider, Storage
+from hotplex.storage.ledger import TurnLedger
 from hotplex.types import AgentStartSpec, IncomingMessage, ToolDecision, ToolRequest
 
 __all__ = ["Engine"]
@@ -222,14 +223,42 @@ class Engine:
         if session.busy and busy == "reject":
             raise SessionBusyError("A turn is already running; wait for it or stop it first.")
         turn = Turn(prompt, request_id=request_id, user=user)
-        if self._store is not None:  # accepted means stored: a restart runs it
-            await self._store.enqueue_turn(
-                session.session_id, turn.turn_id, prompt, request_id, user, inbound=inbound
-            )
-        if session.busy and busy == "interrupt" and session.current is not None:
-            await self._interrupt_turn(session, session.current)
-        session.queue.put_nowait(turn)
+        async with session.accept_lock:  # turns reach the queue in the order they are stored
+            if self._store is not None:  # accepted means stored: a restart runs it
+                await self._accept(session, turn, inbound)
+            if session.busy and busy == "interrupt" and session.current is not None:
+                await self._interrupt_turn(session, session.current)
+            session.queue.put_nowait(turn)
         return turn
+
+    async def _accept(self, session: Session, turn: Turn, inbound: IncomingMessage | None) -> None:
+        """Store the accepted turn: one transaction with a ledger backend, stored as started
+        at once when the worker takes it next (an idle session), so no second commit stands
+        between the prompt and the agent (see docs/storage.md, "Turn start")."""
+        store = self._store
+        assert store is not None
+        if isinstance(store, TurnLedger):
+            starts_now = not session.busy
+            await store.accept_turn(
+                session.session_id,
+                turn.turn_id,
+                turn.prompt,
+                request_id=turn.request_id,
+                user=turn.user,
+                inbound=inbound,
+                started=starts_now,
+            )
+            turn.stored_started = starts_now
+            turn.synced = store.synced()
+        else:
+            await store.enqueue_turn(
+                session.session_id,
+                turn.turn_id,
+                turn.prompt,
+                turn.request_id,
+                turn.user,
+                inbound=inbound,
+            )
 
     def _ensure_worker(self, session: Session) -> None:
         if session.worker is None or session.worker.done():
@@ -369,6 +398,9 @@ class Engine:
     # -- events ------------------------------------------------------------------------
 
     async def _publish(self, session: Session, event: AgentEvent) -> AgentEvent:
+        turn = session.current
+        if turn is not None and turn.synced is not None:
+            await self._until_synced(session, turn)
         stamped = session.stamp(event)
         if self._emit_sink is not None:
             await self._emit_sink(stamped)
@@ -376,6 +408,17 @@ class Engine:
             await self._make_durable(session, stamped)
         session.deliver(stamped)
         return stamped
+
+    async def _until_synced(self, session: Session, turn: Turn) -> None:
+        """Nothing of a turn is published before its record is on disk (its prompt may
+        already be with the agent: see docs/storage.md, "Turn start")."""
+        synced, turn.synced = turn.synced, None
+        try:
+            if synced is not None:
+                async with asyncio.timeout(DURABLE_TIMEOUT):
+                    await synced
+        except (TimeoutError, HotplexError) as exc:
+            log.error("session %s: turn %s not synced: %r", session.key, turn.turn_id, exc)
 
     async def _emit_audit(self, event: AuditEvent) -> None:
         if self._emit_sink is not None:
@@ -593,7 +636,7 @@ class Engine:
             turn.started_at = time.time()
             turn.last_activity = time.monotonic()
             try:
-                if self._store is not None:
+                if self._store is not None and not turn.stored_started:
                     await self._store.start_turn(turn.turn_id)
                 await self._run_turn(session, turn)
             except asyncio.CancelledError:
@@ -614,7 +657,8 @@ class Engine:
                 session.current = None
                 session.last_active = time.monotonic()
                 turn.finish()
-                await self._save_quietly(session)
+                if not turn.stored_ended:  # else the session was stored with the turn's end
+                    await self._save_quietly(session)
                 # refill after the turn, so starting a spare does not compete with it
                 self.spares.refill()
 
@@ -625,8 +669,14 @@ class Engine:
             if self._durable is not None:
                 async with asyncio.timeout(DURABLE_TIMEOUT):
                     await self._durable(done)
-            if self._store is not None and done.turn_id:
-                await self._store.finish_turn(done.turn_id, str(done.data["status"]))
+            store, status = self._store, str(done.data["status"])
+            if store is not None and done.turn_id:
+                turn = session.current
+                if isinstance(store, TurnLedger) and turn is not None:
+                    await store.end_turn(done.turn_id, status, record_of(session, ending=True))
+                    turn.stored_ended = True
+                else:
+                    await store.finish_turn(done.turn_id, status)
         except (TimeoutError, HotplexError) as exc:
             log.error(
                 "session %s: turn %s not confirmed stored: %r", session.key, done.turn_id, exc

@@ -29,11 +29,14 @@ __all__ = ["reap_orphans", "record_of", "restore"]
 log = logging.getLogger(__name__)
 
 
-def record_of(session: Session) -> SessionRecord:
+def record_of(session: Session, *, ending: bool = False) -> SessionRecord:
+    """The session's record; ``ending``: as it will be once its running turn has ended
+    (stored with the turn's end, in one transaction)."""
     process = session.process
     pid = process.pid if process is not None and process.alive else None
+    current = None if ending else session.current
     state: SessionState = "running"
-    if session.current is None:
+    if current is None:
         state = "idle" if pid is not None else "stopped"
     return SessionRecord(
         session_id=session.session_id,
@@ -47,12 +50,12 @@ def record_of(session: Session) -> SessionRecord:
         agent_pgid=pid,
         agent_start_time=process_start_time(pid) if pid is not None else None,
         last_seq=session.seq,
-        turns=session.turns,
+        turns=session.turns + 1 if ending and session.current is not None else session.turns,
         input_tokens=session.input_tokens,
         output_tokens=session.output_tokens,
         cost_usd=session.cost_usd,
         overrides=dict(session.overrides),
-        running_turn_id=session.current.turn_id if session.current is not None else None,
+        running_turn_id=current.turn_id if current is not None else None,
         created_at=session.created_at,
         updated_at=time.time(),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -44,6 +44,9 @@ class Turn:
         self.timeout_reason: str | None = None
         self.interrupt_requested = False
         self.status: str | None = None
+        self.stored_started = False  # stored as started when accepted: no start_turn
+        self.stored_ended = False  # stored as finished together with its session
+        self.synced: Awaitable[None] | None = None  # its record on disk (see Engine._accept)
         self.finished = asyncio.Event()
         self.completed = asyncio.Event()  # its ``done`` event was published
         self._events: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
@@ -152,6 +155,7 @@ class Session:
     subscribers: set[Subscription] = field(default_factory=set)
     worker: asyncio.Task[None] | None = None
     spawn_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    accept_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def busy(self) -> bool:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
@@ -47,8 +48,12 @@ from hotplex.storage.dialects import (
     SYNCHRONOUS_VALUES,
     WRITE_OPTION,
     build_engine,
+    clean_text,
+    dumps,
     parse_url,
+    sqlite_path,
 )
+from hotplex.storage.fastpath import FastWriter
 from hotplex.storage.migration import CORE_COMPONENT, Migration
 from hotplex.storage.migrator import applied_versions, apply_migrations, ordered
 from hotplex.storage.records import ApprovalRecord, AuditRecord, QueuedTurn, SessionRecord
@@ -102,6 +107,7 @@ class SqlStorage(Storage):
         ordered([*CORE_MIGRATIONS, *self._migrations])  # a repeated version fails here
         self._engine: AsyncEngine | None = None
         self._write_lock = asyncio.Lock()
+        self._fast: FastWriter | None = None
 
     def __repr__(self) -> str:
         return f"SqlStorage({self.url!r})"
@@ -144,6 +150,10 @@ class SqlStorage(Storage):
             await engine.dispose()
             raise
         self._engine = engine
+        path = sqlite_path(self._url) if self.is_sqlite else None
+        if path is not None:
+            fsync = self.synchronous in ("FULL", "EXTRA")
+            self._fast = FastWriter(path, busy_timeout=self.busy_timeout, fsync=fsync)
 
     async def _enable_wal(self, engine: AsyncEngine) -> None:
         deadline = time.monotonic() + self.busy_timeout
@@ -173,6 +183,9 @@ class SqlStorage(Storage):
                 raise StorageError(f"migrating {self.url} failed: {exc}") from exc
 
     async def close(self) -> None:
+        fast, self._fast = self._fast, None
+        if fast is not None:
+            await fast.close()
         engine, self._engine = self._engine, None
         if engine is not None:
             await engine.dispose()
@@ -370,15 +383,17 @@ class SqlStorage(Storage):
     # -- sessions ----------------------------------------------------------------------
 
     async def save_session(self, record: SessionRecord) -> None:
+        async with self.write() as conn:
+            await conn.execute(self._save_session_stmt(record))
+
+    def _save_session_stmt(self, record: SessionRecord) -> Any:
         row = rows.session_row(record)
         stmt = self._insert(sessions).values(**row)
         keep = {"session_id", "created_at"}
-        stmt = stmt.on_conflict_do_update(
+        return stmt.on_conflict_do_update(
             index_elements=["session_id"],
             set_={name: stmt.excluded[name] for name in row if name not in keep},
         )
-        async with self.write() as conn:
-            await conn.execute(stmt)
 
     async def get_session(self, session_id: str) -> SessionRecord | None:
         async with self.read() as conn:
@@ -403,6 +418,32 @@ class SqlStorage(Storage):
         user: str | None = None,
         inbound: IncomingMessage | None = None,
     ) -> None:
+        await self.accept_turn(
+            session_id, turn_id, prompt, request_id=request_id, user=user, inbound=inbound
+        )
+
+    async def accept_turn(
+        self,
+        session_id: str,
+        turn_id: str,
+        prompt: str,
+        *,
+        request_id: str | None = None,
+        user: str | None = None,
+        inbound: IncomingMessage | None = None,
+        started: bool = False,
+    ) -> None:
+        """:class:`~hotplex.storage.ledger.TurnLedger`: the turn queued (or ``started``)
+        and its inbound message done, in one transaction. On a SQLite file it is in the WAL
+        when this returns, and on disk once :meth:`synced` says so (see
+        :mod:`hotplex.storage.fastpath`)."""
+        now = time.time()
+        if self._fast is not None:
+            row = (turn_id, session_id, clean_text(prompt, nul=False), request_id, user)
+            state = ("started", now, now) if started else ("queued", now, None)
+            async with self._write_lock:
+                await self._fast.run(lambda conn: _accept_sqlite(conn, (*row, *state), inbound))
+            return
         stmt = (
             self._insert(turns)
             .values(
@@ -411,15 +452,26 @@ class SqlStorage(Storage):
                 prompt=prompt,
                 request_id=request_id,
                 user=user,
-                state="queued",
-                created_at=time.time(),
+                state="started" if started else "queued",
+                created_at=now,
+                started_at=now if started else None,
             )
             .on_conflict_do_nothing(index_elements=["turn_id"])
         )
         async with self.write() as conn:
             await conn.execute(stmt)
             if inbound is not None:  # one transaction: never both pending after a crash
-                await conn.execute(self._finish_inbound_stmt(inbound))
+                await self._finish_inbound(conn, inbound)
+
+    def synced(self) -> Awaitable[None]:
+        """:class:`~hotplex.storage.ledger.TurnLedger`: done once every turn accepted so
+        far is on disk (at once, except after :meth:`accept_turn` on a SQLite file with
+        ``synchronous`` FULL)."""
+        if self._fast is not None:
+            return self._fast.synced()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
     async def start_turn(self, turn_id: str) -> None:
         stmt = (
@@ -431,13 +483,23 @@ class SqlStorage(Storage):
             await conn.execute(stmt)
 
     async def finish_turn(self, turn_id: str, status: str) -> None:
-        stmt = (
+        async with self.write() as conn:
+            await conn.execute(self._finish_turn_stmt(turn_id, status))
+
+    async def end_turn(self, turn_id: str, status: str, session: SessionRecord) -> None:
+        """:class:`~hotplex.storage.ledger.TurnLedger`: the turn finished and the session
+        stored, in one transaction."""
+        async with self.write() as conn:
+            await conn.execute(self._finish_turn_stmt(turn_id, status))
+            await conn.execute(self._save_session_stmt(session))
+
+    @staticmethod
+    def _finish_turn_stmt(turn_id: str, status: str) -> Any:
+        return (
             update(turns)
             .where(turns.c.turn_id == turn_id, turns.c.state != "finished")
             .values(state="finished", status=status, finished_at=time.time())
         )
-        async with self.write() as conn:
-            await conn.execute(stmt)
 
     async def pending_turns(self, session_id: str | None = None) -> list[QueuedTurn]:
         query = select(turns).where(turns.c.state.in_(["queued", "started"])).order_by(turns.c.id)
@@ -483,7 +545,14 @@ class SqlStorage(Storage):
     # -- inbound messages --------------------------------------------------------------
 
     async def record_inbound(self, message: IncomingMessage) -> bool:
-        stmt = (
+        stmt = self._inbound_insert(message, "received").returning(inbound.c.id)
+        async with self.write() as conn:
+            inserted = (await conn.execute(stmt)).first()
+        return inserted is not None
+
+    def _inbound_insert(self, message: IncomingMessage, state: str) -> Insert:
+        done = state == "done"
+        return (
             self._insert(inbound)
             .values(
                 platform=message.platform,
@@ -491,19 +560,24 @@ class SqlStorage(Storage):
                 message_key=message.message_key,
                 address=message.address,
                 payload=rows.inbound_payload(message),
-                state="received",
+                state=state,
                 received_at=message.received_at,
+                done_at=time.time() if done else None,
             )
             .on_conflict_do_nothing()
-            .returning(inbound.c.id)
         )
-        async with self.write() as conn:
-            inserted = (await conn.execute(stmt)).first()
-        return inserted is not None
 
     async def finish_inbound(self, message: IncomingMessage) -> None:
         async with self.write() as conn:
-            await conn.execute(self._finish_inbound_stmt(message))
+            await self._finish_inbound(conn, message)
+
+    async def _finish_inbound(self, conn: AsyncConnection, message: IncomingMessage) -> None:
+        """Mark the message done; a message never recorded (one without an event id or a
+        message key, which cannot be de-duplicated: see hotplex.inbound) is inserted as
+        done, so every message is stored once."""
+        if (await conn.execute(self._finish_inbound_stmt(message))).rowcount:
+            return
+        await conn.execute(self._inbound_insert(message, "done"))
 
     @staticmethod
     def _finish_inbound_stmt(message: IncomingMessage) -> Any:
@@ -531,3 +605,55 @@ class SqlStorage(Storage):
         async with self.read() as conn:
             result = await conn.execute(query.order_by(inbound.c.id))
             return [rows.message_from_payload(payload) for payload in result.scalars()]
+
+
+_ACCEPT_TURN = (
+    "INSERT INTO turns (turn_id, session_id, prompt, request_id, user, state, created_at, "
+    "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (turn_id) DO NOTHING"
+)
+_INSERT_DONE_INBOUND = (
+    "INSERT INTO inbound (platform, event_id, message_key, address, payload, state, "
+    "received_at, done_at) VALUES (?, ?, ?, ?, ?, 'done', ?, ?) ON CONFLICT DO NOTHING"
+)
+
+
+def _accept_sqlite(
+    conn: sqlite3.Connection, turn: tuple[Any, ...], message: IncomingMessage | None
+) -> None:
+    """:meth:`SqlStorage.accept_turn`'s statements on a plain ``sqlite3`` connection (the
+    same rows as the SQLAlchemy path: tests/storage compares them)."""
+    conn.execute(_ACCEPT_TURN, turn)
+    if message is None:
+        return
+    now = time.time()
+    where = "platform = ? AND state = 'received'"
+    params: list[Any] = [now, message.platform]
+    ids = []
+    if message.event_id is not None:
+        ids.append("event_id = ?")
+        params.append(message.event_id)
+    if message.message_key is not None:
+        ids.append("message_key = ?")
+        params.append(message.message_key)
+    if ids:
+        where += f" AND ({' OR '.join(ids)})"
+    else:  # no platform identity: the very message recorded before
+        where += " AND event_id IS NULL AND message_key IS NULL AND address = ? AND received_at = ?"
+        params += [message.address, message.received_at]
+    if conn.execute(
+        f"UPDATE inbound SET state = 'done', done_at = ? WHERE {where}", params
+    ).rowcount:
+        return
+    payload = dumps(rows.inbound_payload(message))
+    conn.execute(
+        _INSERT_DONE_INBOUND,
+        (
+            message.platform,
+            message.event_id,
+            message.message_key,
+            message.address,
+            payload,
+            message.received_at,
+            now,
+        ),
+    )
