@@ -31,6 +31,7 @@ from hotplex.engine.persistence import reap_orphans, record_of, restore
 from hotplex.engine.policy import PolicyChain, SessionGrants, ToolCall, ToolPolicy
 from hotplex.engine.session import Session, SessionInfo, Subscription, Turn
 from hotplex.engine.spares import Spares
+from hotplex.engine.subprocess import use_pidfd_child_watcher
 from hotplex.engine.workdirs import WorkDirs
 from hotplex.errors import (
     AgentStartError,
@@ -97,6 +98,7 @@ class Engine:
             prefer = None if limits.backend == "auto" else limits.backend
             self._limit_backend = await asyncio.to_thread(detect_backend, prefer=prefer)
             log.info("agent limits: %s", self._limit_backend.name)
+        use_pidfd_child_watcher()
         if self._store is not None:
             await self._recover(self._store)
         self._reaper = asyncio.create_task(self._reap_idle(), name="engine-reaper")
@@ -630,37 +632,39 @@ class Engine:
     # -- turns -------------------------------------------------------------------------
 
     async def _worker(self, session: Session) -> None:
-        while True:
-            turn = await session.queue.get()
-            session.current = turn
-            turn.started_at = time.time()
-            turn.last_activity = time.monotonic()
-            try:
-                if self._store is not None and not turn.stored_started:
-                    await self._store.start_turn(turn.turn_id)
-                await self._run_turn(session, turn)
-            except asyncio.CancelledError:
-                await self._end_turn(
-                    session, turn, "interrupted", "engine_stopped", "The service is shutting down."
-                )
-                raise
-            except Exception as exc:
-                log.exception("turn %s of %s failed", turn.turn_id, session.key)
-                message = (
-                    str(exc)
-                    if isinstance(exc, UserFacingError | HotplexError)
-                    else ("Internal error; see the service log.")
-                )
-                await self._end_turn(session, turn, "error", _error_code(exc), message)
-            finally:
-                session.turns += 1
-                session.current = None
-                session.last_active = time.monotonic()
-                turn.finish()
-                if not turn.stored_ended:  # else the session was stored with the turn's end
-                    await self._save_quietly(session)
-                # refill after the turn, so starting a spare does not compete with it
-                self.spares.refill()
+        while True:  # the turn is not kept while waiting for the next one
+            await self._run_queued(session, await session.queue.get())
+
+    async def _run_queued(self, session: Session, turn: Turn) -> None:
+        session.current = turn
+        turn.started_at = time.time()
+        turn.last_activity = time.monotonic()
+        try:
+            if self._store is not None and not turn.stored_started:
+                await self._store.start_turn(turn.turn_id)
+            await self._run_turn(session, turn)
+        except asyncio.CancelledError:
+            await self._end_turn(
+                session, turn, "interrupted", "engine_stopped", "The service is shutting down."
+            )
+            raise
+        except Exception as exc:
+            log.exception("turn %s of %s failed", turn.turn_id, session.key)
+            message = (
+                str(exc)
+                if isinstance(exc, UserFacingError | HotplexError)
+                else ("Internal error; see the service log.")
+            )
+            await self._end_turn(session, turn, "error", _error_code(exc), message)
+        finally:
+            session.turns += 1
+            session.current = None
+            session.last_active = time.monotonic()
+            turn.finish()
+            if not turn.stored_ended:  # else the session was stored with the turn's end
+                await self._save_quietly(session)
+            # refill after the turn, so starting a spare does not compete with it
+            self.spares.refill()
 
     async def _make_durable(self, session: Session, done: AgentEvent) -> None:
         """Before a turn's ``done`` reaches anyone: its events are committed and the turn is
