@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _report import BenchError, Stats, Verdict, elapsed, ms, progress
 
 from hotplex.binaries import binary_version, find_binary
 from hotplex.config import Settings, load_settings
@@ -81,13 +82,6 @@ TARGET_COLD_HOT = 15.0  # hot at least 15x faster than cold
 TARGET_OVERHEAD_MS = 1.0  # engine adds under 1 ms (median of paired differences)
 TARGET_PREWARM_HOT = 1.5  # prewarmed first turn within 1.5x of a hot turn
 
-_started = time.perf_counter()
-
-
-class BenchError(RuntimeError):
-    """A turn did not end as expected; the figures would be meaningless."""
-
-
 @dataclass(frozen=True)
 class Plan:
     cold: int  # (a) cold samples, each a fresh key
@@ -104,31 +98,6 @@ FULL = Plan(cold=12, hot_per_cold=5, warmup=5, pairs=300, block=50, prewarm=10,
             real_sessions=20, fake_sessions=1000)
 QUICK = Plan(cold=3, hot_per_cold=3, warmup=2, pairs=10, block=5, prewarm=3,
              real_sessions=3, fake_sessions=100)
-
-
-@dataclass(frozen=True)
-class Stats:
-    n: int
-    median: float
-    p10: float
-    p90: float
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Stats:
-        if not values:
-            raise BenchError("no samples")
-        if len(values) == 1:
-            return cls(1, values[0], values[0], values[0])
-        deciles = statistics.quantiles(values, n=10, method="inclusive")
-        return cls(len(values), statistics.median(values), deciles[0], deciles[-1])
-
-
-def progress(message: str) -> None:
-    print(f"[{time.perf_counter() - _started:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def ms(seconds: Sequence[float]) -> Stats:
-    return Stats.of([s * 1000.0 for s in seconds])
 
 
 # -- the fake API, settings ---------------------------------------------------------------
@@ -583,16 +552,6 @@ async def measure_memory_real(make: SettingsFactory, plan: Plan) -> Memory:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    target: str
-    passed: bool
-    detail: str
-
-    def line(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'}  {self.target}: {self.detail}"
-
-
-@dataclass(frozen=True)
 class Results:
     meta: dict[str, Any]
     cold_ms: Stats  # (a)
@@ -755,7 +714,7 @@ async def run(binary: Path, plan: Plan, quick: bool) -> Results:
             cold, hot, pairs = await measure_latency(make, plan)
             progress(f"(c) {plan.prewarm} prewarmed first turns")
             prewarmed, raw_first = await measure_prewarm(make, plan)
-    meta["seconds"] = round(time.perf_counter() - _started, 1)
+    meta["seconds"] = round(elapsed(), 1)
     diffs = pairs.diffs()
     low, high = median_ci(diffs)
     return Results(

@@ -42,7 +42,6 @@ import json
 import os
 import platform
 import signal
-import statistics
 import sys
 import tempfile
 import time
@@ -55,6 +54,7 @@ from typing import Any
 
 import aiohttp
 import yaml
+from _report import BenchError, Stats, Verdict, elapsed, progress
 
 from hotplex.testing.daemon import Daemon
 from hotplex.testing.fake_agent import command, write_wrapper
@@ -74,34 +74,6 @@ TARGET_SESSIONS = 500
 TARGET_ADDED_MS = 1.0
 TARGET_LATENCY_CLIENTS = 100
 TARGET_RSS_BYTES = 100_000
-
-_started = time.perf_counter()
-
-
-class BenchError(RuntimeError):
-    """A turn did not end as expected."""
-
-
-@dataclass(frozen=True)
-class Stats:
-    n: int
-    median: float
-    p10: float
-    p90: float
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Stats:
-        if not values:
-            raise BenchError("no samples")
-        if len(values) == 1:
-            return cls(1, values[0], values[0], values[0])
-        deciles = statistics.quantiles(values, n=10, method="inclusive")
-        return cls(len(values), statistics.median(values), deciles[0], deciles[-1])
-
-
-def progress(message: str) -> None:
-    print(f"[{time.perf_counter() - _started:7.1f}s] {message}", file=sys.stderr, flush=True)
-
 
 def prompt(i: int) -> str:
     return f"p{i} " + " ".join(["w"] * (PROMPT_WORDS - 1))
@@ -425,16 +397,6 @@ async def run_level(root: Path, clients: int, turns: int, pairs: int) -> Level:
 # -- report -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Verdict:
-    target: str
-    passed: bool
-    detail: str
-
-    def line(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'}  {self.target}: {self.detail}"
-
-
 def verdicts(levels: Sequence[Level], capped: str) -> list[Verdict]:
     top = max(levels, key=lambda lv: lv.clients)
     complete = top.held == top.clients and top.turns_completed == top.turns_expected
@@ -539,7 +501,7 @@ async def run(clients: list[int], turns: int, pairs: int, quick: bool) -> dict[s
     for n in clients:
         with tempfile.TemporaryDirectory(prefix="hotplex-bench-gw-") as tmp:
             levels.append(await run_level(Path(tmp), n, turns, pairs))
-    meta["seconds"] = round(time.perf_counter() - _started, 1)
+    meta["seconds"] = round(elapsed(), 1)
     checks = verdicts(levels, capped)
     print(table(meta, levels, checks), flush=True)
     return {
