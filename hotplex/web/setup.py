@@ -66,10 +66,11 @@ def setup_report(ctx: PluginContext) -> SetupReport:
 
 
 def setup_lines(report: SetupReport) -> list[str]:
-    """What ``hotplex serve`` prints when the agent cannot start: each missing piece and
-    the command that fixes it. Empty when everything is in place."""
+    """What ``hotplex serve`` prints after the checks: that the agent can start, or each
+    missing piece and the command that fixes it."""
     if report.ready:
-        return []
+        names = ", ".join(name for name, _ in report.results)
+        return [f"the {report.provider} agent can start ({names}: ok)"]
     lines = [f"the {report.provider} agent cannot start yet:"]
     for name, result in report.results:
         if not result.ok:

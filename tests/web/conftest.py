@@ -51,24 +51,44 @@ def page_errors() -> list[str]:
     return []
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-async def page(browser: Any, page_errors: list[str]) -> AsyncIterator[Any]:
+async def page(
+    browser: Any, page_errors: list[str], request: pytest.FixtureRequest
+) -> AsyncIterator[Any]:
     """A fresh browser context (empty localStorage) and page; an uncaught script error
-    fails the test."""
+    fails the test. A failed test prints what the page showed."""
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     context.set_default_timeout(WAIT_MS)
     opened = await context.new_page()
     opened.on("pageerror", lambda error: page_errors.append(str(error)))
+    opened.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     opened.on("dialog", lambda dialog: dialog.accept())
+    console: list[str] = []
     try:
         yield opened
     finally:
+        if request.node.stash.get(FAILED, False):
+            shown = await opened.locator("body").inner_text(timeout=2_000)
+            print(f"--- the page showed:\n{shown}\n--- its console:\n" + "\n".join(console))
         await context.close()
     assert not page_errors, f"script errors on the page: {page_errors}"
 
 
 @pytest.fixture
-async def start_daemon(tmp_path: Path) -> AsyncIterator[DaemonFactory]:
+async def start_daemon(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[DaemonFactory]:
     """``await start_daemon(*fake_switches, env=..., port=..., keys=...)``: a running
     daemon (stopped at the end). By default it has credentials, so no setup banner."""
     running: list[Daemon] = []
@@ -93,6 +113,9 @@ async def start_daemon(tmp_path: Path) -> AsyncIterator[DaemonFactory]:
         return daemon
 
     yield start
+    if request.node.stash.get(FAILED, False):
+        for daemon in running:
+            print(f"--- log of the daemon at {daemon.url}:\n" + "".join(daemon.log[-60:]))
     for daemon in running:
         if daemon.proc is not None and daemon.proc.returncode is None:
             assert await daemon.stop() == 0, "".join(daemon.log[-30:])

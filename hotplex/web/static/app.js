@@ -201,6 +201,7 @@
     subscribed: new Set(), // sessions subscribed on the current socket
     turns: new Map(), // turn id -> the turn's view
     pending: new Map(), // request id -> a sent prompt whose turn has not begun
+    mine: new Set(), // request ids of the prompts this page sent
     setup: null,
   };
 
@@ -304,7 +305,10 @@
     if (typeof sessionId !== "string" || typeof frame.seq !== "number") return;
     if (frame.seq <= (state.lastSeq[sessionId] || 0)) return; // seen already
     state.lastSeq[sessionId] = frame.seq;
-    if (!state.subscribed.has(sessionId)) subscribe(sessionId); // see turns started elsewhere
+    // Subscribe to see turns started elsewhere too, but not in the middle of a turn this
+    // socket started: its events come already, and a replay would have to catch up.
+    const ownTurn = frame.type !== "done" && state.mine.has(frame.request_id);
+    if (!state.subscribed.has(sessionId) && !ownTurn) subscribe(sessionId);
     if (sessionId !== state.current) {
       markActivity(sessionId);
       return;
@@ -327,6 +331,8 @@
     const article = state.pending.get(requestId);
     if (article) {
       state.pending.delete(requestId);
+      article.classList.remove("pending");
+      article.dataset.status = "refused";
       article.append(el("div", "error", `${data.code}: ${data.message}`));
       updateStop();
       return;
@@ -602,6 +608,7 @@
     const requestId = randomId("r-");
     rememberPrompt(sessionId, requestId, text);
     if (!send({ type: "execute", session_id: sessionId, prompt: text, request_id: requestId })) return;
+    state.mine.add(requestId);
     box.value = "";
     const article = el("article", "turn pending");
     article.append(userBubble(text));
