@@ -6,6 +6,10 @@ during a turn does). Each turn runs under a watchdog (``turn_idle_timeout``, pau
 permission is pending, and ``turn_max_duration``) that interrupts, then kills. Live
 processes are capped at ``max_sessions`` (idle ones evicted LRU), stopped after
 ``idle_timeout``, and resumed with the same provider session id on the next message.
+
+This module holds the engine's sessions and their lifecycle; its parts live beside it:
+:mod:`~hotplex.engine.turns` (the workers and their turns), :mod:`~hotplex.engine.pool`
+(agent processes and the pool) and :mod:`~hotplex.engine.gate` (the tool gate).
 """
 
 from __future__ import annotations
@@ -18,47 +22,39 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
 
 from hotplex.address import session_id_for
 from hotplex.aio import cancel_and_wait
 from hotplex.config import Settings, UnattendedPolicy, secret_values
-from hotplex.engine.approvals import ADMIN, ANYONE, Approvals
-from hotplex.engine.environment import agent_environment
-from hotplex.engine.limits import AgentLimits, Confinement, LimitBackend, detect_backend
+from hotplex.engine.approvals import ADMIN, Approvals
+from hotplex.engine.gate import ToolGate
+from hotplex.engine.limits import LimitBackend, detect_backend
 from hotplex.engine.persistence import reap_orphans, record_of, restore
-from hotplex.engine.policy import PolicyChain, SessionGrants, ToolCall, ToolPolicy
+from hotplex.engine.policy import PolicyChain, SessionGrants, ToolPolicy
+from hotplex.engine.pool import ProcessPool, apply_override
 from hotplex.engine.session import Session, SessionInfo, Subscription, Turn
 from hotplex.engine.spares import Spares
 from hotplex.engine.subprocess import use_pidfd_child_watcher
+from hotplex.engine.turns import DURABLE_TIMEOUT, Durable, TurnRunner
 from hotplex.engine.workdirs import WorkDirs
 from hotplex.errors import (
-    AgentStartError,
-    ConfigError,
     HotplexError,
-    PoolExhaustedError,
-    ProtocolError,
     SessionBusyError,
     SessionNotFoundError,
-    UserFacingError,
 )
 from hotplex.events import AgentEvent, AuditEvent, agent_event
-from hotplex.interfaces import AgentProcess, Provider, Storage
+from hotplex.interfaces import Provider, Storage
 from hotplex.storage.ledger import TurnLedger
-from hotplex.types import AgentStartSpec, IncomingMessage, ToolDecision, ToolRequest
+from hotplex.types import IncomingMessage
 
 __all__ = ["Engine"]
 
 log = logging.getLogger(__name__)
 
 Emit = Callable[[AgentEvent | AuditEvent], Awaitable[None]]
-#: Awaited before a turn's ``done`` reaches anyone: returns once its events are committed.
-Durable = Callable[[AgentEvent], Awaitable[None]]
-DURABLE_TIMEOUT = 30.0
 
 
-class Engine:
+class Engine(TurnRunner, ProcessPool, ToolGate):
     def __init__(
         self,
         settings: Settings,
@@ -391,7 +387,7 @@ class Engine:
         session.overrides[name] = value
         await self._save(session)
         if session.process is not None and session.process.alive:
-            await _apply_override(session.process, name, value)
+            await apply_override(session.process, name, value)
 
     def subscribe(self, session_id: str, maxsize: int = 1000) -> Subscription | None:
         session = self._sessions.get(session_id)
@@ -426,368 +422,6 @@ class Engine:
         if self._emit_sink is not None:
             await self._emit_sink(event)
 
-    # -- processes ---------------------------------------------------------------------
-
-    def environment(self) -> dict[str, str]:
-        return agent_environment(
-            os.environ, extra=self.settings.provider.env, secrets=self._secrets
-        )
-
-    def start_spec(
-        self, session_id: str, provider_session_id: str, work_dir: Path, resume: bool
-    ) -> AgentStartSpec:
-        from hotplex.agent_tools import mcp_servers
-
-        return AgentStartSpec(
-            session_id=session_id,
-            provider_session_id=provider_session_id,
-            resume=resume,
-            work_dir=work_dir,
-            state_dir=self.workdirs.state_dir(provider_session_id),
-            env=self.environment(),
-            confinement=self._confinement(provider_session_id),
-            mcp_servers=mcp_servers(self.settings.engine.data_dir, session_id),
-        )
-
-    def _confinement(self, provider_session_id: str) -> Confinement | None:
-        if self._limit_backend is None:
-            return None
-        limits = self.settings.engine.limits
-        mib = 1024 * 1024
-        agent_limits = AgentLimits(
-            memory_bytes=None if limits.memory_mb is None else limits.memory_mb * mib,
-            max_pids=limits.max_pids,
-            max_open_files=limits.max_open_files,
-        )
-        return Confinement(self._limit_backend, agent_limits, f"agent-{provider_session_id}")
-
-    @property
-    def limit_backend(self) -> str:
-        """The confinement in use: cgroup2, cgroup1, rlimit, or off."""
-        return self._limit_backend.name if self._limit_backend is not None else "off"
-
-    async def reserve_slot(self, *, evict: bool = True) -> None:
-        """Count one more live process, evicting the least recently used idle session when
-        the pool is full; PoolExhaustedError when every live session is busy."""
-        async with self._pool_lock:
-            if self._live < self.settings.engine.max_sessions:
-                self._live += 1
-                return
-            victim = self._lru_idle() if evict else None
-            if victim is None:
-                raise PoolExhaustedError(
-                    f"All {self.settings.engine.max_sessions} agent sessions are busy; "
-                    "try again when one finishes."
-                )
-            self._live += 1  # the victim's slot is handed over below
-        await self._stop_process(victim, "ended")
-        await self._emit_audit(
-            AuditEvent(
-                "session.evicted", {"key": victim.key}, session_id=victim.session_id, actor="system"
-            )
-        )
-
-    def release_slot(self) -> None:
-        self._live -= 1
-
-    def _lru_idle(self) -> Session | None:
-        idle = [
-            s
-            for s in self._sessions.values()
-            if s.process is not None
-            and s.process.alive
-            and not s.busy
-            and not self.approvals.pending(s.session_id)
-        ]
-        return min(idle, key=lambda s: s.last_active, default=None)
-
-    async def _ensure_process(self, session: Session) -> AgentProcess:
-        async with session.spawn_lock:
-            if session.process is not None and session.process.alive:
-                return session.process
-            if session.process is not None:  # it died: clean up before respawning
-                await self._stop_process(session, None)
-            adopted = None if session.started_once else self.spares.take(session)
-            if adopted is not None:
-                session.process = adopted
-                state = "started"
-            else:
-                await self.reserve_slot()
-                try:
-                    spec = self.start_spec(
-                        session.session_id,
-                        session.provider_session_id,
-                        session.work_dir,
-                        resume=session.started_once,
-                    )
-                    session.process = await self.provider.start(spec, self.gate_for(session))
-                except BaseException:
-                    self.release_slot()
-                    raise
-                state = "resumed" if session.started_once else "started"
-            session.started_once = True
-            await self._save(session)  # the pid first: a restart must be able to reap it
-            for name, value in session.overrides.items():
-                await _apply_override(session.process, name, value)
-            await self._publish(session, agent_event("session", state=state))
-            return session.process
-
-    async def _stop_process(self, session: Session, state: str | None) -> None:
-        process, session.process = session.process, None
-        if process is None:
-            return
-        try:
-            await process.close(self.settings.engine.kill_grace)
-        finally:
-            self.release_slot()
-        await self._save(session)
-        if state is not None:
-            await self._publish(session, agent_event("session", state=state))
-
-    # -- the gate: policy chain, then a person -----------------------------------------
-
-    def gate_for(self, session: Session) -> Callable[[ToolRequest], Awaitable[ToolDecision]]:
-        async def gate(request: ToolRequest) -> ToolDecision:
-            return await self._gate(session, request)
-
-        return gate
-
-    async def _gate(self, session: Session, request: ToolRequest) -> ToolDecision:
-        call = ToolCall(session.session_id, session.address, session.work_dir, request)
-        verdict = await self.policy.check(call)
-        if verdict is not None and verdict.action == "deny":
-            reason = f"{verdict.rule}: {verdict.reason}" if verdict.rule else verdict.reason
-            return ToolDecision("deny", message=reason or "denied by policy")
-        if verdict is not None and verdict.action == "allow":
-            return ToolDecision("allow")
-        if request.stage == "pre":
-            return ToolDecision("ask") if verdict is not None else ToolDecision("defer")
-        return await self._ask_person(session, request, verdict.reason if verdict else None)
-
-    async def _ask_person(
-        self, session: Session, request: ToolRequest, reason: str | None
-    ) -> ToolDecision:
-        policy = self._policies.get(session.session_id)
-        address = session.address
-        if policy == "deny":
-            return ToolDecision(
-                "deny",
-                message="Tool calls need approval, and this session is unattended (policy: deny).",
-            )
-        if policy is not None and hasattr(policy, "allow_tools"):
-            if request.tool in policy.allow_tools:
-                return ToolDecision("allow")
-            return ToolDecision(
-                "deny", message=f"{request.tool} is not in this unattended session's allow_tools."
-            )
-        if policy is not None and hasattr(policy, "route_to"):
-            address = policy.route_to
-        approvers = self.settings.security.approvers or (
-            (session.owner,) if session.owner else (ANYONE,)
-        )
-        approval = await self.approvals.open(
-            kind="tool",
-            session_id=session.session_id,
-            address=address,
-            tool=request.tool,
-            input=request.input,
-            reason=reason or request.reason,
-            approvers=approvers,
-        )
-        turn = session.current
-        if turn is not None:
-            turn.pending_permissions += 1
-        try:
-            await self._publish(
-                session,
-                agent_event(
-                    "permission_request",
-                    permission_id=approval.permission_id,
-                    tool=request.tool,
-                    input=dict(request.input),
-                    reason=approval.reason or "",
-                    scopes=list(approval.scopes),
-                ),
-            )
-            decision = await self.approvals.wait(approval)
-        finally:
-            if turn is not None:
-                turn.pending_permissions -= 1
-                turn.last_activity = time.monotonic()
-        data: dict[str, Any] = {
-            "permission_id": approval.permission_id,
-            "decision": decision.decision,
-            "scope": decision.scope,
-            "by": decision.by,
-        }
-        if decision.reason:
-            data["reason"] = decision.reason
-        await self._publish(session, agent_event("permission_decision", **data))
-        if decision.decision == "allow":
-            if decision.scope == "session":
-                self.grants.grant(session.session_id, request)
-            return ToolDecision("allow")
-        return ToolDecision("deny", message=decision.reason or f"denied by {decision.by}")
-
-    # -- turns -------------------------------------------------------------------------
-
-    async def _worker(self, session: Session) -> None:
-        while True:  # the turn is not kept while waiting for the next one
-            await self._run_queued(session, await session.queue.get())
-
-    async def _run_queued(self, session: Session, turn: Turn) -> None:
-        session.current = turn
-        turn.started_at = time.time()
-        turn.last_activity = time.monotonic()
-        try:
-            if self._store is not None and not turn.stored_started:
-                await self._store.start_turn(turn.turn_id)
-            await self._run_turn(session, turn)
-        except asyncio.CancelledError:
-            await self._end_turn(
-                session, turn, "interrupted", "engine_stopped", "The service is shutting down."
-            )
-            raise
-        except Exception as exc:
-            log.exception("turn %s of %s failed", turn.turn_id, session.key)
-            message = (
-                str(exc)
-                if isinstance(exc, UserFacingError | HotplexError)
-                else ("Internal error; see the service log.")
-            )
-            await self._end_turn(session, turn, "error", _error_code(exc), message)
-        finally:
-            session.turns += 1
-            session.current = None
-            session.last_active = time.monotonic()
-            turn.finish()
-            if not turn.stored_ended:  # else the session was stored with the turn's end
-                await self._save_quietly(session)
-            # refill after the turn, so starting a spare does not compete with it
-            self.spares.refill()
-
-    async def _make_durable(self, session: Session, done: AgentEvent) -> None:
-        """Before a turn's ``done`` reaches anyone: its events are committed and the turn is
-        stored as finished, so a client that saw ``done`` never sees the turn again."""
-        try:
-            if self._durable is not None:
-                async with asyncio.timeout(DURABLE_TIMEOUT):
-                    await self._durable(done)
-            store, status = self._store, str(done.data["status"])
-            if store is not None and done.turn_id:
-                turn = session.current
-                if isinstance(store, TurnLedger) and turn is not None:
-                    await store.end_turn(done.turn_id, status, record_of(session, ending=True))
-                    turn.stored_ended = True
-                else:
-                    await store.finish_turn(done.turn_id, status)
-        except (TimeoutError, HotplexError) as exc:
-            log.error(
-                "session %s: turn %s not confirmed stored: %r", session.key, done.turn_id, exc
-            )
-
-    async def _save_quietly(self, session: Session) -> None:
-        """Store the session after a turn; a failure is logged (the turn itself is over)."""
-        try:
-            await self._save(session)
-        except Exception:
-            log.exception("session %s: storing the session failed", session.key)
-
-    async def _end_turn(
-        self, session: Session, turn: Turn, status: str, code: str, message: str
-    ) -> None:
-        if turn.status is not None:
-            return
-        retryable = status == "error" and code != "pool_exhausted"
-        await self._publish(
-            session, agent_event("error", code=code, message=message, retryable=retryable)
-        )
-        await self._publish(session, agent_event("done", status=status, duration_ms=0))
-
-    async def _run_turn(self, session: Session, turn: Turn) -> None:
-        for attempt in (1, 2):
-            process = await self._ensure_process(session)
-            watchdog = asyncio.create_task(self._watchdog(session, turn, process))
-            try:
-                delivered = await self._stream_turn(session, turn, process, retry=attempt == 1)
-            finally:
-                await cancel_and_wait(watchdog)
-            if not process.alive:
-                await self._stop_process(session, None)
-            if delivered:
-                return
-
-    async def _stream_turn(
-        self, session: Session, turn: Turn, process: AgentProcess, *, retry: bool
-    ) -> bool:
-        """Publish the turn's events; False when the agent had died before it saw the
-        prompt (nothing came back but the crash report), so the turn can be retried once
-        on a respawned agent."""
-        produced = False
-        async for event in process.turn(turn.prompt):
-            if (
-                retry
-                and not produced
-                and event.type == "error"
-                and event.data["code"] == "agent_crashed"
-            ):
-                log.info("session %s: agent was dead before the turn; respawning", session.key)
-                return False
-            produced = True
-            if turn.timeout_reason is not None:
-                if event.type == "error":
-                    continue  # the kill's crash report; the timeout is the error
-                if event.type == "done":
-                    await self._publish(
-                        session,
-                        agent_event(
-                            "error",
-                            code="turn_timeout",
-                            message=turn.timeout_reason,
-                            retryable=True,
-                        ),
-                    )
-                    event = agent_event(
-                        "done", status="error", duration_ms=int(event.data["duration_ms"])
-                    )
-            await self._publish(session, event)
-        return True
-
-    async def _watchdog(self, session: Session, turn: Turn, process: AgentProcess) -> None:
-        engine = self.settings.engine
-        started = time.monotonic()
-        while True:
-            now = time.monotonic()
-            max_deadline = started + engine.turn_max_duration
-            idle_deadline = (
-                float("inf")
-                if turn.pending_permissions
-                else turn.last_activity + engine.turn_idle_timeout
-            )
-            deadline = min(max_deadline, idle_deadline)
-            if now >= deadline:
-                break
-            await asyncio.sleep(min(deadline - now, 1.0))
-        if now >= max_deadline:
-            turn.timeout_reason = (
-                f"The turn ran longer than {engine.turn_max_duration:.0f}s and was stopped."
-            )
-        else:
-            turn.timeout_reason = (
-                f"The agent produced no output for "
-                f"{engine.turn_idle_timeout:.0f}s; the turn was stopped."
-            )
-        log.warning("session %s: %s", session.key, turn.timeout_reason)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(process.interrupt(), engine.kill_grace)
-        try:
-            await asyncio.wait_for(turn.completed.wait(), engine.kill_grace)
-        except TimeoutError:
-            log.warning(
-                "session %s: interrupt did not end the turn; killing the agent", session.key
-            )
-            await process.close(engine.kill_grace)
-
     async def _reap_idle(self) -> None:
         idle_timeout = self.settings.engine.idle_timeout
         period = max(0.05, min(idle_timeout / 4, 30.0))
@@ -807,22 +441,3 @@ class Engine:
                         now - session.last_active,
                     )
                     await self._stop_process(session, "ended")
-
-
-async def _apply_override(process: AgentProcess, name: str, value: str | None) -> None:
-    if name == "model":
-        await process.control("set_model", model=value)
-    else:
-        await process.control("set_permission_mode", mode=value)
-
-
-_ERROR_CODES: tuple[tuple[type[BaseException], str], ...] = (
-    (PoolExhaustedError, "pool_exhausted"),
-    (AgentStartError, "agent_start_failed"),
-    (ProtocolError, "protocol_error"),
-    (ConfigError, "config_error"),
-)
-
-
-def _error_code(exc: BaseException) -> str:
-    return next((code for kind, code in _ERROR_CODES if isinstance(exc, kind)), "internal_error")

@@ -1,0 +1,114 @@
+"""The engine's tool gate: every tool call of an agent passes the policy chain, then, when
+the CLI wants to ask, the session's unattended policy or a person (docs/engine.md,
+"Approvals and the policy chain")."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from hotplex.config import Settings, UnattendedPolicy
+from hotplex.engine.approvals import ANYONE, Approvals
+from hotplex.engine.policy import PolicyChain, SessionGrants, ToolCall
+from hotplex.engine.session import Session
+from hotplex.events import AgentEvent, agent_event
+from hotplex.types import ToolDecision, ToolRequest
+
+__all__ = ["ToolGate"]
+
+
+class ToolGate:
+    """Part of :class:`~hotplex.engine.engine.Engine`: the gate each agent gets."""
+
+    if TYPE_CHECKING:
+        settings: Settings
+        approvals: Approvals
+        grants: SessionGrants
+        policy: PolicyChain
+        _policies: dict[str, UnattendedPolicy | None]
+
+        async def _publish(self, session: Session, event: AgentEvent) -> AgentEvent: ...
+
+    def gate_for(self, session: Session) -> Callable[[ToolRequest], Awaitable[ToolDecision]]:
+        async def gate(request: ToolRequest) -> ToolDecision:
+            return await self._gate(session, request)
+
+        return gate
+
+    async def _gate(self, session: Session, request: ToolRequest) -> ToolDecision:
+        call = ToolCall(session.session_id, session.address, session.work_dir, request)
+        verdict = await self.policy.check(call)
+        if verdict is not None and verdict.action == "deny":
+            reason = f"{verdict.rule}: {verdict.reason}" if verdict.rule else verdict.reason
+            return ToolDecision("deny", message=reason or "denied by policy")
+        if verdict is not None and verdict.action == "allow":
+            return ToolDecision("allow")
+        if request.stage == "pre":
+            return ToolDecision("ask") if verdict is not None else ToolDecision("defer")
+        return await self._ask_person(session, request, verdict.reason if verdict else None)
+
+    async def _ask_person(
+        self, session: Session, request: ToolRequest, reason: str | None
+    ) -> ToolDecision:
+        policy = self._policies.get(session.session_id)
+        address = session.address
+        if policy == "deny":
+            return ToolDecision(
+                "deny",
+                message="Tool calls need approval, and this session is unattended (policy: deny).",
+            )
+        if policy is not None and hasattr(policy, "allow_tools"):
+            if request.tool in policy.allow_tools:
+                return ToolDecision("allow")
+            return ToolDecision(
+                "deny", message=f"{request.tool} is not in this unattended session's allow_tools."
+            )
+        if policy is not None and hasattr(policy, "route_to"):
+            address = policy.route_to
+        approvers = self.settings.security.approvers or (
+            (session.owner,) if session.owner else (ANYONE,)
+        )
+        approval = await self.approvals.open(
+            kind="tool",
+            session_id=session.session_id,
+            address=address,
+            tool=request.tool,
+            input=request.input,
+            reason=reason or request.reason,
+            approvers=approvers,
+        )
+        turn = session.current
+        if turn is not None:
+            turn.pending_permissions += 1
+        try:
+            await self._publish(
+                session,
+                agent_event(
+                    "permission_request",
+                    permission_id=approval.permission_id,
+                    tool=request.tool,
+                    input=dict(request.input),
+                    reason=approval.reason or "",
+                    scopes=list(approval.scopes),
+                ),
+            )
+            decision = await self.approvals.wait(approval)
+        finally:
+            if turn is not None:
+                turn.pending_permissions -= 1
+                turn.last_activity = time.monotonic()
+        data: dict[str, Any] = {
+            "permission_id": approval.permission_id,
+            "decision": decision.decision,
+            "scope": decision.scope,
+            "by": decision.by,
+        }
+        if decision.reason:
+            data["reason"] = decision.reason
+        await self._publish(session, agent_event("permission_decision", **data))
+        if decision.decision == "allow":
+            if decision.scope == "session":
+                self.grants.grant(session.session_id, request)
+            return ToolDecision("allow")
+        return ToolDecision("deny", message=decision.reason or f"denied by {decision.by}")
