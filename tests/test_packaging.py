@@ -1,5 +1,5 @@
-"""The wheel carries the templates, configs and plugin packages, and an installed copy
-finds them through importlib.resources."""
+"""The wheel carries the templates, configs, the web chat's static files and the plugin
+packages, and an installed copy finds them."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ def test_wheel_contents(wheel: Path) -> None:
         "hotplex/templates/text/help.md.j2",
         "hotplex/configs/hotplex.example.yaml",
         "hotplex/py.typed",
+        "hotplex/web/static/index.html",
+        "hotplex/web/static/app.js",
+        "hotplex/web/static/style.css",
         "hotplex_slack/plugin.py",
         "hotplex_feishu/plugin.py",
         "hotplex_relay/plugin.py",
@@ -83,6 +86,9 @@ def test_installed_wheel_finds_its_files(wheel: Path, tmp_path: Path) -> None:
         "assert hotplex.__file__.startswith(sys.argv[1]), hotplex.__file__\n"
         "print(config_file('hotplex.example.yaml').read_text()[:40])\n"
         "print(sorted(p.name for p in template_root().iterdir()))\n"
+        "from hotplex.web import STATIC_DIR, STATIC_FILES\n"
+        "assert STATIC_DIR.is_relative_to(sys.argv[1]), STATIC_DIR\n"
+        "print(sorted(n for n in STATIC_FILES if (STATIC_DIR / n).stat().st_size > 0))\n"
     )
     deps = next(p for p in sys.path if p.endswith("site-packages"))
     result = subprocess.run(
@@ -95,3 +101,4 @@ def test_installed_wheel_finds_its_files(wheel: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "HotPlex configuration" in result.stdout and "'text'" in result.stdout
+    assert "['app.js', 'index.html', 'style.css']" in result.stdout
