@@ -26,7 +26,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hotplex.errors import StorageError
 
@@ -81,16 +81,23 @@ class FastWriter:
         """Run ``work(conn)`` in one ``BEGIN IMMEDIATE`` transaction and commit it (to the
         WAL; see :meth:`synced`). The caller holds the storage's write lock."""
         loop = asyncio.get_running_loop()
+        done = loop.run_in_executor(self._thread, self._transaction, work)
+        # counted when it ends, even if the caller is cancelled meanwhile: the thread goes
+        # on with the transaction, and a commit must get its fsync
+        done.add_done_callback(self._count)
         try:
-            result = await loop.run_in_executor(self._thread, self._transaction, work)
+            return await asyncio.shield(done)
         except sqlite3.Error as exc:
             raise StorageError(f"storage write failed: {exc}") from exc
+
+    def _count(self, done: asyncio.Future[Any]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
         self._committed += 1
         if self._fsync:
             self._start_sync()
         else:
             self._synced = self._committed
-        return result
 
     def synced(self) -> asyncio.Future[None]:
         """Done once every commit made so far is on disk (StorageError if the fsync
