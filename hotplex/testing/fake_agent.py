@@ -1443,7 +1443,7 @@ def install_sigint(agent: FakeAgent) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: validate like the real CLI, set up the switches, then serve stdin."""
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] in (["--version"], ["-v"]):  # as the real CLI answers `hotplex doctor`
+    if "--version" in args or "-v" in args:  # as the real CLI answers `hotplex doctor`
         sys.stdout.write(f"{VERSION} (Claude Code)\n")
         return 0
     cfg = parse_args(args)

@@ -39,6 +39,8 @@ async def test_prompt_streams_token_by_token(
     # tokens and cost of the turn, from its usage event
     await expect(turn.locator(".turn-foot")).to_contain_text(" out tokens · $0.0002")
     await expect(page.locator("#stop")).to_be_disabled()
+    await page.wait_for_function("window.HotPlex.state.setup !== null")
+    assert await page.locator("#setup-banner").is_hidden()  # the fake agent is a usable CLI
 
 
 async def test_tool_call_is_approved_and_denied_with_buttons(
@@ -147,7 +149,9 @@ PAYLOAD = (
 )
 
 
-async def test_agent_output_renders_as_text(start_daemon: DaemonFactory, page: Any) -> None:
+async def test_agent_output_renders_as_text(
+    start_daemon: DaemonFactory, page: Any, shot: Shot
+) -> None:
     daemon = await start_daemon()
     await login(page, daemon)
     await send_prompt(page, PAYLOAD)
@@ -158,6 +162,7 @@ async def test_agent_output_renders_as_text(start_daemon: DaemonFactory, page: A
     await expect(text.locator("code")).to_have_text("<b>code</b>")
     assert await page.locator(".turn").locator("script, img, a, b, iframe, svg").count() == 0
     assert await page.evaluate("window.__pwned") is None
+    await shot(page, "escaped")
     # the prompt bubble, too, is text
     await expect(page.locator(".user")).to_have_text(PAYLOAD)
 
@@ -172,6 +177,7 @@ HOSTILE = [
     "**<i onclick=alert(1)>x</i>** *<u>y</u>* `<s>z</s>`",
     "# <h1>head</h1>\n- <li>item</li>\n> <blockquote>q</blockquote>\n1. <ol>",
     "&lt;script&gt; &amp; &#x3C;img&#x3E; \"quotes\" 'single'",
+    "see [the docs](https://example.com/a?b=1&c=2) and *this*",
 ]
 
 
@@ -201,12 +207,18 @@ async def test_markdown_renderer_escapes_first(start_daemon: DaemonFactory, page
     assert found[0]["text"] == "<script>alert(1)</script>"
     assert found[2]["text"] == "</code></pre><img src=x onerror=alert(1)>"
     assert found[8]["text"] == HOSTILE[8]
+    # what the renderer is for still works
+    assert found[9]["tags"] == ["p", "a", "em"], found[9]
+    assert "href=https://example.com/a?b=1&c=2" in found[9]["attrs"]
 
 
 async def test_phone_sized_screen(browser: Any, start_daemon: DaemonFactory, shot: Shot) -> None:
     daemon = await start_daemon()
     context = await browser.new_context(
-        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        color_scheme="dark",
     )
     context.set_default_timeout(20_000)
     page = await context.new_page()
