@@ -33,6 +33,7 @@ from hotplex.gateway.ratelimit import RateLimiter
 from hotplex.interfaces import MiddlewareContext, Storage
 from hotplex.runtime import Runtime
 from hotplex.services import STORAGE
+from hotplex.storage.sink import STORAGE_SINK
 from hotplex.types import IncomingMessage
 
 __all__ = ["CALLER", "GATEWAY_KEY", "Caller", "Gateway", "Target"]
@@ -209,7 +210,12 @@ class Gateway:
         """Start following one of the caller's sessions (stored events, then live)."""
         target = self.own(caller, client_id)
         follow = await open_follow(
-            self.engine(), self.storage(), target.session_id, since, self.settings.client_queue
+            self.engine(),
+            self.storage(),
+            target.session_id,
+            since,
+            self.settings.client_queue,
+            self.runtime.ctx.services.find(STORAGE_SINK),
         )
         if follow is None:
             raise GatewayError("unknown_session", f"No session {client_id!r}.", status=404)

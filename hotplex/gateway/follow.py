@@ -3,10 +3,13 @@
 The live subscription is taken first, and in the same step (no await in between) the
 session's last ``seq`` (the *mark*) and its running turn are noted. Then the stored events
 ``since < seq <= mark`` are replayed, and after them the buffered live events with
-``seq > mark``. The storage sink runs behind the engine by a few milliseconds, so a replay
-that ends short of the mark reads again for a bounded time until storage has caught up
-(it has once it holds the mark, or anything later). ``text_delta`` events are not stored;
-they are missing from replays by design (their ``text`` is stored).
+``seq > mark``. The storage sink runs behind the engine, by milliseconds or, under load,
+by seconds: the replay first waits (up to ``COMMIT_WAIT``) until the sink reports the mark
+committed, so no event between what storage holds and the mark is skipped; when it does not
+come in time the client gets a retryable ``storage_unavailable`` error rather than a silent
+gap. Without a storage sink (a storage plugin that feeds itself) a replay that ends short of
+the mark reads again for ``CATCH_UP`` seconds. ``text_delta`` events are not stored; they
+are missing from replays by design (their ``text`` is stored).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from hotplex.errors import StorageError
 from hotplex.events import AgentEvent
 from hotplex.gateway.frames import GatewayError
 from hotplex.interfaces import Storage
+from hotplex.storage.sink import StorageSink
 
 __all__ = ["Follow", "Receiver", "open_follow", "relay_follow", "relay_turn"]
 
@@ -31,7 +35,9 @@ log = logging.getLogger(__name__)
 PAGE = 500
 #: How long one storage read may take.
 READ_TIMEOUT = 10.0
-#: How long a replay waits for the storage sink to store what the engine already sent.
+#: How long a replay waits for the storage sink to commit what the engine already sent.
+COMMIT_WAIT = 15.0
+#: Without a storage sink: how long a replay reads again to catch up with the engine.
 CATCH_UP = 1.0
 CATCH_UP_POLL = 0.02
 
@@ -77,8 +83,10 @@ class Follow:
         subscription: Subscription | None,
         mark: int,
         running_turn: str | None,
+        sink: StorageSink | None = None,
     ) -> None:
         self.session_id = session_id
+        self.sink = sink
         self.since = since
         self.storage = storage
         self.subscription = subscription
@@ -95,6 +103,9 @@ class Follow:
         if self.storage is None:
             return
         upper = self.mark if self.subscription is not None else None
+        confirmed = upper is not None and self.sink is not None
+        if confirmed and upper is not None and upper > self.since:
+            await self._committed(upper)
         last = self.since
         deadline = time.monotonic() + CATCH_UP
         while True:
@@ -109,9 +120,25 @@ class Follow:
                     yield event
             if len(page) == PAGE and not beyond:
                 continue
-            if upper is None or beyond or last >= upper or time.monotonic() >= deadline:
+            if upper is None or beyond or last >= upper or confirmed:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("replay of %s ends at %d, short of %d", self.session_id, last, upper)
                 return
             await asyncio.sleep(CATCH_UP_POLL)
+
+    async def _committed(self, seq: int) -> None:
+        assert self.sink is not None
+        try:
+            await asyncio.wait_for(self.sink.committed(self.session_id, seq), COMMIT_WAIT)
+        except (TimeoutError, StorageError) as exc:
+            log.warning("events of %s up to %d are not stored: %r", self.session_id, seq, exc)
+            raise GatewayError(
+                "storage_unavailable",
+                "Recent events are not stored yet, so they cannot be replayed; try again.",
+                status=503,
+                retryable=True,
+            ) from None
 
     async def live(self) -> AsyncGenerator[AgentEvent, None]:
         """Live events after the mark, until the subscription ends."""
@@ -127,7 +154,12 @@ class Follow:
 
 
 async def open_follow(
-    engine: Engine, storage: Storage | None, session_id: str, since: int, maxsize: int
+    engine: Engine,
+    storage: Storage | None,
+    session_id: str,
+    since: int,
+    maxsize: int,
+    sink: StorageSink | None = None,
 ) -> Follow | None:
     """Subscribe to ``session_id`` and note where the replay ends; None when the session is
     neither live nor stored."""
@@ -139,7 +171,7 @@ async def open_follow(
             return Follow(session_id, since, storage, None, 0, None) if known else None
     subscription = session.subscribe(maxsize)
     running = session.current.turn_id if session.current is not None else None
-    return Follow(session_id, since, storage, subscription, session.seq, running)
+    return Follow(session_id, since, storage, subscription, session.seq, running, sink)
 
 
 async def relay_follow(
