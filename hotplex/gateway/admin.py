@@ -18,7 +18,7 @@ from aiohttp import web
 from hotplex import __version__
 from hotplex.engine import ENGINE, Engine
 from hotplex.engine.session import SessionInfo
-from hotplex.gateway.auth import protect
+from hotplex.gateway.security import admin_guard
 from hotplex.interfaces import Storage
 from hotplex.runtime import Runtime
 from hotplex.services import STORAGE
@@ -221,7 +221,7 @@ def add_admin_routes(app: web.Application, runtime: Runtime) -> None:
 
     def route(method: str, path: str, handler: Handler, name: str) -> None:
         router.add_route(
-            method, PREFIX + path, protect(settings, "admin", _json_errors(handler)), name=name
+            method, PREFIX + path, admin_guard(settings, _json_errors(handler)), name=name
         )
 
     route("GET", "/sessions", admin.list_sessions, "admin_sessions")

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from hotplex.gateway.auth import protect
 from hotplex.gateway.routes import add_client_routes
+from hotplex.gateway.security import admin_guard
 from hotplex.runtime import Runtime
 
 __all__ = ["RUNTIME_KEY", "build_app"]
@@ -41,10 +42,10 @@ def build_app(runtime: Runtime) -> web.Application:
     app.on_startup.append(replay)
     settings = runtime.settings
     for spec in runtime.ctx.plugins.routes():
-        app.router.add_route(
-            spec.method,
-            spec.path,
-            protect(settings, spec.auth, spec.handler),
-            name=spec.name or None,
+        handler = (
+            admin_guard(settings, spec.handler)
+            if spec.auth == "admin"
+            else protect(settings, spec.auth, spec.handler)
         )
+        app.router.add_route(spec.method, spec.path, handler, name=spec.name or None)
     return app

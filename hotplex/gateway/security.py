@@ -1,9 +1,10 @@
-"""The guard in front of every client route, and CORS for the HTTP API.
+"""The guards in front of every client route (:func:`guard`) and admin route
+(:func:`admin_guard`), and CORS for the HTTP API.
 
-In order: the ``Host`` (with no API keys configured, only loopback names: a web page that
-rebinds its DNS name to 127.0.0.1 is refused), the ``Origin`` (a browser's request from a
-page that is neither same-origin nor in ``server.allowed_origins`` gets 403; clients that
-send no Origin pass), the key (bare 401), then the key's rate limit (429 with Retry-After).
+For a client route, in order: the ``Host`` (with no API keys configured, only loopback
+names: a web page that rebinds its DNS name to 127.0.0.1 is refused), the ``Origin`` (a
+browser's request from a page that is neither same-origin nor in ``server.allowed_origins``
+gets 403; clients that send no Origin pass), the key (bare 401), then the key's rate limit (429 with Retry-After).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from hotplex.config import ServerSettings
+from hotplex.config import ServerSettings, Settings
 from hotplex.engine.approvals import ADMIN
-from hotplex.gateway.auth import API_KEY_NAME, Handler, api_key_name, is_admin
+from hotplex.gateway.auth import API_KEY_NAME, Handler, api_key_name, is_admin, protect
 from hotplex.gateway.clients import CALLER, GATEWAY_KEY, Caller, Gateway
 from hotplex.gateway.frames import GatewayError
 
 __all__ = [
+    "admin_guard",
     "cors_headers",
     "error_response",
     "guard",
@@ -46,15 +48,7 @@ def _hostname(host: str) -> str:
 
 
 def host_allowed(settings: ServerSettings, request: web.Request) -> bool:
-    if settings.api_keys:
-        return True
-    name = _hostname(request.host)
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return bool(settings.api_keys) or _loopback_name(request)
 
 
 def _normal(origin: str) -> str:
@@ -73,6 +67,32 @@ def origin_allowed(settings: ServerSettings, request: web.Request) -> bool:
         return True
     parts = urlsplit(_normal(origin))
     return parts.scheme in ("http", "https") and parts.netloc == request.host.lower()
+
+
+def _loopback_name(request: web.Request) -> bool:
+    name = _hostname(request.host)
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def admin_guard(settings: Settings, handler: Handler) -> Handler:
+    """An admin route: the Origin check, and, with no ``admin_token`` (loopback trust), a
+    loopback ``Host`` (a web page that rebinds its DNS name to 127.0.0.1 is refused), then
+    the token (bare 401)."""
+    protected = protect(settings, "admin", handler)
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if not origin_allowed(settings.server, request) or (
+            settings.server.admin_token is None and not _loopback_name(request)
+        ):
+            raise web.HTTPForbidden()
+        return await protected(request)
+
+    return guarded
 
 
 def guard(gateway: Gateway, handler: Handler) -> Handler:

@@ -191,3 +191,22 @@ async def test_audit_is_filtered_and_paged(gateway: HarnessFactory) -> None:
             ids += [a["id"] for a in page["audit"]]
         assert ids == sorted(ids, reverse=True) and len(ids) >= 3
         assert (await audit("since=9999999999"))["audit"] == []
+
+
+async def test_admin_refuses_rebound_hosts_and_foreign_origins(gateway: HarnessFactory) -> None:
+    """Without an admin token loopback is trusted, so a page whose DNS name was rebound to
+    127.0.0.1 (a foreign Host) or a cross-site request (a foreign Origin) is refused."""
+    async with gateway(keys=False) as h:
+        status, _ = await get(h, "/admin/v1/stats", headers={})
+        assert status == 200
+        rebound = {"Host": "attacker.example:8080"}
+        assert (await get(h, "/admin/v1/stats", headers=rebound))[0] == 403
+        foreign = {"Origin": "http://attacker.example"}
+        assert (await get(h, "/admin/v1/stats", headers=foreign))[0] == 403
+        async with h.client.delete("/admin/v1/sessions/x", headers=foreign) as response:
+            assert response.status == 403
+        same = {"Origin": str(h.client.make_url("/")).rstrip("/")}
+        assert (await get(h, "/admin/v1/stats", headers=same))[0] == 200
+    async with gateway() as h:  # with a token, the token decides; a foreign Origin still not
+        assert (await get(h, "/admin/v1/stats", headers={**ADMIN, **rebound}))[0] == 200
+        assert (await get(h, "/admin/v1/stats", headers={**ADMIN, **foreign}))[0] == 403
