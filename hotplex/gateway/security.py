@@ -4,7 +4,8 @@
 For a client route, in order: the ``Host`` (with no API keys configured, only loopback
 names: a web page that rebinds its DNS name to 127.0.0.1 is refused), the ``Origin`` (a
 browser's request from a page that is neither same-origin nor in ``server.allowed_origins``
-gets 403; clients that send no Origin pass), the key (bare 401), then the key's rate limit (429 with Retry-After).
+gets 403; clients that send no Origin pass), the key (bare 401), then the key's rate
+limit (429 with Retry-After).
 """
 
 from __future__ import annotations
