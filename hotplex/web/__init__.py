@@ -68,7 +68,11 @@ def add_web_routes(app: web.Application, runtime: Runtime) -> None:
     cache: list[tuple[float, SetupReport]] = []
     lock = asyncio.Lock()
 
+    from hotplex.gateway.security import host_allowed  # the gateway imports this module
+
     async def setup(request: web.Request) -> web.Response:
+        if not host_allowed(runtime.settings.server, request):  # no DNS-rebound page reads it
+            raise web.HTTPForbidden()
         async with lock:  # one check at a time, however many pages ask
             if not cache or time.monotonic() - cache[0][0] > SETUP_TTL:
                 report = await asyncio.to_thread(setup_report, runtime.ctx)

@@ -187,3 +187,12 @@ async def test_no_banner_when_the_agent_can_start(tmp_path: Path, page: Any) -> 
         assert not any("cannot start" in line for line in daemon.log)
     finally:
         assert await daemon.stop() == 0
+
+
+async def test_setup_refuses_a_rebound_host(web_client: Callable[..., Any], tmp_path: Path) -> None:
+    """With no API keys (loopback trust), a page whose DNS name points at 127.0.0.1 may not
+    read the report (it names paths of the installation)."""
+    binary = str(write_wrapper(tmp_path / "bin"))
+    async with web_client(binary=binary, env=NO_CREDENTIALS) as client:
+        response = await client.get("/api/v1/setup", headers={"Host": "attacker.example"})
+        assert response.status == 403
