@@ -11,6 +11,7 @@ from typing import Any
 
 from hotplex.events import AgentEvent, agent_event
 from hotplex.interfaces import AgentProcess, ChatAdapter, MessageOperations, Provider, ToolGate
+from hotplex.records import AgentToolSpec, ToolCallContext
 from hotplex.types import (
     AgentStartSpec,
     ApprovalRequest,
@@ -20,6 +21,7 @@ from hotplex.types import (
 )
 
 __all__ = [
+    "EchoTool",
     "FakeAgentProcess",
     "FakeChatAdapter",
     "FakeMessageOperations",
@@ -233,3 +235,19 @@ class FakeChatAdapter(ChatAdapter):
         await asyncio.wait_for(self._ready.wait(), timeout)
         assert self._deliver is not None
         await self._deliver(message)
+
+
+class EchoTool:
+    """An agent tool handler that answers ``ECHOED<text> for <session id>`` and keeps every
+    call's arguments and context in ``calls``; :meth:`spec` registers it as ``echo``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict[str, Any], ToolCallContext]] = []
+
+    async def __call__(self, args: dict[str, Any], ctx: ToolCallContext) -> str:
+        self.calls.append((args, ctx))
+        return f"ECHOED<{args.get('text')}> for {ctx.session_id}"
+
+    def spec(self) -> AgentToolSpec:
+        schema = {"type": "object", "properties": {"text": {"type": "string"}}}
+        return AgentToolSpec("echo", "Echo the text back", schema, self)

@@ -22,7 +22,7 @@ from hotplex.agent_tools import (
     shared_server_entry,
 )
 from hotplex.context import PluginContext
-from hotplex.records import AgentToolSpec, ToolCallContext
+from hotplex.testing.fakes import EchoTool
 
 CONTEXT = cast(PluginContext, object())
 
@@ -78,19 +78,10 @@ async def test_another_sessions_grant_waits_for_the_first_call() -> None:
     assert await grants.grant("a", "/w", "t", {"x": 2}, timeout=0.05) is None  # c holds it
 
 
-class Echo:
-    def __init__(self) -> None:
-        self.calls: list[ToolCallContext] = []
-
-    async def __call__(self, args: dict[str, Any], ctx: ToolCallContext) -> str:
-        self.calls.append(ctx)
-        return f"echo {args['text']} for {ctx.session_id}"
-
-
 @pytest.fixture
-async def bridge(tmp_path: Path) -> AsyncIterator[tuple[AgentToolBridge, Echo]]:
-    echo = Echo()
-    spec = AgentToolSpec("echo", "Echo", {"type": "object"}, echo)
+async def bridge(tmp_path: Path) -> AsyncIterator[tuple[AgentToolBridge, EchoTool]]:
+    echo = EchoTool()
+    spec = echo.spec()
     async with AgentToolBridge({"echo": spec}, CONTEXT, data_dir=tmp_path / "d") as running:
         yield running, echo
 
@@ -116,7 +107,7 @@ async def call_shared(socket: Path, directory: Path, text: str) -> dict[str, Any
 
 
 async def test_a_shared_servers_call_runs_only_against_a_grant(
-    bridge: tuple[AgentToolBridge, Echo], tmp_path: Path
+    bridge: tuple[AgentToolBridge, EchoTool], tmp_path: Path
 ) -> None:
     running, echo = bridge
     grants = active_grants(running.path)
@@ -130,6 +121,6 @@ async def test_a_shared_servers_call_runs_only_against_a_grant(
     assert echo.calls == []
     await grants.grant("s-1", str(work.resolve()), "hotplex_echo", {"text": "hi"}, timeout=1)
     done = (await call_shared(running.path, work, "hi"))["result"]
-    assert done == {"content": [{"type": "text", "text": "echo hi for s-1"}], "isError": False}
+    assert done == {"content": [{"type": "text", "text": "ECHOED<hi> for s-1"}], "isError": False}
     assert (await call_shared(running.path, work, "hi"))["result"]["isError"]  # used up
     assert len(echo.calls) == 1

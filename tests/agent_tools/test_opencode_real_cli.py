@@ -24,8 +24,8 @@ from hotplex.engine.policy import PolicyVerdict, ToolCall
 from hotplex.events import AgentEvent
 from hotplex.interfaces import Provider, ToolGate
 from hotplex.providers.opencode import OpenCodeProvider, OpenCodeSession
-from hotplex.records import AgentToolSpec, ToolCallContext
 from hotplex.testing.fake_anthropic import FakeAnthropic
+from hotplex.testing.fakes import EchoTool
 from hotplex.testing.real_cli import require_cli
 from hotplex.types import AgentStartSpec, ToolDecision, ToolRequest
 
@@ -33,19 +33,6 @@ pytestmark = [pytest.mark.real_cli, pytest.mark.asyncio(loop_scope="module")]
 TURN = 60.0
 TOOL = "hotplex_echo"
 PROMPT = f'MCP: {TOOL} {{"text": "hi"}}'
-
-
-class Echo:
-    def __init__(self) -> None:
-        self.calls: list[tuple[dict[str, Any], ToolCallContext]] = []
-
-    async def __call__(self, args: dict[str, Any], ctx: ToolCallContext) -> str:
-        self.calls.append((args, ctx))
-        return f"ECHOED<{args.get('text')}> for {ctx.session_id}"
-
-    def spec(self) -> AgentToolSpec:
-        schema = {"type": "object", "properties": {"text": {"type": "string"}}}
-        return AgentToolSpec("echo", "Echo the text back", schema, self)
 
 
 class World:
@@ -56,7 +43,7 @@ class World:
         self.data_dir = data_dir
         self.api = api
         self.provider = provider
-        self.echo = Echo()
+        self.echo = EchoTool()
         self.engine: Engine | None = None
 
     def resolve(self, session_id: str) -> tuple[str, str | None] | None:
@@ -109,7 +96,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
 
 
 @pytest.fixture
-def echo(world: World) -> Echo:
+def echo(world: World) -> EchoTool:
     world.echo.calls.clear()
     return world.echo
 
@@ -133,7 +120,7 @@ async def next_event(turn: Any, kind: str) -> AgentEvent:
     raise AssertionError(f"no {kind} event")
 
 
-async def test_approved_call_runs_the_handler_for_its_session(world: World, echo: Echo) -> None:
+async def test_approved_call_runs_the_handler_for_its_session(world: World, echo: EchoTool) -> None:
     async with engine_for(world) as engine:
         turn = await engine.execute("k", PROMPT, user="alice", address="test:chan")
         request = await next_event(turn, "permission_request")
@@ -155,7 +142,7 @@ async def test_approved_call_runs_the_handler_for_its_session(world: World, echo
     assert grants is not None and len(grants) == 0  # used up
 
 
-async def test_denied_call_does_not_run(world: World, echo: Echo) -> None:
+async def test_denied_call_does_not_run(world: World, echo: EchoTool) -> None:
     async with engine_for(world) as engine:
         turn = await engine.execute("k", PROMPT, user="alice")
         request = await next_event(turn, "permission_request")
@@ -183,7 +170,7 @@ class DenyHotplex:
         return None
 
 
-async def test_a_policy_denies_an_allowed_tool(world: World, echo: Echo) -> None:
+async def test_a_policy_denies_an_allowed_tool(world: World, echo: EchoTool) -> None:
     policy = DenyHotplex()
     settings = world.settings(allowed_tools=[TOOL])
     async with engine_for(world, settings=settings, policies=[policy]) as engine:
@@ -195,7 +182,7 @@ async def test_a_policy_denies_an_allowed_tool(world: World, echo: Echo) -> None
 
 
 async def test_sessions_sharing_a_directory_get_their_own_calls(
-    world: World, echo: Echo, tmp_path: Path
+    world: World, echo: EchoTool, tmp_path: Path
 ) -> None:
     """Two sessions in one work directory (one MCP server process) make the same call at
     once: each handler run belongs to the session that made it."""

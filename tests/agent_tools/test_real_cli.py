@@ -17,8 +17,8 @@ from hotplex.engine.engine import Engine
 from hotplex.engine.policy import PolicyVerdict, ToolCall
 from hotplex.events import AgentEvent
 from hotplex.providers.claude_code import ClaudeCodeProvider
-from hotplex.records import AgentToolSpec, ToolCallContext
 from hotplex.testing.fake_anthropic import FakeAnthropic
+from hotplex.testing.fakes import EchoTool
 
 pytestmark = pytest.mark.real_cli
 TURN = 60.0
@@ -37,20 +37,7 @@ async def next_event(turn: Any, kind: str) -> AgentEvent:
     raise AssertionError(f"no {kind} event")
 
 
-class Echo:
-    def __init__(self) -> None:
-        self.calls: list[tuple[dict[str, Any], ToolCallContext]] = []
-
-    async def __call__(self, args: dict[str, Any], ctx: ToolCallContext) -> str:
-        self.calls.append((args, ctx))
-        return f"ECHOED<{args.get('text')}>"
-
-    def spec(self) -> AgentToolSpec:
-        schema = {"type": "object", "properties": {"text": {"type": "string"}}}
-        return AgentToolSpec("echo", "Echo the text back", schema, self)
-
-
-def bridge_for(engine: Engine, echo: Echo, data_dir: Path) -> AgentToolBridge:
+def bridge_for(engine: Engine, echo: EchoTool, data_dir: Path) -> AgentToolBridge:
     def resolve(session_id: str) -> tuple[str, str | None] | None:
         session = engine.get(session_id)
         return (session.session_id, session.address) if session is not None else None
@@ -63,7 +50,7 @@ async def test_agent_tool_approved_runs_the_handler(
     fake_api: FakeAnthropic, claude_settings: Callable[..., Any]
 ) -> None:
     settings = claude_settings()
-    echo = Echo()
+    echo = EchoTool()
     engine = Engine(settings, ClaudeCodeProvider(settings.provider))
     async with bridge_for(engine, echo, settings.engine.data_dir), engine:
         assert active_socket(settings.engine.data_dir) is not None
@@ -86,7 +73,7 @@ async def test_agent_tool_denied_does_not_run(
     fake_api: FakeAnthropic, claude_settings: Callable[..., Any]
 ) -> None:
     settings = claude_settings()
-    echo = Echo()
+    echo = EchoTool()
     engine = Engine(settings, ClaudeCodeProvider(settings.provider))
     async with bridge_for(engine, echo, settings.engine.data_dir), engine:
         turn = await engine.execute("k", PROMPT, user="alice")
@@ -109,7 +96,7 @@ async def test_allowed_tools_skips_the_question_and_keeps_user_servers(
     settings = claude_settings(
         allowed_tools=["mcp__hotplex__echo"], mcp_config=json.dumps(user_config)
     )
-    echo = Echo()
+    echo = EchoTool()
     engine = Engine(settings, ClaudeCodeProvider(settings.provider))
     async with bridge_for(engine, echo, settings.engine.data_dir), engine:
         events = await (await engine.execute("k", PROMPT, user="alice")).collect(TURN)
@@ -134,7 +121,7 @@ async def test_pre_tool_hook_sees_agent_tools_even_when_allowed(
     fake_api: FakeAnthropic, claude_settings: Callable[..., Any]
 ) -> None:
     settings = claude_settings(allowed_tools=["mcp__hotplex__echo"])
-    echo = Echo()
+    echo = EchoTool()
     policy = DenyHotplex()
     engine = Engine(settings, ClaudeCodeProvider(settings.provider), policies=[policy])
     async with bridge_for(engine, echo, settings.engine.data_dir), engine:
