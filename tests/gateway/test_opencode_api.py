@@ -255,3 +255,74 @@ async def test_a_client_that_goes_away_loses_nothing(gateway: HarnessFactory) ->
             frames = await read_events(bobs, "session.created")
         assert frames[-1]["properties"]["info"]["id"] == bobs_id
         assert all(f["type"] in ("server.connected", "server.heartbeat") for f in frames[:-1])
+
+
+async def read_numbered(
+    response: aiohttp.ClientResponse, until: str
+) -> list[tuple[int | None, dict[str, Any]]]:
+    """``(id, event)`` of an ``/event`` stream up to the first event of type ``until``."""
+    frames: list[tuple[int | None, dict[str, Any]]] = []
+    number: int | None = None
+    async with asyncio.timeout(WAIT):
+        while True:
+            line = (await response.content.readline()).decode()
+            assert line, "the stream ended"
+            if line.startswith("id: "):
+                number = int(line[4:])
+            elif line.startswith("data: "):
+                frames.append((number, json.loads(line[6:])))
+                number = None
+                if frames[-1][1]["type"] == until:
+                    return frames
+
+
+async def test_a_stream_that_comes_back_misses_nothing(gateway: HarnessFactory) -> None:
+    """A client whose ``/event`` stream dropped reconnects with ``Last-Event-ID`` (the
+    SDK's client does): it gets what it missed, in order, then live events; another key
+    resuming from 0 gets none of it."""
+    async with gateway() as h:
+        sid = (await create(h))["id"]
+        prompt = {"parts": [{"type": "text", "text": "one"}]}
+        url = f"/opencode/session/{sid}/message"
+        async with h.client.get("/opencode/event", headers=auth("alice")) as stream:
+            await read_numbered(stream, "server.connected")
+            async with h.client.post(url, headers=auth("alice"), json=prompt) as response:
+                assert response.status == 200
+            first = await read_numbered(stream, "session.idle")
+        last = first[-1][0]
+        assert last is not None and all(n is not None for n, _ in first)
+        # the stream is gone; a turn runs meanwhile
+        prompt["parts"][0]["text"] = "two"
+        async with h.client.post(url, headers=auth("alice"), json=prompt) as response:
+            missed_answer = await response.json()
+        resumed_headers = {**auth("alice"), "Last-Event-ID": str(last)}
+        async with h.client.get("/opencode/event", headers=resumed_headers) as stream:
+            missed = await read_numbered(stream, "session.idle")
+            numbers = [n for n, _ in missed[1:]]  # after server.connected (no id)
+            assert numbers == list(range(last + 1, last + 1 + len(numbers)))
+            kinds = [e["type"] for _, e in missed]
+            assert kinds[0] == "server.connected" and kinds[-1] == "session.idle"
+            texts = [
+                e["properties"]["part"].get("text")
+                for _, e in missed
+                if e["type"] == "message.part.updated" and e["properties"]["part"]["type"] == "text"
+            ]
+            assert "two" in texts and "echo: two" in texts  # the prompt, then the answer
+            assert missed_answer["info"]["id"] in {
+                e["properties"]["info"]["id"] for _, e in missed if e["type"] == "message.updated"
+            }
+            # then live: a third turn arrives numbered on, nothing twice
+            prompt["parts"][0]["text"] = "three"
+            async with h.client.post(url, headers=auth("alice"), json=prompt) as response:
+                assert response.status == 200
+            live = await read_numbered(stream, "session.idle")
+            assert live[0][0] == numbers[-1] + 1
+        bobs_headers = {**auth("bob"), "Last-Event-ID": "0"}
+        async with h.client.post("/opencode/session", json={}, headers=auth("bob")) as r:
+            assert r.status == 200
+        async with h.client.get("/opencode/event", headers=bobs_headers) as stream:
+            frames = await read_numbered(stream, "session.created")
+        assert [e["type"] for _, e in frames] == ["server.connected", "session.created"]
+        bad = {**auth("alice"), "Last-Event-ID": "evt_abc"}
+        async with h.client.get("/opencode/event", headers=bad) as response:
+            assert response.status == 400

@@ -5,7 +5,10 @@ An OpenCode session ``ses_...`` is a gateway session of the key that created it:
 address is ``web:<key name>/ses_...``, so the same conversation can also be followed over
 the WebSocket. A turn's events are translated as they come and sent to every ``/event``
 listener of the owning key (and to admins). A listener that stops reading is dropped when
-its bounded queue fills, without slowing the others or the turn.
+its bounded queue fills, without slowing the others or the turn. Events are numbered (the
+SSE ``id:``) and the latest ``RECENT_EVENTS`` are kept, so a stream that comes back with
+``Last-Event-ID`` (the SDK's client does when its connection drops) misses nothing of the
+recent past.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +27,7 @@ from hotplex.gateway.clients import Caller, Gateway
 from hotplex.gateway.frames import GatewayError
 from hotplex.gateway.opencode.translate import TurnTranslator, new_id, now_ms, oc_event
 
-__all__ = ["MAX_SESSIONS", "CompatSession", "Hub", "Listener"]
+__all__ = ["MAX_SESSIONS", "RECENT_EVENTS", "CompatSession", "Hub", "Listener", "Numbered"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,8 @@ JSON = dict[str, Any]
 MAX_SESSIONS = 10_000
 #: Messages of history kept per session (a turn is two).
 MAX_MESSAGES = 200
+#: Events kept for streams that come back with ``Last-Event-ID`` (all keys together).
+RECENT_EVENTS = 2000
 
 
 @dataclass(slots=True)
@@ -58,19 +63,23 @@ class CompatSession:
         }
 
 
+#: One event on its way to the streams: its number (the SSE ``id:``), owner and body.
+Numbered = tuple[int, str, JSON]
+
+
 class Listener:
-    """One ``/event`` stream: a bounded queue of encoded frames."""
+    """One ``/event`` stream: a bounded queue of numbered events (None ends it)."""
 
     def __init__(self, caller: Caller, maxsize: int, wrap: str | None) -> None:
         self.caller = caller
         self.wrap = wrap  # the directory of ``/global/event`` frames, None for ``/event``
-        self.queue: asyncio.Queue[JSON | None] = asyncio.Queue(maxsize)
+        self.queue: asyncio.Queue[Numbered | None] = asyncio.Queue(maxsize)
         self.dropped = False
 
     def wants(self, owner: str) -> bool:
         return self.caller.admin or self.caller.name == owner
 
-    def offer(self, event: JSON | None) -> None:
+    def offer(self, event: Numbered | None) -> None:
         if self.dropped:
             return
         try:
@@ -87,6 +96,9 @@ class Hub:
         self.gateway = gateway
         self.sessions: OrderedDict[str, CompatSession] = OrderedDict()
         self.listeners: set[Listener] = set()
+        #: The latest events of every key, numbered, for streams that resume
+        self.recent: deque[Numbered] = deque(maxlen=RECENT_EVENTS)
+        self._number = 0
         self._relays: set[asyncio.Task[JSON]] = set()
         provider = gateway.runtime.settings.provider
         self.model = provider.model or provider.type
@@ -178,22 +190,36 @@ class Hub:
 
     # -- listeners ---------------------------------------------------------------------
 
-    def listen(self, caller: Caller, *, wrap: str | None) -> Listener:
+    def listen(self, caller: Caller, *, wrap: str | None) -> tuple[Listener, int]:
+        """A new stream, and the number of the last event sent before it began: the
+        stream's queue gets every later one."""
         listener = Listener(caller, self.gateway.settings.client_queue, wrap)
         self.listeners.add(listener)
-        return listener
+        return listener, self._number
+
+    def replay(self, caller: Caller, after: int, upto: int) -> list[Numbered]:
+        """The caller's events numbered ``after < n <= upto`` still among the recent ones."""
+        return [
+            numbered
+            for numbered in self.recent
+            if after < numbered[0] <= upto and (caller.admin or caller.name == numbered[1])
+        ]
 
     def unlisten(self, listener: Listener) -> None:
         self.listeners.discard(listener)
 
     def broadcast(self, owner: str, events: Iterable[JSON]) -> None:
-        batch = list(events)
+        batch: list[Numbered] = []
+        for event in events:
+            self._number += 1
+            batch.append((self._number, owner, event))
         if not batch:
             return
+        self.recent.extend(batch)
         for listener in list(self.listeners):
             if listener.wants(owner):
-                for event in batch:
-                    listener.offer(event)
+                for numbered in batch:
+                    listener.offer(numbered)
                 if listener.dropped:
                     self.gateway.slow_disconnects += 1
                     log.warning("dropping an OpenCode event stream: the client stopped reading")

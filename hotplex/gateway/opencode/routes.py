@@ -241,7 +241,12 @@ class Routes:
         return await self._stream(request, wrap=self.hub.directory)
 
     async def _stream(self, request: web.Request, *, wrap: str | None) -> web.StreamResponse:
-        listener = self.hub.listen(request[CALLER], wrap=wrap)
+        resume = request.headers.get("Last-Event-ID", "").strip()
+        if resume and not resume.isdigit():
+            raise invalid("Last-Event-ID must be the id of an event this stream sent.")
+        caller = request[CALLER]
+        listener, mark = self.hub.listen(caller, wrap=wrap)
+        replay = self.hub.replay(caller, int(resume), mark) if resume else []
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
@@ -250,25 +255,30 @@ class Routes:
             }
         )
 
-        def frame(event: JSON) -> bytes:
+        def frame(event: JSON, number: int | None = None) -> bytes:
             if wrap is not None:
                 event = {"directory": wrap, "project": "global", "payload": event}
-            return f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+            head = f"id: {number}\n" if number is not None else ""
+            return f"{head}data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
 
         forget = self.gateway.track(self._closer(listener))
         heartbeat = self.gateway.settings.sse_heartbeat
         try:
             await response.prepare(request)
             await response.write(frame(oc_event("server.connected", {})))
+            for number, _, event in replay:
+                await response.write(frame(event, number))
             while True:
                 try:
-                    event = await asyncio.wait_for(listener.queue.get(), heartbeat)
+                    item = await asyncio.wait_for(listener.queue.get(), heartbeat)
                 except TimeoutError:
                     await response.write(frame(oc_event("server.heartbeat", {})))
                     continue
-                if event is None:
+                if item is None:
                     break
-                await response.write(frame(event))
+                number, _, event = item
+                if number > mark:
+                    await response.write(frame(event, number))
             await response.write_eof()
         except ConnectionError:
             pass
