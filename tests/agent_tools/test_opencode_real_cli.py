@@ -27,6 +27,7 @@ from hotplex.providers.opencode import OpenCodeProvider, OpenCodeSession
 from hotplex.testing.fake_anthropic import FakeAnthropic
 from hotplex.testing.fakes import EchoTool
 from hotplex.testing.real_cli import require_cli
+from hotplex.testing.turns import next_event, texts
 from hotplex.types import AgentStartSpec, ToolDecision, ToolRequest
 
 pytestmark = [pytest.mark.real_cli, pytest.mark.asyncio(loop_scope="module")]
@@ -108,22 +109,10 @@ def engine_for(world: World, **kwargs: Any) -> Engine:
     return engine
 
 
-def texts(events: list[AgentEvent]) -> str:
-    return " ".join(e.data["text"] for e in events if e.type == "text")
-
-
-async def next_event(turn: Any, kind: str) -> AgentEvent:
-    async with asyncio.timeout(TURN):
-        async for event in turn:
-            if event.type == kind:
-                return cast(AgentEvent, event)
-    raise AssertionError(f"no {kind} event")
-
-
 async def test_approved_call_runs_the_handler_for_its_session(world: World, echo: EchoTool) -> None:
     async with engine_for(world) as engine:
         turn = await engine.execute("k", PROMPT, user="alice", address="test:chan")
-        request = await next_event(turn, "permission_request")
+        request = await next_event(turn, "permission_request", TURN)
         assert request.data["tool"] == TOOL and request.data["input"] == {"text": "hi"}
         assert echo.calls == []  # nothing runs before the person decides
         await engine.approvals.decide(request.data["permission_id"], "allow", by="alice")
@@ -145,7 +134,7 @@ async def test_approved_call_runs_the_handler_for_its_session(world: World, echo
 async def test_denied_call_does_not_run(world: World, echo: EchoTool) -> None:
     async with engine_for(world) as engine:
         turn = await engine.execute("k", PROMPT, user="alice")
-        request = await next_event(turn, "permission_request")
+        request = await next_event(turn, "permission_request", TURN)
         await engine.approvals.decide(
             request.data["permission_id"], "deny", by="alice", reason="not now"
         )

@@ -3,7 +3,6 @@ MCP server, through the engine's approvals, against the fake Anthropic API."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,26 +14,14 @@ from hotplex.agent_tools import AgentToolBridge, active_socket
 from hotplex.context import PluginContext
 from hotplex.engine.engine import Engine
 from hotplex.engine.policy import PolicyVerdict, ToolCall
-from hotplex.events import AgentEvent
 from hotplex.providers.claude_code import ClaudeCodeProvider
 from hotplex.testing.fake_anthropic import FakeAnthropic
 from hotplex.testing.fakes import EchoTool
+from hotplex.testing.turns import next_event, texts
 
 pytestmark = pytest.mark.real_cli
 TURN = 60.0
 PROMPT = 'MCP: mcp__hotplex__echo {"text": "hi"}'
-
-
-def texts(events: list[AgentEvent]) -> str:
-    return " ".join(e.data["text"] for e in events if e.type == "text")
-
-
-async def next_event(turn: Any, kind: str) -> AgentEvent:
-    async with asyncio.timeout(TURN):
-        async for event in turn:
-            if event.type == kind:
-                return cast(AgentEvent, event)
-    raise AssertionError(f"no {kind} event")
 
 
 def bridge_for(engine: Engine, echo: EchoTool, data_dir: Path) -> AgentToolBridge:
@@ -55,7 +42,7 @@ async def test_agent_tool_approved_runs_the_handler(
     async with bridge_for(engine, echo, settings.engine.data_dir), engine:
         assert active_socket(settings.engine.data_dir) is not None
         turn = await engine.execute("k", PROMPT, user="alice", address="test:chan")
-        request = await next_event(turn, "permission_request")
+        request = await next_event(turn, "permission_request", TURN)
         assert request.data["tool"] == "mcp__hotplex__echo"
         assert echo.calls == []  # nothing runs before the person decides
         await engine.approvals.decide(request.data["permission_id"], "allow", by="alice")
@@ -77,7 +64,7 @@ async def test_agent_tool_denied_does_not_run(
     engine = Engine(settings, ClaudeCodeProvider(settings.provider))
     async with bridge_for(engine, echo, settings.engine.data_dir), engine:
         turn = await engine.execute("k", PROMPT, user="alice")
-        request = await next_event(turn, "permission_request")
+        request = await next_event(turn, "permission_request", TURN)
         assert request.data["tool"] == "mcp__hotplex__echo"
         await engine.approvals.decide(
             request.data["permission_id"], "deny", by="alice", reason="not now"

@@ -16,6 +16,7 @@ from hotplex.engine.engine import Engine
 from hotplex.errors import AlreadyDecidedError, NotAuthorizedError, SessionBusyError
 from hotplex.events import AgentEvent, AuditEvent, agent_event
 from hotplex.testing.fakes import FakeProvider, ToolCall
+from hotplex.testing.turns import next_event
 
 Settings = Callable[..., Any]
 
@@ -28,14 +29,6 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.01)
-
-
-async def next_event(turn: Any, kind: str, timeout: float = 5.0) -> AgentEvent:
-    async with asyncio.timeout(timeout):
-        async for event in turn:
-            if event.type == kind:
-                return event
-    raise AssertionError(f"turn ended without {kind}")
 
 
 async def test_turn_events_are_stamped_in_order(make_settings: Settings) -> None:
@@ -92,7 +85,7 @@ async def test_busy_policy_reject(make_settings: Settings) -> None:
     provider = FakeProvider([[agent_event("status", text="hang")]])
     async with Engine(make_settings(busy_policy="reject"), provider) as engine:
         first = await engine.execute("k", "long")
-        await next_event(first, "session")
+        await next_event(first, "session", 5.0)
         with pytest.raises(SessionBusyError):
             await engine.execute("k", "second")
         assert await engine.interrupt(engine.session_id("k"))
@@ -103,7 +96,7 @@ async def test_busy_policy_interrupt(make_settings: Settings) -> None:
     provider = FakeProvider([[agent_event("status", text="hang")]])
     async with Engine(make_settings(busy_policy="interrupt"), provider) as engine:
         first = await engine.execute("k", "long")
-        await next_event(first, "session")
+        await next_event(first, "session", 5.0)
         second = await engine.execute("k", "now this")
         assert (await first.collect(5))[-1].data["status"] == "interrupted"
         assert (await second.collect(5))[-1].data["status"] == "ok"
@@ -133,7 +126,7 @@ async def test_pool_exhausted_when_all_busy(make_settings: Settings) -> None:
     provider = FakeProvider([[agent_event("status", text="hang")]])
     async with Engine(make_settings(max_sessions=1), provider) as engine:
         busy = await engine.execute("a", "long")
-        await next_event(busy, "session")
+        await next_event(busy, "session", 5.0)
         events = await (await engine.execute("b", "hi")).collect(5)
         assert events[-2].data["code"] == "pool_exhausted"
         assert "All 1 agent sessions are busy" in events[-2].data["message"]
@@ -179,7 +172,7 @@ async def test_permission_allow_and_deny(make_settings: Settings) -> None:
     )
     async with Engine(make_settings(), provider) as engine:
         turn = await engine.execute("k", "build", user="alice")
-        request = await next_event(turn, "permission_request")
+        request = await next_event(turn, "permission_request", 5.0)
         assert request.data["tool"] == "Bash" and request.data["scopes"] == ["once", "session"]
         pid = request.data["permission_id"]
         with pytest.raises(NotAuthorizedError):
@@ -199,11 +192,11 @@ async def test_permission_allow_and_deny(make_settings: Settings) -> None:
         assert result.data["output"] == "built" and not result.data["is_error"]
 
         turn = await engine.execute("k", "clean", user="alice")
-        request = await next_event(turn, "permission_request")
+        request = await next_event(turn, "permission_request", 5.0)
         await engine.approvals.decide(
             request.data["permission_id"], "deny", by=ADMIN, reason="not today"
         )
-        result = await next_event(turn, "tool_result")
+        result = await next_event(turn, "tool_result", 5.0)
         assert result.data["is_error"] and result.data["output"] == "not today"
 
 
@@ -221,7 +214,7 @@ async def test_idle_timer_paused_while_permission_pending(make_settings: Setting
     provider = FakeProvider([[ToolCall("Bash", {"command": "make"})]])
     async with Engine(make_settings(turn_idle_timeout=0.2), provider) as engine:
         turn = await engine.execute("k", "x")
-        request = await next_event(turn, "permission_request")
+        request = await next_event(turn, "permission_request", 5.0)
         await asyncio.sleep(0.6)  # three idle timeouts pass while a person thinks
         await engine.approvals.decide(request.data["permission_id"], "allow", by=ADMIN)
         events = await turn.collect(5)
@@ -238,7 +231,7 @@ async def test_session_scope_grant_covers_later_calls(make_settings: Settings) -
     )
     async with Engine(make_settings(), provider) as engine:
         turn = await engine.execute("k", "a")
-        request = await next_event(turn, "permission_request")
+        request = await next_event(turn, "permission_request", 5.0)
         await engine.approvals.decide(
             request.data["permission_id"], "allow", by=ADMIN, scope="session"
         )
@@ -246,7 +239,7 @@ async def test_session_scope_grant_covers_later_calls(make_settings: Settings) -
         second = await (await engine.execute("k", "b")).collect(5)
         assert "permission_request" not in types(second)
         third = await engine.execute("k", "c")
-        await next_event(third, "permission_request")  # a different command asks again
+        await next_event(third, "permission_request", 5.0)  # a different command asks again
         await engine.interrupt(engine.session_id("k"))
 
 

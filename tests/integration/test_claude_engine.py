@@ -13,9 +13,9 @@ import pytest
 
 from hotplex.engine.engine import Engine
 from hotplex.engine.policy import PolicyVerdict, ToolCall
-from hotplex.events import AgentEvent
 from hotplex.providers.claude_code import ClaudeCodeProvider, transcript_path
 from hotplex.testing.fake_anthropic import FakeAnthropic
+from hotplex.testing.turns import next_event, texts
 
 pytestmark = pytest.mark.real_cli
 TURN = 60.0
@@ -25,20 +25,9 @@ def engine_for(settings: Any, **kwargs: Any) -> Engine:
     return Engine(settings, ClaudeCodeProvider(settings.provider), **kwargs)
 
 
-def texts(events: list[AgentEvent]) -> str:
-    return " ".join(e.data["text"] for e in events if e.type == "text")
-
-
-async def next_event(turn: Any, kind: str) -> AgentEvent:
-    async with asyncio.timeout(TURN):
-        async for event in turn:
-            if event.type == kind:
-                return event
-    raise AssertionError(f"no {kind} event")
-
-
-async def test_hot_turns_keep_context(fake_api: FakeAnthropic,
-                                      claude_settings: Callable[..., Any]) -> None:
+async def test_hot_turns_keep_context(
+    fake_api: FakeAnthropic, claude_settings: Callable[..., Any]
+) -> None:
     async with engine_for(claude_settings()) as engine:
         first = await (await engine.execute("k", "hello there")).collect(TURN)
         second = await (await engine.execute("k", "my word is PLUM")).collect(TURN)
@@ -53,19 +42,21 @@ async def test_hot_turns_keep_context(fake_api: FakeAnthropic,
     assert info.turns == 3 and info.pid is not None
 
 
-async def test_tool_call_allowed_and_denied(fake_api: FakeAnthropic,
-                                            claude_settings: Callable[..., Any]) -> None:
+async def test_tool_call_allowed_and_denied(
+    fake_api: FakeAnthropic, claude_settings: Callable[..., Any]
+) -> None:
     settings = claude_settings()
     async with engine_for(settings) as engine:
         turn = await engine.execute("k", "BASH: touch allowed.txt", user="alice")
-        request = await next_event(turn, "permission_request")
+        request = await next_event(turn, "permission_request", TURN)
         assert request.data["tool"] == "Bash"
         await engine.approvals.decide(request.data["permission_id"], "allow", by="alice")
         allowed = await turn.collect(TURN)
         turn = await engine.execute("k", "BASH: touch denied.txt", user="alice")
-        request = await next_event(turn, "permission_request")
-        await engine.approvals.decide(request.data["permission_id"], "deny", by="alice",
-                                      reason="no thanks")
+        request = await next_event(turn, "permission_request", TURN)
+        await engine.approvals.decide(
+            request.data["permission_id"], "deny", by="alice", reason="no thanks"
+        )
         denied = await turn.collect(TURN)
         work_dir = engine.sessions()[0].work_dir
     assert os.path.exists(os.path.join(work_dir, "allowed.txt"))
@@ -104,11 +95,12 @@ async def test_read_only_tool_is_stopped_by_the_pre_tool_hook(
     assert "TOP SECRET" not in result.data["output"]
 
 
-async def test_interrupt_mid_stream(fake_api: FakeAnthropic,
-                                    claude_settings: Callable[..., Any]) -> None:
+async def test_interrupt_mid_stream(
+    fake_api: FakeAnthropic, claude_settings: Callable[..., Any]
+) -> None:
     async with engine_for(claude_settings()) as engine:
         turn = await engine.execute("k", "SLOW=5 tell me a long story")
-        await next_event(turn, "text_delta")
+        await next_event(turn, "text_delta", TURN)
         start = time.monotonic()
         assert await engine.interrupt(engine.session_id("k"))
         rest = await turn.collect(TURN)
@@ -118,14 +110,18 @@ async def test_interrupt_mid_stream(fake_api: FakeAnthropic,
     assert after[-1].data["status"] == "ok" and "echo: still there?" in texts(after)
 
 
-async def test_resume_after_the_process_is_killed(fake_api: FakeAnthropic,
-                                                  claude_settings: Callable[..., Any]) -> None:
+async def test_resume_after_the_process_is_killed(
+    fake_api: FakeAnthropic, claude_settings: Callable[..., Any]
+) -> None:
     async with engine_for(claude_settings()) as engine:
         await (await engine.execute("k", "remember MANGO")).collect(TURN)
         session = engine.get(engine.session_id("k"))
         assert session is not None and session.process is not None
-        path = transcript_path(engine.workdirs.state_dir(session.provider_session_id),
-                               session.work_dir, session.provider_session_id)
+        path = transcript_path(
+            engine.workdirs.state_dir(session.provider_session_id),
+            session.work_dir,
+            session.provider_session_id,
+        )
         # the CLI writes its transcript shortly after the result line; a kill before that
         # loses the turn in the CLI's own history (it is still in HotPlex's storage)
         async with asyncio.timeout(10):
@@ -139,8 +135,9 @@ async def test_resume_after_the_process_is_killed(fake_api: FakeAnthropic,
     assert "remember MANGO" in texts(events)
 
 
-async def test_prewarm_makes_the_first_turn_hot(fake_api: FakeAnthropic,
-                                                claude_settings: Callable[..., Any]) -> None:
+async def test_prewarm_makes_the_first_turn_hot(
+    fake_api: FakeAnthropic, claude_settings: Callable[..., Any]
+) -> None:
     async with engine_for(claude_settings(prewarm=1)) as engine:
         async with asyncio.timeout(TURN):
             while engine.spares.ready < 1:

@@ -24,6 +24,7 @@ from hotplex.interfaces import Provider, ToolGate
 from hotplex.providers.opencode import SESSION_MAP, OpenCodeProvider, OpenCodeSession
 from hotplex.testing.fake_anthropic import FakeAnthropic
 from hotplex.testing.real_cli import require_cli
+from hotplex.testing.turns import next_event, texts
 from hotplex.types import AgentStartSpec, ToolDecision, ToolRequest
 
 pytestmark = [pytest.mark.real_cli, pytest.mark.asyncio(loop_scope="module")]
@@ -88,21 +89,6 @@ def engine_for(settings: Settings, provider: OpenCodeProvider) -> Callable[..., 
     return make
 
 
-def texts(events: list[AgentEvent]) -> str:
-    return " ".join(e.data["text"] for e in events if e.type == "text")
-
-
-async def next_event(turn: Any, kind: str, seen: list[AgentEvent] | None = None) -> AgentEvent:
-    """Read the turn up to the first ``kind`` event (keeping what was read in ``seen``)."""
-    async with asyncio.timeout(TURN):
-        async for event in turn:
-            if seen is not None:
-                seen.append(event)
-            if event.type == kind:
-                return event
-    raise AssertionError(f"no {kind} event")
-
-
 def spec_for(tmp_path: Path, fake_api: FakeAnthropic, name: str, resume: bool = False) -> Any:
     return AgentStartSpec(
         session_id=name,
@@ -152,13 +138,13 @@ async def test_permission_allowed_and_denied(engine_for: Callable[..., Engine]) 
     async with engine_for() as engine:
         turn = await engine.execute("k", "BASH: touch allowed.txt", user="alice")
         allowed: list[AgentEvent] = []
-        request = await next_event(turn, "permission_request", allowed)
+        request = await next_event(turn, "permission_request", TURN, seen=allowed)
         assert request.data["tool"] == "bash"
         assert request.data["input"]["command"] == "touch allowed.txt"
         await engine.approvals.decide(request.data["permission_id"], "allow", by="alice")
         allowed += await turn.collect(TURN)
         turn = await engine.execute("k", "BASH: touch denied.txt", user="alice")
-        request = await next_event(turn, "permission_request")
+        request = await next_event(turn, "permission_request", TURN)
         await engine.approvals.decide(
             request.data["permission_id"], "deny", by="alice", reason="no thanks"
         )
@@ -234,7 +220,7 @@ async def test_a_subagents_bash_reaches_the_gate(
 async def test_interrupt_mid_stream(engine_for: Callable[..., Engine]) -> None:
     async with engine_for() as engine:
         turn = await engine.execute("k", "SLOW=5 tell me a long story")
-        await next_event(turn, "text_delta")
+        await next_event(turn, "text_delta", TURN)
         start = time.monotonic()
         assert await engine.interrupt(engine.session_id("k"))
         rest = await turn.collect(TURN)
@@ -250,7 +236,7 @@ async def test_interrupt_while_a_permission_is_pending(
 ) -> None:
     async with engine_for() as engine:
         turn = await engine.execute("k", "BASH: touch never.txt", user="alice")
-        await next_event(turn, "permission_request")
+        await next_event(turn, "permission_request", TURN)
         start = time.monotonic()
         assert await engine.interrupt(engine.session_id("k"))
         rest = await turn.collect(TURN)
@@ -317,7 +303,7 @@ async def test_server_killed_mid_turn_is_restarted_with_sessions_intact(
         starts, pid = provider.starts, provider.server_pid
         assert pid is not None
         turn = await engine.execute("k", "SLOW=5 a long story")
-        await next_event(turn, "text_delta")
+        await next_event(turn, "text_delta", TURN)
         os.killpg(pid, signal.SIGKILL)
         broken = await turn.collect(TURN)
         events = await (await engine.execute("k", "RECALL")).collect(TURN)
