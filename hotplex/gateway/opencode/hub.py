@@ -23,7 +23,8 @@ from typing import Any
 
 from hotplex.aio import cancel_and_wait
 from hotplex.engine import Turn
-from hotplex.gateway.clients import Caller, Gateway
+from hotplex.gateway.clients import Caller, Gateway, Target
+from hotplex.gateway.follow import read_events
 from hotplex.gateway.frames import GatewayError
 from hotplex.gateway.opencode.translate import TurnTranslator, new_id, now_ms, oc_event
 
@@ -52,6 +53,11 @@ class CompatSession:
     messages: list[JSON] = field(default_factory=list)
     running: int = 0
 
+    @property
+    def caller(self) -> Caller:
+        """The key that owns the session, as the gateway names its sessions."""
+        return Caller(self.owner, admin=False)
+
     def info(self) -> JSON:
         return {
             "id": self.id,
@@ -61,6 +67,11 @@ class CompatSession:
             "version": "hotplex",
             "time": {"created": self.created, "updated": self.updated},
         }
+
+
+def may_see(caller: Caller, owner: str) -> bool:
+    """Whether ``caller`` may see what belongs to the key named ``owner``."""
+    return caller.admin or caller.name == owner
 
 
 #: One event on its way to the streams: its number (the SSE ``id:``), owner and body.
@@ -77,7 +88,7 @@ class Listener:
         self.dropped = False
 
     def wants(self, owner: str) -> bool:
-        return self.caller.admin or self.caller.name == owner
+        return may_see(self.caller, owner)
 
     def offer(self, event: Numbered | None) -> None:
         if self.dropped:
@@ -129,7 +140,7 @@ class Hub:
         session = self.sessions.get(session_id)
         if session is None:
             session = await self._recall(caller, session_id)
-        if not (caller.admin or session.owner == caller.name):
+        if not may_see(caller, session.owner):
             raise GatewayError(
                 "not_authorized", "This session belongs to another API key.", status=403
             )
@@ -143,7 +154,7 @@ class Hub:
         if target.session is None:
             storage = self.gateway.storage()
             stored = storage is not None and bool(
-                await storage.read_events(target.session_id, since_seq=0, limit=1)
+                await read_events(storage, target.session_id, 0, 1)
             )
             if not stored:
                 raise unknown
@@ -151,8 +162,12 @@ class Hub:
         self._remember(session)
         return session
 
+    def target(self, session: CompatSession) -> Target:
+        """The gateway's view of the session (its engine id; the live session, if any)."""
+        return self.gateway.own(session.caller, session.id)
+
     def owned(self, caller: Caller) -> list[CompatSession]:
-        return [s for s in self.sessions.values() if caller.admin or s.owner == caller.name]
+        return [s for s in self.sessions.values() if may_see(caller, s.owner)]
 
     def forget(self, session: CompatSession) -> None:
         self.sessions.pop(session.id, None)
@@ -163,8 +178,7 @@ class Hub:
     async def prompt(self, caller: Caller, session: CompatSession, text: str) -> asyncio.Task[JSON]:
         """Start a turn; the task ends with the assistant's ``{info, parts}`` and goes on
         when the caller goes away (the turn is the engine's, the relay is the hub's)."""
-        owner = Caller(session.owner, admin=False)
-        turn = await self.gateway.execute(owner, session.id, text, None)
+        turn = await self.gateway.execute(session.caller, session.id, text, None)
         translator = TurnTranslator(session.id, text, model=self.model, directory=session.directory)
         session.running += 1
         session.updated = now_ms()
@@ -202,7 +216,7 @@ class Hub:
         return [
             numbered
             for numbered in self.recent
-            if after < numbered[0] <= upto and (caller.admin or caller.name == numbered[1])
+            if after < numbered[0] <= upto and may_see(caller, numbered[1])
         ]
 
     def unlisten(self, listener: Listener) -> None:

@@ -19,9 +19,9 @@ from aiohttp import web
 
 from hotplex import __version__
 from hotplex.gateway.api import read_body
-from hotplex.gateway.clients import CALLER, Caller
+from hotplex.gateway.clients import CALLER
 from hotplex.gateway.frames import DecisionRequest, GatewayError
-from hotplex.gateway.opencode.hub import CompatSession, Hub
+from hotplex.gateway.opencode.hub import CompatSession, Hub, Listener
 from hotplex.gateway.opencode.translate import oc_event
 from hotplex.gateway.security import guard
 
@@ -139,7 +139,7 @@ class Routes:
 
     async def delete_session(self, request: web.Request) -> web.StreamResponse:
         session = await self._session(request)
-        target = self.gateway.own(Caller(session.owner, admin=False), session.id)
+        target = self.hub.target(session)
         await self.gateway.engine().stop_session(target.session_id, by=request[CALLER].name)
         self.hub.forget(session)
         return web.json_response(True)
@@ -174,8 +174,7 @@ class Routes:
 
     async def abort(self, request: web.Request) -> web.StreamResponse:
         session = await self._session(request)
-        caller = Caller(session.owner, admin=False)
-        target = self.gateway.own(caller, session.id)
+        target = self.hub.target(session)
         if target.session is None:
             return web.json_response(False)
         return web.json_response(await self.gateway.engine().interrupt(target.session_id))
@@ -193,7 +192,7 @@ class Routes:
         session = await self._session(request)
         permission_id = request.match_info["permission_id"]
         pending = self.gateway.engine().approvals.get(permission_id)
-        target = self.gateway.own(Caller(session.owner, admin=False), session.id)
+        target = self.hub.target(session)
         if pending is not None and pending.session_id != target.session_id:
             raise GatewayError(
                 "unknown_permission",
@@ -212,10 +211,7 @@ class Routes:
     async def list_permissions(self, request: web.Request) -> web.StreamResponse:
         caller = request[CALLER]
         engine = self.gateway.engine()
-        by_engine_id = {
-            self.gateway.own(Caller(s.owner, admin=False), s.id).session_id: s
-            for s in self.hub.owned(caller)
-        }
+        by_engine_id = {self.hub.target(s).session_id: s for s in self.hub.owned(caller)}
         found = []
         for pending in engine.approvals.pending():
             session = by_engine_id.get(pending.session_id)
@@ -288,7 +284,7 @@ class Routes:
         return response
 
     @staticmethod
-    def _closer(listener: Any) -> Callable[[], Awaitable[None]]:
+    def _closer(listener: Listener) -> Callable[[], Awaitable[None]]:
         async def close() -> None:
             listener.offer(None)
 
