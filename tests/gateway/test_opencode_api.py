@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gateway_kit import ADMIN_TOKEN, KEYS, WAIT, Harness, HarnessFactory, auth
+from gateway_kit import ADMIN_TOKEN, KEYS, WAIT, Harness, HarnessFactory, SseEvent, auth, read_sse
 
 from hotplex.events import agent_event
 from hotplex.testing.fakes import ToolCall
@@ -34,23 +34,29 @@ async def create(h: Harness, key: str = "alice") -> dict[str, Any]:
         return dict(await response.json())
 
 
+async def read_numbered(
+    response: aiohttp.ClientResponse, until: str, count: int = 1
+) -> list[tuple[int | None, dict[str, Any]]]:
+    """``(id, event)`` of an ``/event`` stream (``/global/event`` frames as they come)
+    until ``count`` events of type ``until``."""
+    seen = 0
+
+    def stop(event: SseEvent) -> bool:
+        nonlocal seen
+        data = event.data or {}
+        seen += data.get("payload", data).get("type") == until
+        return seen >= count
+
+    events = await read_sse(response, stop)
+    assert seen >= count, f"the stream ended before {count} {until} events"
+    return [(int(e.id) if e.id else None, e.data) for e in events if e.data is not None]
+
+
 async def read_events(
     response: aiohttp.ClientResponse, until: str, count: int = 1
 ) -> list[dict[str, Any]]:
-    """``data:`` frames of an ``/event`` stream until ``count`` frames of type ``until``."""
-    frames: list[dict[str, Any]] = []
-    async with asyncio.timeout(WAIT):
-        while True:
-            line = (await response.content.readline()).decode()
-            assert line, "the stream ended"
-            if line.startswith("data: "):
-                frames.append(json.loads(line[6:]))
-                kind = frames[-1].get("payload", frames[-1])["type"]
-                if (
-                    kind == until
-                    and sum(f.get("payload", f)["type"] == until for f in frames) >= count
-                ):
-                    return frames
+    """The events of an ``/event`` stream until ``count`` events of type ``until``."""
+    return [event for _, event in await read_numbered(response, until, count)]
 
 
 def test_the_sdk_is_the_pinned_version() -> None:
@@ -255,25 +261,6 @@ async def test_a_client_that_goes_away_loses_nothing(gateway: HarnessFactory) ->
             frames = await read_events(bobs, "session.created")
         assert frames[-1]["properties"]["info"]["id"] == bobs_id
         assert all(f["type"] in ("server.connected", "server.heartbeat") for f in frames[:-1])
-
-
-async def read_numbered(
-    response: aiohttp.ClientResponse, until: str
-) -> list[tuple[int | None, dict[str, Any]]]:
-    """``(id, event)`` of an ``/event`` stream up to the first event of type ``until``."""
-    frames: list[tuple[int | None, dict[str, Any]]] = []
-    number: int | None = None
-    async with asyncio.timeout(WAIT):
-        while True:
-            line = (await response.content.readline()).decode()
-            assert line, "the stream ended"
-            if line.startswith("id: "):
-                number = int(line[4:])
-            elif line.startswith("data: "):
-                frames.append((number, json.loads(line[6:])))
-                number = None
-                if frames[-1][1]["type"] == until:
-                    return frames
 
 
 async def test_a_stream_that_comes_back_misses_nothing(gateway: HarnessFactory) -> None:
