@@ -103,9 +103,11 @@ class Follow:
         if self.storage is None:
             return
         upper = self.mark if self.subscription is not None else None
-        confirmed = upper is not None and self.sink is not None
-        if confirmed and upper is not None and upper > self.since:
-            await self._committed(upper)
+        confirmed = False  # the sink says storage holds everything up to the mark
+        if upper is not None and self.sink is not None:
+            if upper > self.since:
+                await self._committed(upper)
+            confirmed = True
         last = self.since
         deadline = time.monotonic() + CATCH_UP
         while True:
