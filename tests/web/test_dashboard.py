@@ -4,7 +4,6 @@ the admin API, and killing a session."""
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -14,11 +13,9 @@ if os.environ.get("CI") != "true":  # in CI a missing playwright fails the colle
     pytest.importorskip("playwright")
 
 from playwright.async_api import expect
-from web_kit import ADMIN_TOKEN, DaemonFactory, login, send_prompt
+from web_kit import ADMIN_TOKEN, DaemonFactory, Shot, login, send_prompt
 
 pytestmark = pytest.mark.timeout(120)
-
-Shot = Callable[[Any, str], Awaitable[None]]
 
 
 async def test_dashboard_lists_sessions_and_audit_and_kills(

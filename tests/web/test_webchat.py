@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -14,11 +13,9 @@ if os.environ.get("CI") != "true":  # in CI a missing playwright fails the colle
     pytest.importorskip("playwright")
 
 from playwright.async_api import expect
-from web_kit import KEY, DaemonFactory, login, send_prompt
+from web_kit import KEY, DaemonFactory, Shot, login, send_prompt
 
 pytestmark = pytest.mark.timeout(120)
-
-Shot = Callable[[Any, str], Awaitable[None]]
 
 
 async def test_prompt_streams_token_by_token(

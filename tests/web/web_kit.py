@@ -17,6 +17,8 @@ ADMIN_TOKEN = "admin-web-0123456789"
 WAIT_MS = 20_000
 
 DaemonFactory = Callable[..., Awaitable[Daemon]]
+#: The ``shot`` fixture: ``await shot(page, "name")`` saves a screenshot when asked to.
+Shot = Callable[[Any, str], Awaitable[None]]
 
 
 def write_config(
