@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from pathlib import Path
@@ -280,6 +281,38 @@ class Storage(ABC):
     @abstractmethod
     async def pending_turns(self, session_id: str | None = None) -> list[QueuedTurn]:
         """Turns queued or started but not finished, in the order they were enqueued."""
+
+    async def accept_turn(
+        self,
+        session_id: str,
+        turn_id: str,
+        prompt: str,
+        *,
+        request_id: str | None = None,
+        user: str | None = None,
+        inbound: IncomingMessage | None = None,
+        started: bool = False,
+    ) -> None:
+        """Record a turn the engine accepted: ``enqueue_turn``, then ``start_turn`` when
+        ``started`` (its worker takes it next). A backend that can do it in one transaction
+        overrides this (``SqlStorage`` does, and may then return before the commit is on
+        disk: see :meth:`synced`)."""
+        await self.enqueue_turn(session_id, turn_id, prompt, request_id, user, inbound=inbound)
+        if started:
+            await self.start_turn(turn_id)
+
+    def synced(self) -> Awaitable[None]:
+        """Done once every turn accepted so far survives power loss; nothing of a turn is
+        published before. Here at once: ``accept_turn`` returned after its commits."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def end_turn(self, turn_id: str, status: str, session: SessionRecord) -> None:
+        """A turn ended: ``finish_turn``, then ``save_session(session)`` (one transaction in
+        a backend that overrides this)."""
+        await self.finish_turn(turn_id, status)
+        await self.save_session(session)
 
     # -- approvals ---------------------------------------------------------------------
 

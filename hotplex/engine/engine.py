@@ -44,7 +44,6 @@ from hotplex.errors import (
 )
 from hotplex.events import AgentEvent, AuditEvent, agent_event
 from hotplex.interfaces import Provider, Storage
-from hotplex.storage.ledger import TurnLedger
 from hotplex.types import IncomingMessage
 
 __all__ = ["Engine"]
@@ -230,33 +229,23 @@ class Engine(TurnRunner, ProcessPool, ToolGate):
         return turn
 
     async def _accept(self, session: Session, turn: Turn, inbound: IncomingMessage | None) -> None:
-        """Store the accepted turn: one transaction with a ledger backend, stored as started
-        at once when the worker takes it next (an idle session), so no second commit stands
-        between the prompt and the agent (see docs/storage.md, "Turn start")."""
+        """Store the accepted turn, as started at once when the worker takes it next (an
+        idle session), so no second commit stands between the prompt and the agent (see
+        docs/storage.md, "Turn start")."""
         store = self._store
         assert store is not None
-        if isinstance(store, TurnLedger):
-            starts_now = not session.busy
-            await store.accept_turn(
-                session.session_id,
-                turn.turn_id,
-                turn.prompt,
-                request_id=turn.request_id,
-                user=turn.user,
-                inbound=inbound,
-                started=starts_now,
-            )
-            turn.stored_started = starts_now
-            turn.synced = store.synced()
-        else:
-            await store.enqueue_turn(
-                session.session_id,
-                turn.turn_id,
-                turn.prompt,
-                turn.request_id,
-                turn.user,
-                inbound=inbound,
-            )
+        starts_now = not session.busy
+        await store.accept_turn(
+            session.session_id,
+            turn.turn_id,
+            turn.prompt,
+            request_id=turn.request_id,
+            user=turn.user,
+            inbound=inbound,
+            started=starts_now,
+        )
+        turn.stored_started = starts_now
+        turn.synced = store.synced()
 
     def _ensure_worker(self, session: Session) -> None:
         if session.worker is None or session.worker.done():

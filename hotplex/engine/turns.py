@@ -26,7 +26,6 @@ from hotplex.errors import (
 )
 from hotplex.events import AgentEvent, agent_event
 from hotplex.interfaces import AgentProcess, Storage
-from hotplex.storage.ledger import TurnLedger
 
 __all__ = ["DURABLE_TIMEOUT", "Durable", "TurnRunner"]
 
@@ -99,7 +98,7 @@ class TurnRunner:
             store, status = self._store, str(done.data["status"])
             if store is not None and done.turn_id:
                 turn = session.current
-                if isinstance(store, TurnLedger) and turn is not None:
+                if turn is not None:
                     await store.end_turn(done.turn_id, status, record_of(session, ending=True))
                     turn.stored_ended = True
                 else:

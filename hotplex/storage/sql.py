@@ -433,8 +433,8 @@ class SqlStorage(Storage):
         inbound: IncomingMessage | None = None,
         started: bool = False,
     ) -> None:
-        """:class:`~hotplex.storage.ledger.TurnLedger`: the turn queued (or ``started``)
-        and its inbound message done, in one transaction. On a SQLite file it is in the WAL
+        """The turn queued (or ``started``) and its inbound message done (inserted as done
+        if it was never recorded), in one transaction. On a SQLite file it is in the WAL
         when this returns, and on disk once :meth:`synced` says so (see
         :mod:`hotplex.storage.fastpath`)."""
         now = time.time()
@@ -464,9 +464,8 @@ class SqlStorage(Storage):
                 await self._finish_inbound(conn, inbound)
 
     def synced(self) -> Awaitable[None]:
-        """:class:`~hotplex.storage.ledger.TurnLedger`: done once every turn accepted so
-        far is on disk (at once, except after :meth:`accept_turn` on a SQLite file with
-        ``synchronous`` FULL)."""
+        """Done once every turn accepted so far is on disk (at once, except after
+        :meth:`accept_turn` on a SQLite file with ``synchronous`` FULL)."""
         if self._fast is not None:
             return self._fast.synced()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -487,8 +486,7 @@ class SqlStorage(Storage):
             await conn.execute(self._finish_turn_stmt(turn_id, status))
 
     async def end_turn(self, turn_id: str, status: str, session: SessionRecord) -> None:
-        """:class:`~hotplex.storage.ledger.TurnLedger`: the turn finished and the session
-        stored, in one transaction."""
+        """The turn finished and the session stored, in one transaction."""
         async with self.write() as conn:
             await conn.execute(self._finish_turn_stmt(turn_id, status))
             await conn.execute(self._save_session_stmt(session))

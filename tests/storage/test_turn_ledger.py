@@ -1,5 +1,6 @@
-"""The turn ledger (hotplex.storage.ledger): a turn's start and its end in one transaction
-each, and on SQLite the start in the WAL before its fsync (hotplex.storage.fastpath)."""
+"""SqlStorage's turn records (``Storage.accept_turn``, ``end_turn``): a turn's start and
+its end in one transaction each, and on SQLite the start in the WAL before its fsync
+(hotplex.storage.fastpath)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 import hotplex.storage.fastpath as fastpath
-from hotplex.storage.ledger import TurnLedger
+from hotplex.interfaces import Storage
 from hotplex.storage.records import SessionRecord
 from hotplex.storage.schema import inbound
 from hotplex.storage.sql import SqlStorage
@@ -31,7 +32,7 @@ async def inbound_rows(storage: SqlStorage) -> list[tuple[str | None, str, str]]
 
 
 async def test_accept_turn_stores_the_turn_and_its_message_in_one_go(storage: SqlStorage) -> None:
-    assert isinstance(storage, TurnLedger)
+    assert type(storage).accept_turn is not Storage.accept_turn  # one transaction, not two
     await storage.accept_turn("s1", "t1", "p\udc80", user="k", inbound=web_message(), started=True)
     await storage.accept_turn("s1", "t2", "queued", request_id="r2", inbound=web_message("two"))
     await storage.accept_turn("s1", "t1", "again ignored", started=True)
@@ -68,6 +69,24 @@ async def test_end_turn_finishes_the_turn_and_stores_the_session(storage: SqlSto
     assert await storage.pending_turns() == []
     stored = await storage.get_session("s1")
     assert stored is not None and (stored.turns, stored.last_seq) == (3, 9)
+
+
+async def test_the_default_turn_records_compose_the_basic_methods(storage: SqlStorage) -> None:
+    """A backend that overrides none of them: ``Storage``'s own accept_turn, synced and
+    end_turn, run against the real storage's basic methods."""
+    chat = web_message("chat")
+    assert await storage.record_inbound(chat)
+    await Storage.accept_turn(storage, "s1", "t1", "first", user="k", inbound=chat, started=True)
+    await Storage.accept_turn(storage, "s1", "t2", "second", request_id="r2")
+    await Storage.synced(storage)
+    pending = await storage.pending_turns()
+    assert [(t.turn_id, t.state) for t in pending] == [("t1", "started"), ("t2", "queued")]
+    assert await inbound_rows(storage) == [(None, "done", "chat")]
+    record = SessionRecord(session_id="s1", key="k", state="idle", turns=1, last_seq=4)
+    await Storage.end_turn(storage, "t1", "ok", record)
+    assert [t.turn_id for t in await storage.pending_turns()] == ["t2"]
+    stored = await storage.get_session("s1")
+    assert stored is not None and (stored.turns, stored.last_seq) == (1, 4)
 
 
 async def test_sqlite_accept_is_in_the_wal_before_its_fsync(
