@@ -7,19 +7,14 @@ the verdicts live in the benchmark's own output.
 
 from __future__ import annotations
 
-import json
-import math
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bench_kit import assert_positive_stats, is_number, run_quick
 
-from hotplex.binaries import project_root
 from hotplex.testing.real_cli import require_cli
 
-ROOT = project_root()
 TIMINGS = (
     "cold_ms",
     "hot_ms",
@@ -33,16 +28,6 @@ TIMINGS = (
     "raw_first_ms",
 )
 RATIOS = ("cold_hot", "prewarm_hot", "prewarm_cold", "prewarm_raw_first")
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def assert_positive_stats(name: str, stats: dict[str, Any]) -> None:
-    assert stats["n"] > 0, name
-    for field in ("median", "p10", "p90"):
-        assert is_number(stats[field]) and stats[field] > 0, (name, field, stats)
 
 
 def assert_memory(memory: dict[str, Any], *, agents: bool) -> None:
@@ -59,17 +44,7 @@ def assert_memory(memory: dict[str, Any], *, agents: bool) -> None:
 @pytest.mark.timeout(300)
 def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     require_cli("claude")
-    out = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "engine.py"), "--quick", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    data = json.loads(out.read_text())
+    data, printed_out = run_quick("engine.py", tmp_path)
 
     for name in TIMINGS:
         assert_positive_stats(name, data[name])
@@ -86,5 +61,5 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     verdicts = data["verdicts"]
     assert len(verdicts) == 3
     assert all(isinstance(v["passed"], bool) and v["detail"] for v in verdicts)
-    printed = [line for line in proc.stdout.splitlines() if line.startswith(("PASS", "FAIL"))]
-    assert len(printed) == 3, proc.stdout
+    printed = [line for line in printed_out.splitlines() if line.startswith(("PASS", "FAIL"))]
+    assert len(printed) == 3, printed_out

@@ -7,43 +7,15 @@ sessions, not 500): the verdicts live in the benchmark's own output.
 
 from __future__ import annotations
 
-import json
-import math
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-from hotplex.binaries import project_root
-
-ROOT = project_root()
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def assert_positive_stats(name: str, stats: dict[str, Any]) -> None:
-    assert stats["n"] > 0, name
-    for field in ("median", "p10", "p90"):
-        assert is_number(stats[field]) and stats[field] > 0, (name, field, stats)
+from bench_kit import assert_positive_stats, is_number, run_quick
 
 
 @pytest.mark.timeout(300)
 def test_quick_gateway_benchmark_reports_every_figure(tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "gateway.py"), "--quick", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    data = json.loads(out.read_text())
+    data, printed_out = run_quick("gateway.py", tmp_path)
 
     levels = data["levels"]
     assert [level["clients"] for level in levels] == data["meta"]["clients"] == [5, 20]
@@ -66,5 +38,5 @@ def test_quick_gateway_benchmark_reports_every_figure(tmp_path: Path) -> None:
     verdicts = data["verdicts"]
     assert len(verdicts) == 3
     assert all(isinstance(v["passed"], bool) and v["detail"] for v in verdicts)
-    printed = [line for line in proc.stdout.splitlines() if line.startswith(("PASS", "FAIL"))]
-    assert len(printed) == 3, proc.stdout
+    printed = [line for line in printed_out.splitlines() if line.startswith(("PASS", "FAIL"))]
+    assert len(printed) == 3, printed_out
