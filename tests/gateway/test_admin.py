@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gateway_kit import ADMIN_TOKEN, KEYS, Harness, HarnessFactory, read_sse
+from gateway_kit import ADMIN_TOKEN, KEYS, WAIT, Harness, HarnessFactory, read_sse
 
 from hotplex.events import AgentEvent
 from hotplex.testing.fakes import ToolCall
@@ -210,3 +210,20 @@ async def test_admin_refuses_rebound_hosts_and_foreign_origins(gateway: HarnessF
     async with gateway() as h:  # with a token, the token decides; a foreign Origin still not
         assert (await get(h, "/admin/v1/stats", headers={**ADMIN, **rebound}))[0] == 200
         assert (await get(h, "/admin/v1/stats", headers={**ADMIN, **foreign}))[0] == 403
+
+
+async def test_kill_while_an_approval_waits(gateway: HarnessFactory) -> None:
+    """The kill answers at once, the waiting approval is denied and the turn ends."""
+    async with gateway() as h:
+        h.provider.queue_turn(ToolCall("Bash", {"command": "ls"}))
+        async with h.post("/api/v1/execute", {"session_id": "s1", "prompt": "tool"}) as response:
+            await read_sse(response, lambda e: e.event == "permission_request")
+            sid = h.engine_id("alice", "s1")
+            async with asyncio.timeout(WAIT):
+                async with h.client.delete(f"/admin/v1/sessions/{sid}", headers=ADMIN) as r:
+                    assert r.status == 200
+            rest = await read_sse(response)
+        decided = [e.data["data"] for e in rest if e.event == "permission_decision" and e.data]
+        assert decided and decided[0]["decision"] == "deny" and decided[0]["by"] == "admin"
+        assert rest[-1].event == "done"
+        assert h.engine.approvals.pending(sid) == []
