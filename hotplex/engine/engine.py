@@ -17,11 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 
 from hotplex.address import session_id_for
 from hotplex.aio import cancel_and_wait
@@ -128,31 +126,6 @@ class Engine(TurnRunner, ProcessPool, ToolGate):
             *(self._stop_process(s, "ended") for s in sessions), return_exceptions=True
         )
         await self.provider.aclose()
-
-    @classmethod
-    @asynccontextmanager
-    async def open(
-        cls, config: str | os.PathLike[str] | None = None, *, settings: Settings | None = None
-    ) -> AsyncIterator[Engine]:
-        """Compose plugins and config the way the daemon does, and run an engine::
-
-        async with Engine.open("hotplex.yaml") as engine:
-            turn = await engine.execute("my-key", "hello")
-            async for event in turn:
-                print(event.to_json())
-        """
-        from hotplex.cli.bootstrap import compose
-        from hotplex.context import PluginContext
-
-        composition = compose(None if config is None else str(config))
-        settings = settings or composition.config.settings
-        plugins = composition.plugins
-        ctx = PluginContext(settings=settings, plugins=plugins)
-        spec = plugins.providers().get(settings.provider.type)
-        if spec is None:
-            raise HotplexError(f"provider.type {settings.provider.type!r} is not registered")
-        async with cls(settings, spec.factory(ctx)) as engine:
-            yield engine
 
     # -- sessions ----------------------------------------------------------------------
 

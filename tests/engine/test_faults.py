@@ -295,21 +295,21 @@ async def test_python_api_open_execute_iterate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The README's embedding example, with the fake agent as the provider's binary."""
+    import hotplex
+
     binary = write_wrapper(tmp_path / "bin")
     cfg = tmp_path / "hotplex.yaml"
     cfg.write_text(f"engine: {{data_dir: {tmp_path / 'data'}}}\nprovider: {{binary: {binary}}}\n")
     monkeypatch.setenv("HOTPLEX_DISABLE_PLUGINS", "")
-    async with Engine.open(cfg) as engine:
-        turn = await engine.execute("my-project", "RUN: touch made.txt")
+    async with hotplex.open(cfg) as hp:
+        reply = await hp.execute("my-project", "RUN: touch made.txt")
         seen = []
-        async for event in turn:
+        async for event in reply:
             seen.append(event.type)
             if event.type == "permission_request":
-                await engine.approvals.decide(
-                    event.data["permission_id"], "allow", by="admin", scope="once"
-                )
-        sessions = engine.sessions()
-        assert await engine.interrupt(engine.session_id("my-project")) is False
+                await hp.decide(event.data["permission_id"], "allow", scope="once")
+        sessions = hp.sessions()
+        assert await hp.interrupt(hp.session_id("my-project")) is False
     assert seen[-1] == "done" and "tool_result" in seen
     assert (Path(sessions[0].work_dir) / "made.txt").exists()
 

@@ -17,6 +17,7 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from hotplex import hookimpl
+from hotplex.compose import compose
 from hotplex.config import load_settings
 from hotplex.engine import ENGINE, Engine
 from hotplex.errors import StorageError
@@ -59,9 +60,7 @@ class MemoryStorage(SqlStorage):
         await super().append_events(events)
         self._observe(events)
 
-    async def append_batch(
-        self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]
-    ) -> None:
+    async def append_batch(self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]) -> None:
         await super().append_batch(events, audit)
         self._observe(events)
 
@@ -231,7 +230,7 @@ def make_harness(
         }
         raw["storage"] = {"url": url}
         settings = load_settings(None, text=yaml.safe_dump(raw), environ={}).settings
-        runtime = Runtime(settings, pm)
+        runtime = compose(settings, pm)
         async with TestClient(TestServer(build_app(runtime), host="127.0.0.1")) as client:
             if not storage:  # what the gateway sees in a deployment without storage
                 runtime.ctx.services.remove(STORAGE)
