@@ -62,6 +62,7 @@ class Reply:
         self.turn: Turn | None = None
         self.refused: str | None = None
         self._events: asyncio.Queue[AgentEvent | Turn | None] = asyncio.Queue()
+        self._following: Turn | None = None
 
     def _before_turn(self, event: AgentEvent) -> None:
         self._events.put_nowait(
@@ -72,12 +73,18 @@ class Reply:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[AgentEvent]:
-        while (item := await self._events.get()) is not None:
+        # re-entrant like Turn: a second ``async for`` goes on where the first stopped
+        while self._following is None:
+            item = await self._events.get()
+            if item is None:
+                self._events.put_nowait(None)
+                return
             if isinstance(item, Turn):
-                async for event in item:
-                    yield event
-                break
-            yield item
+                self._following = item
+            else:
+                yield item
+        async for event in self._following:
+            yield event
 
     async def collect(self, timeout: float | None = None) -> list[AgentEvent]:
         """Every event (waits for the end)."""
