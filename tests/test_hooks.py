@@ -173,13 +173,14 @@ class MemoryStorage(Storage):
     async def integrity_check(self) -> list[str]:
         return []
 
-    async def append_events(self, events: Sequence[AgentEvent]) -> None: ...
+    async def append_batch(
+        self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]
+    ) -> None: ...
     async def read_events(
         self, session_id: str, *, since_seq: int = 0, limit: int = 1000
     ) -> list[AgentEvent]:
         return []
 
-    async def append_audit(self, events: Sequence[AuditEvent]) -> None: ...
     async def read_audit(
         self,
         *,
@@ -201,16 +202,21 @@ class MemoryStorage(Storage):
     async def load_sessions(self) -> list[SessionRecord]:
         return []
 
-    async def enqueue_turn(
+    async def accept_turn(
         self,
         session_id: str,
         turn_id: str,
         prompt: str,
+        *,
         request_id: str | None = None,
         user: str | None = None,
+        inbound: IncomingMessage | None = None,
+        started: bool = False,
     ) -> None: ...
     async def start_turn(self, turn_id: str) -> None: ...
-    async def finish_turn(self, turn_id: str, status: str) -> None: ...
+    async def end_turn(
+        self, turn_id: str, status: str, session: SessionRecord | None = None
+    ) -> None: ...
     async def pending_turns(self, session_id: str | None = None) -> list[QueuedTurn]:
         return []
 

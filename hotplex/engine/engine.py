@@ -24,9 +24,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from hotplex.address import session_id_for
 from hotplex.aio import cancel_and_wait
 from hotplex.config import Settings, UnattendedPolicy, secret_values
+from hotplex.confinement import LimitBackend
 from hotplex.engine.approvals import ADMIN, Approvals
 from hotplex.engine.gate import ToolGate
-from hotplex.engine.limits import LimitBackend, detect_backend
+from hotplex.engine.limits import detect_backend
 from hotplex.engine.persistence import reap_orphans, record_of, restore
 from hotplex.engine.policy import PolicyChain, SessionGrants, ToolPolicy
 from hotplex.engine.pool import ProcessPool, apply_override
@@ -241,7 +242,7 @@ class Engine(TurnRunner, ProcessPool, ToolGate):
         for queued in pending:
             session = self._sessions.get(queued.session_id)
             if session is None:
-                await store.finish_turn(queued.turn_id, "interrupted")
+                await store.end_turn(queued.turn_id, "interrupted")
                 continue
             turn = Turn(
                 queued.prompt,

@@ -18,11 +18,11 @@ import signal
 import time
 from pathlib import Path
 
-from hotplex.engine.limits import LimitBackend
+from hotplex.confinement import LimitBackend
 from hotplex.engine.session import Session
 from hotplex.engine.subprocess import process_start_time
 from hotplex.interfaces import Storage
-from hotplex.storage.records import SessionRecord, SessionState
+from hotplex.stored import SessionRecord, SessionState
 
 __all__ = ["reap_orphans", "record_of", "restore"]
 

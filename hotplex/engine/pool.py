@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hotplex.config import Settings
+from hotplex.confinement import AgentLimits, Confinement, LimitBackend
 from hotplex.engine.approvals import Approvals
 from hotplex.engine.environment import agent_environment
-from hotplex.engine.limits import AgentLimits, Confinement, LimitBackend
 from hotplex.engine.session import Session
 from hotplex.engine.spares import Spares
 from hotplex.engine.workdirs import WorkDirs

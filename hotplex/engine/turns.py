@@ -102,7 +102,7 @@ class TurnRunner:
                     await store.end_turn(done.turn_id, status, record_of(session, ending=True))
                     turn.stored_ended = True
                 else:
-                    await store.finish_turn(done.turn_id, status)
+                    await store.end_turn(done.turn_id, status)
         except (TimeoutError, HotplexError) as exc:
             log.error(
                 "session %s: turn %s not confirmed stored: %r", session.key, done.turn_id, exc

@@ -17,8 +17,8 @@ import yaml
 from hotplex.address import session_id_for
 from hotplex.config.models import DEFAULT_NAMESPACE
 from hotplex.engine.subprocess import process_start_time
-from hotplex.storage.records import SessionRecord
 from hotplex.storage.sql import SqlStorage
+from hotplex.stored import SessionRecord
 from hotplex.testing.daemon import Daemon
 from hotplex.testing.fake_agent import write_wrapper
 from hotplex.testing.fake_anthropic import FakeAnthropic

@@ -94,7 +94,7 @@ async def _store(storage: object, item: object) -> None:
     from hotplex.events import AgentEvent as Event
 
     if isinstance(item, Event) and item.type != "text_delta":
-        await storage.append_events([item])  # type: ignore[attr-defined]
+        await storage.append_batch([item], ())  # type: ignore[attr-defined]
 
 
 async def test_approvals_are_stored_with_their_decision(tmp_path: Path, db_url: str) -> None:

@@ -56,10 +56,6 @@ class MemoryStorage(SqlStorage):
         self.events.extend(e for e in events if (e.session_id, e.seq) not in have)
         self.stored.set()
 
-    async def append_events(self, events: Sequence[AgentEvent]) -> None:
-        await super().append_events(events)
-        self._observe(events)
-
     async def append_batch(self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]) -> None:
         await super().append_batch(events, audit)
         self._observe(events)
