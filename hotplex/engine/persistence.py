@@ -18,9 +18,9 @@ import signal
 import time
 from pathlib import Path
 
+from hotplex.agent_process import process_start_time
 from hotplex.confinement import LimitBackend
 from hotplex.engine.session import Session
-from hotplex.engine.subprocess import process_start_time
 from hotplex.interfaces import Storage
 from hotplex.stored import SessionRecord, SessionState
 

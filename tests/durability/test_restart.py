@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from hotplex.address import session_id_for
+from hotplex.agent_process import process_start_time
 from hotplex.config.models import DEFAULT_NAMESPACE
-from hotplex.engine.subprocess import process_start_time
 from hotplex.storage.sql import SqlStorage
 from hotplex.stored import SessionRecord
 from hotplex.testing.daemon import Daemon

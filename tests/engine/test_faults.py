@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from hotplex.agent_process import group_members
 from hotplex.config import ProviderSettings
 from hotplex.engine.engine import Engine
-from hotplex.engine.subprocess import group_members
 from hotplex.errors import ProtocolError
 from hotplex.providers.claude_code import ClaudeAgentProcess, ClaudeCodeProvider
 from hotplex.testing.fake_agent import write_wrapper
@@ -294,7 +294,7 @@ async def test_200_spawn_stop_cycles_leak_nothing(tmp_path: Path) -> None:
 async def test_python_api_open_execute_iterate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The README's embedding example, with the fake agent as the provider's binary."""
+    """The embedding API with a tool call, the fake agent as the provider's binary."""
     import hotplex
 
     binary = write_wrapper(tmp_path / "bin")
@@ -312,6 +312,26 @@ async def test_python_api_open_execute_iterate(
         assert await hp.interrupt(hp.session_id("my-project")) is False
     assert seen[-1] == "done" and "tool_result" in seen
     assert (Path(sessions[0].work_dir) / "made.txt").exists()
+
+
+def test_readme_embedding_example_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's Python block, run as it is, against a hotplex.yaml in the working
+    directory that points the provider at the fake agent."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Embedding HotPlex in Python") :]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    binary = write_wrapper(tmp_path / "bin")
+    (tmp_path / "hotplex.yaml").write_text(
+        f"engine: {{data_dir: {tmp_path / 'data'}}}\nprovider: {{binary: {binary}}}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOTPLEX_DISABLE_PLUGINS", "")
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    out = capsys.readouterr().out
+    assert "list the failing tests" in out  # the fake agent's echo, streamed
+    assert "SessionInfo(" in out and "my-project" in out
 
 
 def running(pid: int) -> bool:

@@ -1,0 +1,36 @@
+"""Where every event of a session goes: stamped into the session's sequence, to the sinks,
+past the turn ledger, then to the running turn and the live subscribers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from hotplex.engine.ledger import TurnLedger
+from hotplex.engine.session import Session
+from hotplex.events import AgentEvent, AuditEvent
+
+__all__ = ["Emit", "Publisher"]
+
+Emit = Callable[[AgentEvent | AuditEvent], Awaitable[None]]
+
+
+class Publisher:
+    def __init__(self, ledger: TurnLedger, emit: Emit | None = None) -> None:
+        self._ledger = ledger
+        self._emit = emit
+
+    async def publish(self, session: Session, event: AgentEvent) -> AgentEvent:
+        turn = session.current
+        if turn is not None and turn.synced is not None:
+            await self._ledger.until_synced(session, turn)
+        stamped = session.stamp(event)
+        if self._emit is not None:
+            await self._emit(stamped)
+        if stamped.type == "done":
+            await self._ledger.end(session, stamped)
+        session.deliver(stamped)
+        return stamped
+
+    async def audit(self, event: AuditEvent) -> None:
+        if self._emit is not None:
+            await self._emit(event)
