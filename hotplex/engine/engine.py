@@ -385,16 +385,21 @@ class Engine(TurnRunner, ProcessPool, ToolGate):
     # -- events ------------------------------------------------------------------------
 
     async def _publish(self, session: Session, event: AgentEvent) -> AgentEvent:
-        turn = session.current
-        if turn is not None and turn.synced is not None:
-            await self._until_synced(session, turn)
-        stamped = session.stamp(event)
-        if self._emit_sink is not None:
-            await self._emit_sink(stamped)
-        if stamped.type == "done":
-            await self._make_durable(session, stamped)
-        session.deliver(stamped)
-        return stamped
+        """Place an event in the session's one ordered stream. The turn's worker and its
+        tool gate publish concurrently; the session's lock keeps the wait for the turn's
+        record, the stamp, the sinks and the delivery of one event together, so every
+        client (and every sink) gets the events in ``seq`` order."""
+        async with session.publish_lock:
+            turn = session.current
+            if turn is not None and turn.synced is not None:
+                await self._until_synced(session, turn)
+            stamped = session.stamp(event)
+            if self._emit_sink is not None:
+                await self._emit_sink(stamped)
+            if stamped.type == "done":
+                await self._make_durable(session, stamped)
+            session.deliver(stamped)
+            return stamped
 
     async def _until_synced(self, session: Session, turn: Turn) -> None:
         """Nothing of a turn is published before its record is on disk (its prompt may
