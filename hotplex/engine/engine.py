@@ -35,6 +35,7 @@ from hotplex.engine.pool import ProcessPool, apply_override
 from hotplex.engine.session import Session, SessionInfo, Subscription, Turn
 from hotplex.engine.spares import Spares
 from hotplex.engine.subprocess import use_pidfd_child_watcher
+from hotplex.engine.survivors import sweep_survivors
 from hotplex.engine.turns import DURABLE_TIMEOUT, Durable, TurnRunner
 from hotplex.engine.workdirs import WorkDirs
 from hotplex.errors import (
@@ -94,6 +95,8 @@ class Engine(TurnRunner, ProcessPool, ToolGate):
             self._limit_backend = await asyncio.to_thread(detect_backend, prefer=prefer)
             log.info("agent limits: %s", self._limit_backend.name)
         use_pidfd_child_watcher()
+        # agents a killed predecessor started but never recorded (see survivors.py)
+        await asyncio.to_thread(sweep_survivors, self.settings.engine.data_dir)
         if self._store is not None:
             await self._recover(self._store)
         self._reaper = asyncio.create_task(self._reap_idle(), name="engine-reaper")
