@@ -36,6 +36,7 @@ from hotplex.engine.publisher import Emit, Publisher
 from hotplex.engine.session import Session, SessionInfo, Subscription, Turn
 from hotplex.engine.slots import Slots
 from hotplex.engine.spares import Spares
+from hotplex.engine.survivors import sweep_survivors
 from hotplex.engine.turns import TurnRunner
 from hotplex.engine.workdirs import WorkDirs
 from hotplex.errors import HotplexError, SessionBusyError, SessionNotFoundError
@@ -116,6 +117,8 @@ class Engine:
     async def __aenter__(self) -> Engine:
         await self.launcher.detect_limits()
         use_pidfd_child_watcher()
+        # agents a killed predecessor started but never recorded (see survivors.py)
+        await asyncio.to_thread(sweep_survivors, self.settings.engine.data_dir)
         if self.ledger.store is not None:
             await self._recover(self.ledger.store)
         self._reaper = asyncio.create_task(self._reap_idle(), name="engine-reaper")

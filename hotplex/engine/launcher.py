@@ -14,6 +14,7 @@ from hotplex.config import Settings, secret_values
 from hotplex.confinement import AgentLimits, Confinement, LimitBackend
 from hotplex.engine.environment import agent_environment
 from hotplex.engine.limits import detect_backend
+from hotplex.engine.survivors import TAG, agent_tag
 from hotplex.engine.workdirs import WorkDirs
 from hotplex.interfaces import AgentProcess, Provider
 from hotplex.types import AgentStartSpec
@@ -47,7 +48,10 @@ class Launcher:
 
     def environment(self) -> dict[str, str]:
         return agent_environment(
-            os.environ, extra=self.settings.provider.env, secrets=self._secrets
+            os.environ,
+            extra=self.settings.provider.env,
+            secrets=self._secrets,
+            overrides={TAG: agent_tag(self.settings.engine.data_dir)},  # see survivors.py
         )
 
     def start_spec(

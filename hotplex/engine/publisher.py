@@ -20,16 +20,21 @@ class Publisher:
         self._emit = emit
 
     async def publish(self, session: Session, event: AgentEvent) -> AgentEvent:
-        turn = session.current
-        if turn is not None and turn.synced is not None:
-            await self._ledger.until_synced(session, turn)
-        stamped = session.stamp(event)
-        if self._emit is not None:
-            await self._emit(stamped)
-        if stamped.type == "done":
-            await self._ledger.end(session, stamped)
-        session.deliver(stamped)
-        return stamped
+        """Place an event in the session's one ordered stream. The turn's worker and its
+        tool gate publish concurrently; the session's lock keeps the wait for the turn's
+        record, the stamp, the sinks and the delivery of one event together, so every
+        client (and every sink) gets the events in ``seq`` order."""
+        async with session.publish_lock:
+            turn = session.current
+            if turn is not None and turn.synced is not None:
+                await self._ledger.until_synced(session, turn)
+            stamped = session.stamp(event)
+            if self._emit is not None:
+                await self._emit(stamped)
+            if stamped.type == "done":
+                await self._ledger.end(session, stamped)
+            session.deliver(stamped)
+            return stamped
 
     async def audit(self, event: AuditEvent) -> None:
         if self._emit is not None:

@@ -16,7 +16,15 @@ from typing import TypeVar
 
 from hotplex.confinement import AgentLimits
 
-__all__ = ["GATE_DEADLINE", "RlimitBackend", "Rlimits", "gated", "held", "user_task_count"]
+__all__ = [
+    "GATE_DEADLINE",
+    "HOLD_GATE_ENV",
+    "RlimitBackend",
+    "Rlimits",
+    "gated",
+    "held",
+    "user_task_count",
+]
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +139,8 @@ class RlimitBackend:
 
 _GATE_SCRIPT = 'kill -STOP "$$"; exec "$@"'
 GATE_DEADLINE = 5.0
+#: Testing only: see :func:`_hold_for_test`.
+HOLD_GATE_ENV = "HOTPLEX_TESTING_HOLD_GATE"
 _T = TypeVar("_T")
 
 
@@ -143,18 +153,33 @@ def gated(argv: Sequence[str]) -> list[str]:
 def held(pid: int) -> Iterator[None]:
     """Hold a gated process stopped while its limits are set; a pid that did not come from
     :func:`gated` is limited as it runs."""
-    gated = _isgated(pid)
-    if gated and not _wait_stopped(pid):
+    at_gate = _is_gated(pid)
+    if at_gate and not _wait_stopped(pid):
         log.warning("agent %d did not reach its start gate in %.0fs", pid, GATE_DEADLINE)
+    if at_gate:
+        _hold_for_test(pid)
     try:
         yield
     finally:
-        if gated:
+        if at_gate:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
 
 
-def _isgated(pid: int) -> bool:
+def _hold_for_test(pid: int) -> None:
+    """A testing hook: with ``HOTPLEX_TESTING_HOLD_GATE`` naming a FIFO, report the pid of
+    an agent stopped at its gate through the FIFO (blocks until a reader opens it), then
+    keep it there until a writer opens the FIFO, so a test can kill the daemon meanwhile."""
+    fifo = os.environ.get(HOLD_GATE_ENV)
+    if not fifo:
+        return
+    with open(fifo, "w") as out:
+        out.write(f"{pid}\n")
+    with open(fifo) as held:
+        held.read()
+
+
+def _is_gated(pid: int) -> bool:
     # Popen returns while execve is still running: cmdline reads empty until the new
     # program's arguments are in place.
     argv = _poll(lambda: Path(f"/proc/{pid}/cmdline").read_bytes(), pid)
