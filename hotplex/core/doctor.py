@@ -127,6 +127,12 @@ async def _ping_database(url: str) -> None:
 
 
 def check_storage(ctx: PluginContext) -> CheckResult:
+    if not ctx.settings.storage.enabled:
+        return CheckResult(
+            True,
+            "storage is off (storage.enabled: false): nothing survives a restart",
+            warning=True,
+        )
     url = ctx.settings.storage_url
     scheme = url.split("://", 1)[0]
     if scheme.startswith("sqlite"):

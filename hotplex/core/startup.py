@@ -87,10 +87,14 @@ async def run_engine(ctx: PluginContext) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def run_storage(ctx: PluginContext) -> AsyncIterator[None]:
-    """The storage backend for ``storage.url``, opened (migrated) for the daemon's life."""
+    """The storage backend for ``storage.url``, opened (migrated) for the daemon's life;
+    nothing with ``storage.enabled: false`` (service ``STORAGE`` stays unset)."""
     from hotplex.runtime import make_storage
     from hotplex.services import STORAGE
 
+    if not ctx.settings.storage.enabled:
+        yield
+        return
     storage = make_storage(ctx)
     await storage.open()
     ctx.services.set(STORAGE, storage)

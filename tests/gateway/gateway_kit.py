@@ -28,7 +28,6 @@ from hotplex.interfaces import Middleware, MiddlewareContext, Next
 from hotplex.plugins import make_plugin_manager
 from hotplex.records import MiddlewareSpec, ProviderSpec, StorageSpec
 from hotplex.runtime import Runtime
-from hotplex.services import STORAGE
 from hotplex.storage.sql import SqlStorage
 from hotplex.testing.fakes import FakeProvider
 
@@ -224,12 +223,10 @@ def make_harness(
             "engine": {"data_dir": str(tmp_path / "data"), **(engine or {})},
             "provider": {"type": "fake"},
         }
-        raw["storage"] = {"url": url}
+        raw["storage"] = {"url": url, "enabled": storage}
         settings = load_settings(None, text=yaml.safe_dump(raw), environ={}).settings
         runtime = compose(settings, pm)
         async with TestClient(TestServer(build_app(runtime), host="127.0.0.1")) as client:
-            if not storage:  # what the gateway sees in a deployment without storage
-                runtime.ctx.services.remove(STORAGE)
             h = Harness(client, runtime, fake, memory)
             try:
                 yield h
