@@ -15,7 +15,8 @@ from hotplex.events import AgentEvent, AuditEvent, agent_event
 from hotplex.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from hotplex.embed import HotPlex, Reply, open
+    from hotplex.embed import HotPlex, Reply
+    from hotplex.embed import open as open
 
 __version__ = "0.1.0"
 
@@ -30,10 +31,13 @@ __all__ = [
     "__version__",
     "agent_event",
     "hookimpl",
-    "open",
     "session_id_for",
     "session_key",
 ]
+
+
+# ``open`` is left out of ``__all__``: ``from hotplex import *`` must not shadow the
+# built-in; it is ``hotplex.open``.
 
 
 def __getattr__(name: str) -> Any:
