@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hotplex.waf.means import by_means, defensive, negates
 from hotplex.waf.vocab import (
     ADVERBS,
     ALWAYS_HYPOTHETICAL,
@@ -37,7 +38,6 @@ from hotplex.waf.vocab import (
     CLAUSE,
     CONDITIONAL,
     DATA_LANGS,
-    DEFENSIVE,
     EDIT,
     EXAMPLE,
     EXEC,
@@ -51,10 +51,10 @@ from hotplex.waf.vocab import (
     MENTION,
     NAMING,
     NARRATIVE,
-    NEGATION,
     ORDER,
     PREFIX,
     QUOTED_WORDS,
+    REQUESTED,
     SAFE_ADJ,
     STOPS,
     SUBJECT,
@@ -143,7 +143,7 @@ def _guarded(words: list[str], k: int) -> bool:
     hypothetical (``if I run``, ``someone runs``, ``is it safe to run``, ``how to run``)."""
     j = k - 1
     while j >= 0 and words[j] not in STOPS:
-        if words[j] in NEGATION:
+        if negates(words, j):
             return True
         j -= 1
     j = k - 1
@@ -188,7 +188,7 @@ def _clause_verb(lead: str, sentence: str) -> str | None:
     if i >= len(words):
         return None
     verb = words[i]
-    if verb in NEGATION or (verb == "do" and words[i + 1 : i + 2] in (["not"], ["never"])):
+    if negates(words, i) or (verb == "do" and words[i + 1 : i + 2] in (["not"], ["never"])):
         return "negated"
     for reason, verbs in MENTION.items():
         if verb in verbs:
@@ -207,7 +207,7 @@ def _clause_verb(lead: str, sentence: str) -> str | None:
     }:
         return "explanation"
     if verb in ORDER and not _guarded(words, i):
-        if DEFENSIVE.search(_plain(sentence)):
+        if defensive(sentence):
             return "defensive"
         if WRITING.search(_plain(sentence)):
             return "explanation"
@@ -221,7 +221,7 @@ def _cue_words(clause: str, lead: str) -> str | None:
     lowered = _plain(lead)
     if EXAMPLE.search(lowered.replace("\x00", " ").rstrip()):
         return "quoted"
-    if DEFENSIVE.search(lowered):
+    if defensive(lead):
         return "defensive"
     if set(_words(clause)) & QUOTED_WORDS or LOG.search(_plain(clause)):
         return "quoted"
@@ -230,7 +230,7 @@ def _cue_words(clause: str, lead: str) -> str | None:
         if word in EXEC and _guarded(words, k):
             j = k - 1
             while j >= 0 and words[j] not in STOPS:
-                if words[j] in NEGATION:
+                if negates(words, j):
                     return "negated"
                 j -= 1
     return None
@@ -274,7 +274,7 @@ def classify(cue: str, anchor: Anchor) -> str:
     ``defensive``, ``quoted``, ``negated`` or ``data``. ``cue`` is the prompt with every
     code region replaced by NUL characters (offsets unchanged)."""
     lead, trail, previous, following = _lead_and_trail(cue, anchor)
-    if _direct_order(lead):
+    if _direct_order(lead) or by_means(lead, trail):
         return "order"
     clauses = _clauses(lead)
     verb = _clause_verb(lead, f"{lead} {trail}")
@@ -300,6 +300,7 @@ def classify(cue: str, anchor: Anchor) -> str:
     commanded = any(
         w in EXEC and not _guarded(sentence_words, k) for k, w in enumerate(sentence_words)
     )
-    if not commanded and not anchor.bare and SUBJECT.match(trail.lower().replace("\x00", " ")):
+    told = trail.lower().replace("\x00", " ")
+    if not commanded and not anchor.bare and SUBJECT.match(told) and not REQUESTED.match(told):
         return "quoted"
     return "order"

@@ -21,7 +21,8 @@ ORDER = EXEC | word_set(
     "create make open start spawn connect send upload post copy dump print show cat read "
     "display get grab give reset drop flush reboot restart shutdown use do put append schedule "
     "enable configure update deploy build chmod chown mount download fetch pipe execute fix "
-    "free empty purge overwrite replace-with apply go"
+    "free empty purge overwrite replace-with apply go stop disable halt silence terminate "
+    "truncate clear zero blank hide mask turn shut"
 )
 # verbs that edit text: with a named object ("remove the line `...`") they quote it
 EDIT = word_set(
@@ -181,7 +182,8 @@ DATA_LANGS = word_set(
 STOPS = frozenset({",", ";", ":", ".", "?", "!", "and", "but", "then", "so"})
 DEFENSIVE = re.compile(
     r"\b(?:detect|reject|refus|prevent|forbid|den(?:y|ies|ied|ial|ylist)|flag(?:s|ged|ging)?\b"
-    r"|catch|guard|saniti[sz]|lint|filter|scan|alert|warn|harden|protect|monitor|audit|review"
+    r"|catch|guard|saniti[sz]|lint|filter|scan|alert|warn|harden|protect|monitor"
+    r"|audit(?!d\b|ctl\b)|review"
     r"|polic(?:y|ies)|rules?\b|regex|pattern|hooks?\b|pre-?commit|waf\b|signature|allowlist"
     r"|blocklist|blacklist|whitelist|yara|semgrep|falco|siem|corpus|fixture|safeguard|validat"
     r"|mitigat|quarantin|block(?:s|ed|ing)?\b(?! device)"
@@ -197,6 +199,10 @@ SUBJECT = re.compile(
     r"meant|causes|caused|deletes|deleted|removes|removed|wipes|wiped|destroys|destroyed|"
     r"erases|erased|freed|frees|broke|breaks|lives|sits|shows|showed|comes|came|belongs|"
     r"gets|got|makes|made|keeps|kept|takes|took|returns|returned|fails|failed|printed|prints)\b"
+)
+# the command is what the writer asks for ("`...` is what I want done")
+REQUESTED = re.compile(
+    r"^\s*(?:is|'s)\s+(?:exactly\s+|just\s+)?what\s+(?:i|we)\s+(?:want|need|'d like|would like)\b"
 )
 # a noun phrase naming the code ("the line `...`", "this command `...`")
 NAMING = re.compile(
