@@ -30,6 +30,7 @@ from typing import Any
 
 from hotplex.waf._text import word_set
 from hotplex.waf.context import Anchor
+from hotplex.waf.quotes import quoted_commands
 
 __all__ = ["Candidate", "Document", "scan"]
 
@@ -339,39 +340,18 @@ def scan(text: str, trigger: Any, code_trigger: Any) -> Document:
             chunks = shell_chunks(body, (max(0, p - region.start) for p in inside))
             if chunks:
                 candidates.append(Candidate(region.start, region.end, "shell", anchor, chunks))
-    if '"' in prose or "'" in prose:
-        candidates.extend(_quoted(prose, code_trigger))
+    candidates.extend(_quoted(prose, code_trigger))
     for start, end in _lines(prose, 0, len(prose), trigger, sentences=True):
         candidates.append(Candidate(start, end, "prose", None))
     return Document(text, cue, tuple(candidates))
 
 
-# a quoted string in prose: opened after a blank, bracket or colon, closed before one
-_QUOTED = re.compile(
-    r"(?m)(?:^|(?<=[\s(\[:,]))(?:\"([^\"\n]{2,400})\"|'([^'\n]{2,400})')(?=$|[\s.,;:!?)\]])"
-)
-_FEED = word_set("run type exec execute paste enter try do use sudo")
-
-
 def _quoted(prose: str, code_trigger: Any) -> Iterator[Candidate]:
-    """Quoted strings in prose that start with a command (``Make space: "rm -rf /var"``),
-    each examined like inline code; a string that is an argument (after a flag, or after a
-    command name other than ``run``, ``type``...: ``grep 'rm -rf' docs``) is not."""
-    for m in _QUOTED.finditer(prose):
-        inner = 1 if m.group(1) is not None else 2
-        start, end = m.start(inner), m.end(inner)
-        body = prose[start:end]
-        if not body[:1].strip() or code_trigger.match(body) is None:
-            continue
-        before = prose[max(0, m.start() - 64) : m.start()].split()
-        prev = before[-1] if before and m.start() > 0 and prose[m.start() - 1] not in "\n" else ""
-        if prev.startswith("-") or "=" in prev:
-            continue
-        if prev and prev.lower() not in _FEED and code_trigger.match(prev + " '") is not None:
-            continue
-        chunks = shell_chunks(body, (0,))
-        anchor = Anchor(m.start(), m.end())
-        yield Candidate(start, end, "shell", anchor, chunks)
+    """Quoted commands in prose (:mod:`.quotes`), each examined like inline code."""
+    for outer_start, outer_end in quoted_commands(prose, code_trigger):
+        start, end = outer_start + 1, outer_end - 1
+        chunks = shell_chunks(prose[start:end], (0,))
+        yield Candidate(start, end, "shell", Anchor(outer_start, outer_end), chunks)
 
 
 def candidate_source(doc: Document, candidate: Candidate) -> str:
