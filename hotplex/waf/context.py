@@ -10,11 +10,15 @@ first sentence). The first rule that applies decides:
 1. an execution verb governing the command (``run``, ``execute``, ``paste``... followed only
    by fillers such as ``this``, ``the following``, ``now``, ``for me``) -> order, unless
    negated (``don't run``) or hypothetical (``what happens if I run``, ``is it safe to run``);
+   so is a command given as the means of an imperative, whatever its verb (``wipe the disk
+   with``, ``reset users by running``, ``clear the log using``; see :mod:`.means`);
 2. the lead-in clause's verb: a verb of asking, explaining, searching, editing or defending
    (``explain``, ``grep``, ``review``, ``detect``, ``replace``...) lets it through; an
    imperative verb (``add``, ``install``, ``delete``, ``use``...) is an order unless the
-   clause talks about defences (hook, regex, rule, test, detector...); a leading negation
-   (``never``, ``don't``) lets it through;
+   clause talks about defences (hook, regex, rule, test, detector...) other than as the
+   object of a verb that turns something off (``drop all firewall rules``); a leading
+   negation (``never``, ``don't``; ``stop`` only before ``using``, ``running``, ``it``...)
+   lets it through;
 3. defence, quotation or negation words in the lead-in (log, output, commit message,
    contains, grep, block, reject...) let it through;
 4. an order that points back (``run it``, ``do it``, ``go ahead``, ``execute the above``)
