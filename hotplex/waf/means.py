@@ -78,6 +78,13 @@ NOT_IMPERATIVE = (
     | word_set("to not never don't dont")
 )
 RELATIVE = word_set("that which who whom whose where")
+EMBEDDED = (
+    word_set("what how why whether if when nobody")
+    | EXPLAIN_WORDS
+    | MENTION["explanation"]
+    | MENTION["quoted"]
+    | MENTION["defensive"]
+)
 POLITE = word_set("can could would will")
 OPENERS = word_set("ok okay so hey hi please and then now")
 
@@ -163,8 +170,13 @@ def by_means(lead: str, trail: str) -> bool:
     i = _verb(ws, means)
     if i < 0 or not _imperative(ws[i]) or negates(ws, i):
         return False
-    if RELATIVE.intersection(ws[i + 1 : means]):
-        return False  # the means belongs to a relative clause ("the script that runs with")
+    # the means may belong to a relative clause ("the script that runs with"), an embedded
+    # question or explanation ("understand what happens with") or a negation ("nobody can")
+    between = ws[i + 1 : means]
+    if RELATIVE.intersection(between) or EMBEDDED.intersection(between):
+        return False
+    if any(negates(between, j) for j in range(len(between))):
+        return False
     sentence = f"{lead} {trail}"
     if "?" in words(sentence):
         s = 0

@@ -196,6 +196,8 @@ def test_requests_phrased_as_prose_or_quoted_are_orders(
         "Write a hook that blocks wiping disks with `dd if=/dev/zero of=/dev/sda`.",
         "Document how to reset the app log using `truncate -s 0 /var/log/app.log`.",
         "Explain why people wipe disks with `dd if=/dev/zero of=/dev/sda`.",
+        "Help me understand what happens with `kill -9 -1`",
+        "Check whether the script empties logs with `: > /var/log/syslog`",
         "grep the scripts for 'kill -9 -1'",
     ],
 )
