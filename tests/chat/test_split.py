@@ -1,0 +1,157 @@
+"""Splitting long answers: within the limit, nothing lost, fences closed and reopened,
+table rows and user-perceived characters whole."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import pytest
+from chat_kit import balanced, joins_to
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hotplex.chat import Part, split_text, utf8_length, utf16_length
+
+CLUSTERS = [
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # family (ZWJ sequence)
+    "\U0001f1eb\U0001f1f7",  # flag
+    "\U0001f44d\U0001f3fd",  # skin tone
+    "e\u0301",  # combining acute
+    "\u1100\u1161\u11a8",  # Hangul jamo
+    "1\ufe0f\u20e3",  # keycap
+    "\u4e2d",
+    "\u6587",
+    "\U0001f600",
+]
+LENGTHS: dict[str, Callable[[str], int]] = {"len": len, "utf16": utf16_length, "utf8": utf8_length}
+
+
+def check(text: str, parts: list[Part], limit: int, length: Callable[[str], int]) -> None:
+    """Every property a split must have, checked against the parts' own claims and
+    independently (fence counting, exhaustive reconstruction)."""
+    assert parts or not text
+    position = 0
+    for part in parts:
+        assert part.start == position
+        assert part.text == part.prefix + text[part.start : part.end] + part.suffix
+        assert length(part.text) <= limit, (length(part.text), limit)
+        position = part.end
+    assert position == len(text)
+    assert joins_to([p.text for p in parts], text)
+    for part in parts[:-1]:
+        assert balanced(part.text), part.text
+    if parts:
+        assert balanced(parts[-1].text) == balanced(text)
+
+
+def allowed_cuts(tokens: list[str]) -> set[int]:
+    """Offsets between tokens (a cluster, a table row and a fence line are one token)."""
+    cuts, position = set(), 0
+    for token in tokens:
+        position += len(token)
+        cuts.add(position)
+    return cuts
+
+
+# -- a long answer ----------------------------------------------------------------------
+
+
+def long_answer(size: int) -> str:
+    pieces, n = [], 0
+    while sum(map(len, pieces)) < size:
+        n += 1
+        pieces.append(f"Paragraph {n}: " + " ".join(f"word{i} 中文 😀" for i in range(n % 40 + 5)))
+        pieces.append("\n\n")
+        if n % 5 == 0:
+            code = "".join(f"    value_{i} = compute({i}, 'x' * {n})\n" for i in range(n * 3))
+            pieces.append(f"```python\ndef f{n}():\n{code}```\n\n")
+        if n % 7 == 0:
+            rows = "".join(f"| {i} | cell {i} é | {'x' * (i % 9)} |\n" for i in range(25))
+            pieces.append(f"| a | b | c |\n|---|---|---|\n{rows}\n")
+    return "".join(pieces)[:size]
+
+
+@pytest.mark.parametrize("length_name", sorted(LENGTHS))
+def test_sixty_thousand_characters_arrive_complete(length_name: str) -> None:
+    text = long_answer(60_000)
+    assert len(text) == 60_000 and text.count("```python") >= 5
+    length = LENGTHS[length_name]
+    parts = split_text(text, limit=4000, length=length)
+    check(text, parts, 4000, length)
+    reopened = [p for p in parts if p.prefix]
+    assert reopened, "the answer should be cut inside a code block at least once"
+    assert all(p.prefix == "```python\n" for p in reopened)
+    assert len(parts) <= 2 * (length(text) // 4000 + 1), "parts are needlessly short"
+
+
+def test_cuts_prefer_paragraphs_then_lines() -> None:
+    text = ("a" * 30 + " ") * 20 + "\n\n" + ("b" * 30 + " ") * 5 + "\n" + "c" * 100
+    parts = split_text(text, limit=800)
+    assert parts[0].end == text.index("\n\n") + 2
+    lines = "".join(f"line {i} of the log\n" for i in range(100))
+    assert all(p.text.endswith("\n") for p in split_text(lines, limit=300)[:-1])
+
+
+def test_table_rows_stay_whole() -> None:
+    rows = [f"| {i:03} | {'x' * 40} | {'y' * (i % 30)} |\n" for i in range(200)]
+    text = "Table:\n\n" + "".join(rows)
+    parts = split_text(text, limit=500)
+    row_starts = {len("Table:\n\n") + sum(map(len, rows[:i])) for i in range(len(rows) + 1)}
+    assert len(parts) > 10
+    assert all(p.end in row_starts for p in parts)
+
+
+def test_a_cluster_longer_than_a_part_is_cut_between_code_points() -> None:
+    text = "e" + "\u0301" * 300
+    parts = split_text(text, limit=100)
+    check(text, parts, 100, len)
+
+
+# -- properties -------------------------------------------------------------------------
+
+
+def flat(lists: list[list[str]]) -> list[str]:
+    return list(itertools.chain.from_iterable(lists))
+
+
+def spaced(words: list[list[str]]) -> list[str]:
+    return [*flat([[*word, " "] for word in words])[:-1], "\n"]
+
+
+WORD = st.lists(st.sampled_from([*"abcxyz", *CLUSTERS]), min_size=1, max_size=12)
+LINE = st.lists(WORD, min_size=1, max_size=12).map(spaced)
+PARAGRAPH = st.lists(LINE, min_size=1, max_size=4).map(lambda lines: [*flat(lines), "\n"])
+TABLE = st.integers(1, 12).map(lambda n: [f"| {i} | {'t' * (i * 3 % 20)} |\n" for i in range(n)])
+CODE = st.tuples(st.sampled_from(["", "python", "sh"]), st.lists(LINE, max_size=8)).map(
+    lambda lc: [f"```{lc[0]}\n", *flat(lc[1]), "```\n"]
+)
+BLOCKS = st.lists(st.one_of(PARAGRAPH, TABLE.map(lambda r: [*r, "\n"]), CODE), max_size=12)
+
+
+@given(
+    BLOCKS,
+    st.booleans(),
+    st.integers(64, 400),
+    st.sampled_from(sorted(LENGTHS)),
+)
+def test_split_properties(
+    blocks: list[list[str]], unclosed: bool, limit: int, length_name: str
+) -> None:
+    tokens = flat(blocks)
+    if unclosed:
+        tokens += ["```sh\n", "echo ", "open"]
+    text = "".join(tokens)
+    length = LENGTHS[length_name]
+    parts = split_text(text, limit=limit, length=length)
+    check(text, parts, limit, length)
+    cuts = allowed_cuts(tokens)
+    assert all(p.end in cuts for p in parts), [p.end for p in parts if p.end not in cuts]
+
+
+@given(st.text(max_size=3000), st.integers(64, 300), st.sampled_from(sorted(LENGTHS)))
+def test_any_text_splits_within_the_limit(text: str, limit: int, length_name: str) -> None:
+    length = LENGTHS[length_name]
+    parts = split_text(text, limit=limit, length=length)
+    assert "".join(text[p.start : p.end] for p in parts) == text
+    assert all(length(p.text) <= limit for p in parts)
