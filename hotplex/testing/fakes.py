@@ -209,6 +209,7 @@ class FakeMessageOperations(MessageOperations):
         self._clock = clock
         self._ids = itertools.count(1)
         self._planned: list[tuple[Exception, tuple[str, ...]]] = []
+        self._called = asyncio.Event()
 
     @property
     def capabilities(self) -> ChatCapabilities:
@@ -233,8 +234,17 @@ class FakeMessageOperations(MessageOperations):
         """When each call of ``methods`` (every method when none) arrived, failed included."""
         return [c.at for c in self.log if not methods or c.method in methods]
 
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Return once ``condition()`` holds, checked after every call; TimeoutError after
+        ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._called.clear()
+                await self._called.wait()
+
     def _record(self, method: str, *args: Any) -> None:
         at = self._clock()
+        self._called.set()
         for index, (error, methods) in enumerate(self._planned):
             if not methods or method in methods:
                 del self._planned[index]

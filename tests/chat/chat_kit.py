@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 FENCE = "```"
+CLUSTERS = [
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # family (ZWJ sequence)
+    "\U0001f1eb\U0001f1f7",  # flag
+    "\U0001f44d\U0001f3fd",  # skin tone
+    "e\u0301",  # combining acute
+    "\u1100\u1161\u11a8",  # Hangul jamo
+    "1\ufe0f\u20e3",  # keycap
+    "\u4e2d",
+    "\u6587",
+    "\U0001f600",
+]
 
 
 def balanced(text: str) -> bool:
@@ -44,3 +55,18 @@ def joins_to(parts: list[str], expected: str) -> bool:
             ):
                 stack.append((index + 1, end, closed))
     raise AssertionError("search did not finish")
+
+
+def long_answer(size: int) -> str:
+    pieces, n = [], 0
+    while sum(map(len, pieces)) < size:
+        n += 1
+        pieces.append(f"Paragraph {n}: " + " ".join(f"word{i} 中文 😀" for i in range(n % 40 + 5)))
+        pieces.append("\n\n")
+        if n % 5 == 0:
+            code = "".join(f"    value_{i} = compute({i}, 'x' * {n})\n" for i in range(n * 3))
+            pieces.append(f"```python\ndef f{n}():\n{code}```\n\n")
+        if n % 7 == 0:
+            rows = "".join(f"| {i} | cell {i} é | {'x' * (i % 9)} |\n" for i in range(25))
+            pieces.append(f"| a | b | c |\n|---|---|---|\n{rows}\n")
+    return "".join(pieces)[:size]

@@ -7,23 +7,12 @@ import itertools
 from collections.abc import Callable
 
 import pytest
-from chat_kit import balanced, joins_to
+from chat_kit import CLUSTERS, balanced, joins_to, long_answer
 from hypothesis import given
 from hypothesis import strategies as st
 
 from hotplex.chat import Part, split_text, utf8_length, utf16_length
 
-CLUSTERS = [
-    "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # family (ZWJ sequence)
-    "\U0001f1eb\U0001f1f7",  # flag
-    "\U0001f44d\U0001f3fd",  # skin tone
-    "e\u0301",  # combining acute
-    "\u1100\u1161\u11a8",  # Hangul jamo
-    "1\ufe0f\u20e3",  # keycap
-    "\u4e2d",
-    "\u6587",
-    "\U0001f600",
-]
 LENGTHS: dict[str, Callable[[str], int]] = {"len": len, "utf16": utf16_length, "utf8": utf8_length}
 
 
@@ -55,21 +44,6 @@ def allowed_cuts(tokens: list[str]) -> set[int]:
 
 
 # -- a long answer ----------------------------------------------------------------------
-
-
-def long_answer(size: int) -> str:
-    pieces, n = [], 0
-    while sum(map(len, pieces)) < size:
-        n += 1
-        pieces.append(f"Paragraph {n}: " + " ".join(f"word{i} 中文 😀" for i in range(n % 40 + 5)))
-        pieces.append("\n\n")
-        if n % 5 == 0:
-            code = "".join(f"    value_{i} = compute({i}, 'x' * {n})\n" for i in range(n * 3))
-            pieces.append(f"```python\ndef f{n}():\n{code}```\n\n")
-        if n % 7 == 0:
-            rows = "".join(f"| {i} | cell {i} é | {'x' * (i % 9)} |\n" for i in range(25))
-            pieces.append(f"| a | b | c |\n|---|---|---|\n{rows}\n")
-    return "".join(pieces)[:size]
 
 
 @pytest.mark.parametrize("length_name", sorted(LENGTHS))
