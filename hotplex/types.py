@@ -146,10 +146,15 @@ class ChatCapabilities:
     reactions: bool = False
     escape: Callable[[str], str] = _unchanged
     length: Callable[[str], int] = len
+    stream_lifetime: float | None = None
+    """Seconds a native stream lives on the platform (Slack: about 300 from its start);
+    the renderer ends an older stream and goes on with ``update``. None: no limit."""
 
     def __post_init__(self) -> None:
         if self.max_message_length < 64:
             raise ValueError("max_message_length must be at least 64")
+        if self.stream_lifetime is not None and self.stream_lifetime <= 0:
+            raise ValueError("stream_lifetime must be positive")
         if self.min_update_interval < 0:
             raise ValueError("min_update_interval must not be negative")
         if self.streaming not in ("native", "edit", "send"):

@@ -25,6 +25,7 @@ class _Message:
     upto: int = 0  # how far into the escaped text the shown body reaches
     streaming: bool = False
     failures: int = 0
+    started: float = 0.0  # when its native stream started
 
 
 class Delivery:
@@ -32,7 +33,14 @@ class Delivery:
     with what it should show (the escaped text, split within the limits) and returns the
     one call that closes the first difference, or None."""
 
-    def __init__(self, operations: MessageOperations, address: str, caps: ChatCapabilities):
+    def __init__(
+        self,
+        operations: MessageOperations,
+        address: str,
+        caps: ChatCapabilities,
+        clock: Callable[[], float],
+    ) -> None:
+        self._clock = clock
         self._ops = operations
         self._address = address
         self._caps = caps
@@ -147,7 +155,9 @@ class Delivery:
         if mode == "native" and message.failures < _STREAM_FAILURES:
             if message.ref is None:
                 return self._start(message, target)
-            if message.streaming and target.startswith(message.shown):
+            lifetime = self._caps.stream_lifetime
+            expired = lifetime is not None and self._clock() - message.started >= lifetime
+            if message.streaming and target.startswith(message.shown) and not expired:
                 delta = target[len(message.shown) :]
                 if complete:
                     return self._stop(message, delta)
@@ -179,6 +189,7 @@ class Delivery:
         async def write() -> None:
             message.ref = await self._ops.start_stream(self._address, text)
             message.shown, message.streaming = text, True
+            message.started = self._clock()
 
         return write
 

@@ -64,7 +64,7 @@ class Renderer:
     ) -> None:
         caps = operations.capabilities
         self._pacer = pacer or Pacer(caps.min_update_interval, clock=clock, sleep=sleep)
-        self._delivery = Delivery(operations, address, caps)
+        self._delivery = Delivery(operations, address, caps, clock)
         self._templates = templates
         self._footer_template = footer_template
         self._attempts = attempts

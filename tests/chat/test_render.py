@@ -159,6 +159,18 @@ async def test_a_native_stream_receives_only_the_new_parts() -> None:
     assert not [c for c in ops.calls if c[0] == "update"]
 
 
+async def test_a_stream_older_than_its_lifetime_goes_on_with_update() -> None:
+    ops = platform("native", max_message_length=200_000, stream_lifetime=0.05)
+    text = "".join(f"t{i} " for i in range(20_000))
+    await render(ops, turn(text, deltas=20_000))
+    methods = [c[0] for c in ops.calls]
+    stop = methods.index("stop_stream")
+    assert methods[:2] == ["start_stream", "append_stream"]
+    assert methods[stop + 1 :] and set(methods[stop + 1 :]) == {"update"}
+    assert ops.calls[stop][2] == ""  # ended where it was, the rest comes by update
+    assert ops.texts(ADDRESS) == [f"{text}\n\n{FOOTER}"]
+
+
 async def test_a_final_text_that_differs_from_the_deltas_wins() -> None:
     for mode in ("edit", "native"):
         ops = platform(mode)
