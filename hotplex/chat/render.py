@@ -71,7 +71,7 @@ class Renderer:
         self._backoff = backoff
         self._call_timeout = call_timeout
         self._blocks: list[str] = []
-        self._current = ""
+        self._current: list[str] = []  # the deltas of the block being streamed
         self._status = TurnStatus()
         self._usage: dict[str, object] | None = None
         self._done: dict[str, object] | None = None
@@ -88,10 +88,10 @@ class Renderer:
         """Take one event of the turn (never waits)."""
         kind, data = event.type, event.data
         if kind == "text_delta":
-            self._current += str(data["text"])
+            self._current.append(str(data["text"]))
         elif kind == "text":
             self._blocks.append(str(data["text"]))
-            self._current = ""
+            self._current.clear()
         elif kind == "usage":
             self._usage = dict(data)
         elif kind == "error":
@@ -104,7 +104,7 @@ class Renderer:
 
     def text(self) -> str:
         """The answer so far: the complete blocks, then the one being streamed."""
-        blocks = [*self._blocks, self._current] if self._current else self._blocks
+        blocks = [*self._blocks, "".join(self._current)]
         return "\n\n".join(block for block in blocks if block)
 
     # -- the turn ------------------------------------------------------------------------
@@ -129,13 +129,14 @@ class Renderer:
             self._changed.clear()
             while not self._closing:
                 await self._pacer.ready()
-                if self._closing or not await self._step(final=False):
+                if self._closing or not await self._step(None):
                     break
 
-    async def _step(self, *, final: bool) -> bool:
-        """Make the next write the state needs; False when none is needed."""
-        self._delivery.status = None if final else self._status.line
-        write = self._delivery.next_write(self.text(), self._footer() if final else None)
+    async def _step(self, footer: str | None) -> bool:
+        """Make the next write the state needs (``footer``: None while the turn runs, the
+        final footer once it ended); False when none is needed."""
+        self._delivery.status = None if footer is not None else self._status.line
+        write = self._delivery.next_write(self.text(), footer)
         if write is None:
             return False
         try:
@@ -157,26 +158,34 @@ class Renderer:
         log.warning("chat write failed (%s); retried or folded into the next one", error)
 
     async def _write_final(self) -> None:
+        footer = self._footer()
+        text = self.text()
         budget = self._attempts
-        for _ in range(10_000):
+        for _ in range(10_000 + 4 * len(text)):  # a few writes per message at most
             failures = self.result.failures
-            if not await self._step(final=True):
+            if not await self._step(footer):
                 break
             if self.result.failures > failures:
                 budget -= 1
                 if budget <= 0 and self._last_error is not None:
                     raise self._last_error
         self.result.refs = self._delivery.refs()
-        self.result.text = self._delivery.escaped(self.text())
-        self.result.footer = self._footer()
+        self.result.text = self._delivery.escaped(text)
+        self.result.footer = footer
 
     def _footer(self) -> str:
+        """The usage footer; empty without templates, or when the template fails (the
+        answer matters more than its footer)."""
         if self._templates is None:
             return ""
-        return render_footer(
-            self._templates,
-            usage=self._usage,
-            done=self._done,
-            error=self._error,
-            template=self._footer_template,
-        )
+        try:
+            return render_footer(
+                self._templates,
+                usage=self._usage,
+                done=self._done,
+                error=self._error,
+                template=self._footer_template,
+            )
+        except jinja2.TemplateError:
+            log.exception("the footer template %s failed", self._footer_template)
+            return ""

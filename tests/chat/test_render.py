@@ -294,3 +294,14 @@ async def test_the_footer_comes_from_the_template() -> None:
     plain = platform("edit")
     await Renderer(plain, ADDRESS).render(turn("hi", deltas=1))
     assert plain.texts(ADDRESS) == ["hi"]
+
+
+async def test_a_broken_footer_template_does_not_cost_the_answer() -> None:
+    ops = platform("edit")
+    broken = jinja2.Environment(
+        loader=jinja2.DictLoader({"t.j2": "{{ nothing.here }}"}), undefined=jinja2.StrictUndefined
+    )
+    await Renderer(ops, ADDRESS, templates=broken, footer_template="t.j2").render(
+        turn("the answer", deltas=3)
+    )
+    assert ops.texts(ADDRESS) == ["the answer"]
