@@ -12,13 +12,13 @@ from chat_kit import CLUSTERS, balanced, joins_to, long_answer
 
 from hotplex.chat import Rendered, Renderer, utf16_length
 from hotplex.events import AgentEvent, agent_event
-from hotplex.records import TemplateSpec
+from hotplex.plugins import make_plugin_manager
 from hotplex.templating import make_environment
 from hotplex.testing.fakes import FakeMessageOperations
 from hotplex.types import ChatCapabilities
 
 ADDRESS = "fake:w/c/t"
-TEMPLATES = make_environment({"core": TemplateSpec(name="core", package="hotplex.templates")})
+TEMPLATES = make_environment(make_plugin_manager(entry_points=False, environ={}).templates())
 FOOTER = "1,200 in · 340 out tokens · $0.0123 · 2.5 s"
 WRITES = ("send", "update", "delete", "start_stream", "append_stream", "stop_stream", "set_status")
 USAGE = agent_event(
