@@ -63,7 +63,7 @@ class Delivery:
 
     # -- what the messages should show -------------------------------------------------
 
-    def _parts(self, escaped: str) -> tuple[list[Part], Part]:
+    def _parts(self, escaped: str, *, growing: bool) -> tuple[list[Part], Part]:
         """The sealed parts (cutting more as the text outgrows them) and the open one."""
         caps = self._caps
         kept = 0
@@ -80,9 +80,11 @@ class Delivery:
         for _ in range(len(escaped) + 1):
             index = len(self._sealed)
             shown = self._messages[index].upto if index < len(self._messages) else 0
+            if caps.streaming != "native":
+                shown = 0  # what an edit shows may change: cut where it reads best
             part = cut(
                 fences, offset, limit=caps.max_message_length, length=caps.length,
-                prefix=prefix, min_end=min(max(shown, offset), len(escaped)),
+                prefix=prefix, min_end=min(max(shown, offset), len(escaped)), growing=growing,
             )  # fmt: skip
             if part.end >= len(escaped):
                 return [p for p, _ in self._sealed], part
@@ -94,7 +96,7 @@ class Delivery:
         """(text, complete, how far into the escaped text it reaches) per message."""
         caps, measure = self._caps, self._caps.length
         escaped = self.escaped(text)
-        sealed, last = self._parts(escaped)
+        sealed, last = self._parts(escaped, growing=footer is None)
         targets = [(p.text, True, p.end) for p in sealed]
         body = last.text if last.end > last.start else ""
         if footer is not None:

@@ -109,8 +109,10 @@ def _room(text: str, start: int, budget: int, length: Callable[[str], int], pref
     return low
 
 
-def _choose(fences: Fences, start: int, low: int, high: int) -> int:
-    """Where to end a part that may end anywhere in ``[low, high]``."""
+def _good_end(fences: Fences, start: int, low: int, high: int) -> int | None:
+    """The best place in ``[low, high]`` to end a part that begins at ``start``: a
+    paragraph end, a line end, a space (these three in the second half), the start of the
+    table row that does not fit, or a boundary outside rows; None when there is none."""
     text = fences.text
     half = max(low, start + (high - start) // 2)
     for needle in ("\n\n", "\n"):
@@ -126,12 +128,24 @@ def _choose(fences: Fences, start: int, low: int, high: int) -> int:
     line = text.rfind("\n", start, high)
     if fences.inside_row(high) and line >= 0 and line + 1 >= low:
         return line + 1
-    for outside_rows in (True, False):
-        position = high
-        while position >= low:
-            if is_boundary(text, position) and not (outside_rows and fences.inside_row(position)):
-                return position
-            position -= 1
+    for position in range(high, low - 1, -1):
+        if is_boundary(text, position) and not fences.inside_row(position):
+            return position
+    return None
+
+
+def _choose(fences: Fences, start: int, low: int, high: int) -> int:
+    """Where to end a part that begins at ``start`` and may end up to ``high``: at a good
+    place at or after ``low`` if there is one, else at a good place anywhere, else at a
+    boundary (inside a row longer than a part), else at ``high`` (inside a character
+    longer than a part)."""
+    for floor in (low, start + 1):
+        found = _good_end(fences, start, floor, high)
+        if found is not None:
+            return found
+    for position in range(high, start, -1):
+        if is_boundary(fences.text, position):
+            return position
     return high
 
 
@@ -143,13 +157,18 @@ def cut(
     length: Callable[[str], int] = len,
     prefix: str = "",
     min_end: int = 0,
+    growing: bool = False,
 ) -> Part:
     """The part that begins at ``start`` (after ``prefix``) and ends as late as the limit
-    allows at a good place, not before ``min_end`` (when the limit allows); the whole rest
-    when it fits."""
+    allows at a good place, not before ``min_end`` when it can; the whole rest when it
+    fits. ``growing``: the text may still grow, so the rest counts as fitting only with
+    room left to close a fence, as a later cut would leave (what is shown of it now is
+    never cut off later)."""
     text = fences.text
     reserve = length("\n" + "`" * fences.longest) if fences.longest else 0
-    if _room(text, start, limit, length, prefix) >= len(text):
+    if growing:
+        reserve = max(reserve, length("\n```"))
+    if _room(text, start, limit - reserve if growing else limit, length, prefix) >= len(text):
         end = len(text)
     else:
         high = _room(text, start, limit - reserve, length, prefix)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+
+from hypothesis import strategies as st
+
 FENCE = "```"
 CLUSTERS = [
     "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # family (ZWJ sequence)
@@ -70,3 +74,21 @@ def long_answer(size: int) -> str:
             rows = "".join(f"| {i} | cell {i} é | {'x' * (i % 9)} |\n" for i in range(25))
             pieces.append(f"| a | b | c |\n|---|---|---|\n{rows}\n")
     return "".join(pieces)[:size]
+
+
+def flat(lists: list[list[str]]) -> list[str]:
+    return list(itertools.chain.from_iterable(lists))
+
+
+def spaced(words: list[list[str]]) -> list[str]:
+    return [*flat([[*word, " "] for word in words])[:-1], "\n"]
+
+
+WORD = st.lists(st.sampled_from([*"abcxyz", *CLUSTERS]), min_size=1, max_size=12)
+LINE = st.lists(WORD, min_size=1, max_size=12).map(spaced)
+PARAGRAPH = st.lists(LINE, min_size=1, max_size=4).map(lambda lines: [*flat(lines), "\n"])
+TABLE = st.integers(1, 12).map(lambda n: [f"| {i} | {'t ' * (i * 3 % 20)} |\n" for i in range(n)])
+CODE = st.tuples(st.sampled_from(["", "python", "sh"]), st.lists(LINE, max_size=8)).map(
+    lambda lc: [f"```{lc[0]}\n", *flat(lc[1]), "```\n"]
+)
+BLOCKS = st.lists(st.one_of(PARAGRAPH, TABLE.map(lambda r: [*r, "\n"]), CODE), max_size=12)

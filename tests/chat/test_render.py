@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 import jinja2
 import pytest
-from chat_kit import CLUSTERS, balanced, joins_to, long_answer
+from chat_kit import BLOCKS, CLUSTERS, balanced, flat, joins_to, long_answer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hotplex.chat import Rendered, Renderer, utf16_length
 from hotplex.events import AgentEvent, agent_event
@@ -305,3 +307,43 @@ async def test_a_broken_footer_template_does_not_cost_the_answer() -> None:
         turn("the answer", deltas=3)
     )
     assert ops.texts(ADDRESS) == ["the answer"]
+
+
+# -- properties -------------------------------------------------------------------------------
+
+
+@settings(max_examples=60)
+@given(
+    BLOCKS,
+    st.lists(st.integers(1, 40), min_size=1, max_size=20),
+    st.integers(64, 300),
+    st.sampled_from(["edit", "native", "send"]),
+)
+def test_any_streamed_answer_arrives_whole_within_the_limit(
+    blocks: list[list[str]], sizes: list[int], limit: int, mode: str
+) -> None:
+    tokens = flat(blocks)
+    text = "".join(tokens)
+    ops = platform(mode, max_message_length=limit, min_update_interval=0.0, escape=lambda t: t)
+    pieces, position = [], 0
+    for size in itertools.cycle(sizes):
+        if position >= len(text):
+            break
+        pieces.append(text[position : position + size])
+        position += size
+
+    async def events() -> AsyncIterator[AgentEvent]:
+        for piece in pieces:
+            yield agent_event("text_delta", text=piece)
+            await asyncio.sleep(0)  # hand the loop to the renderer: a yield, not a wait
+        yield agent_event("text", text=text)
+        yield agent_event("done", status="ok", duration_ms=1)
+
+    asyncio.run(asyncio.wait_for(Renderer(ops, ADDRESS).render(events()), 30))
+    messages = ops.texts(ADDRESS)
+    assert all(utf16_length(m) <= limit for m in messages)
+    assert all(balanced(m) for m in messages[:-1])
+    assert joins_to(messages, text) if text else messages == []
+    if all(not m.startswith("```") for m in messages):  # no fence reopened: cuts are plain
+        cuts = set(itertools.accumulate(map(len, messages)))
+        assert cuts <= set(itertools.accumulate(map(len, tokens))) | {0}

@@ -3,11 +3,10 @@ table rows and user-perceived characters whole."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 
 import pytest
-from chat_kit import CLUSTERS, balanced, joins_to, long_answer
+from chat_kit import BLOCKS, balanced, flat, joins_to, long_answer
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -86,24 +85,6 @@ def test_a_cluster_longer_than_a_part_is_cut_between_code_points() -> None:
 
 
 # -- properties -------------------------------------------------------------------------
-
-
-def flat(lists: list[list[str]]) -> list[str]:
-    return list(itertools.chain.from_iterable(lists))
-
-
-def spaced(words: list[list[str]]) -> list[str]:
-    return [*flat([[*word, " "] for word in words])[:-1], "\n"]
-
-
-WORD = st.lists(st.sampled_from([*"abcxyz", *CLUSTERS]), min_size=1, max_size=12)
-LINE = st.lists(WORD, min_size=1, max_size=12).map(spaced)
-PARAGRAPH = st.lists(LINE, min_size=1, max_size=4).map(lambda lines: [*flat(lines), "\n"])
-TABLE = st.integers(1, 12).map(lambda n: [f"| {i} | {'t ' * (i * 3 % 20)} |\n" for i in range(n)])
-CODE = st.tuples(st.sampled_from(["", "python", "sh"]), st.lists(LINE, max_size=8)).map(
-    lambda lc: [f"```{lc[0]}\n", *flat(lc[1]), "```\n"]
-)
-BLOCKS = st.lists(st.one_of(PARAGRAPH, TABLE.map(lambda r: [*r, "\n"]), CODE), max_size=12)
 
 
 @given(
