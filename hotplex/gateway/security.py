@@ -4,8 +4,8 @@
 For a client route, in order: the ``Host`` (with no API keys configured, only loopback
 names: a web page that rebinds its DNS name to 127.0.0.1 is refused), the ``Origin`` (a
 browser's request from a page that is neither same-origin nor in ``server.allowed_origins``
-gets 403; clients that send no Origin pass), the key (bare 401), then the key's rate
-limit (429 with Retry-After).
+gets 403; clients that send no Origin pass), the key (bare 401), then the key's
+``server.rate_limit.requests`` bucket (429 with Retry-After, naming the limit).
 """
 
 from __future__ import annotations
@@ -111,17 +111,9 @@ def guard(gateway: Gateway, handler: Handler) -> Handler:
             name = ADMIN
         if name is None:
             raise web.HTTPUnauthorized()
-        wait = gateway.limiter.take(name)
-        if wait:
-            return error_response(
-                GatewayError(
-                    "rate_limited",
-                    "Too many requests for this API key; slow down.",
-                    status=429,
-                    retryable=True,
-                    retry_after=wait,
-                )
-            )
+        limited = gateway.requests.take(name)
+        if limited is not None:
+            return error_response(limited)
         request[CALLER] = Caller(name, admin=is_admin(settings, request))
         request[API_KEY_NAME] = name
         return await handler(request)
