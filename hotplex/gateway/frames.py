@@ -92,8 +92,22 @@ def event_frame(event: AgentEvent, session_id: str) -> dict[str, Any]:
     return frame
 
 
+#: a UTF-16 surrogate code point (in a str, only from a lone JSON escape or undecodable bytes)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def dumps(frame: Mapping[str, Any]) -> str:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    """The frame as compact JSON text that always encodes as UTF-8.
+
+    An agent's output can carry a lone surrogate (half of an emoji, decoded from a
+    ``\\ud83d`` escape in its JSON stream); sent as is it cannot be encoded and the socket's
+    writer would fail. A lone surrogate becomes U+FFFD; a pair split in two code points is
+    joined into its character.
+    """
+    text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    if _SURROGATE.search(text):
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def invalid(message: str) -> GatewayError:
