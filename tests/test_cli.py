@@ -90,9 +90,9 @@ def test_config_show_redacts_secrets(tmp_path: Path) -> None:
         "plugins:\n  slack: {enabled: true, bot_token: xoxb-secret-1, "
         "app_token: xapp-secret-2}\n"
     )
-    result = run("--config", str(cfg), "config", "show", env={"ADMIN": "adm-secret-3"})
+    result = run("--config", str(cfg), "config", "show", env={"ADMIN": "adm-secret-3-0123456789"})
     assert result.returncode == 0, result.stderr
-    for secret in ("adm-secret-3", "xoxb-secret-1", "xapp-secret-2"):
+    for secret in ("adm-secret-3-0123456789", "xoxb-secret-1", "xapp-secret-2"):
         assert secret not in result.stdout
     assert "admin_token: '**********'" in result.stdout
     assert "max_sessions: 32" in result.stdout

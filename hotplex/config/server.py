@@ -9,12 +9,35 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from hotplex.config.base import Duration, Section
 
-__all__ = ["ApiKey", "FrameLimit", "RateLimitSettings", "RequestLimit", "ServerSettings"]
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "ApiKey",
+    "FrameLimit",
+    "RateLimitSettings",
+    "RequestLimit",
+    "ServerSettings",
+]
+
+
+#: The shortest API key or admin token accepted: a short secret is a guessable one.
+MIN_SECRET_LENGTH = 16
+_GENERATE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def _long_enough(secret: SecretStr | None) -> SecretStr | None:
+    if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"too short ({len(secret.get_secret_value())} characters): use at least "
+            f"{MIN_SECRET_LENGTH}, e.g. from `{_GENERATE}`"
+        )
+    return secret
 
 
 class ApiKey(Section):
     name: str = Field(description="Who holds the key; audits and session ownership name it.")
-    key: SecretStr = Field(description="The secret itself (use ${VAR}).")
+    key: SecretStr = Field(description="The secret itself, at least 16 characters (use ${VAR}).")
+
+    _key_length = field_validator("key")(_long_enough)
 
 
 class RequestLimit(Section):
@@ -69,7 +92,9 @@ class ServerSettings(Section):
     port: int = Field(8080, ge=0, le=65535, description="Gateway port (0 picks a free one).")
     api_keys: tuple[ApiKey, ...] = Field((), description="Keys clients authenticate with.")
     admin_token: SecretStr | None = Field(
-        None, description="Bearer token of the admin API; without it, loopback only."
+        None,
+        description="Bearer token of the admin API, at least 16 characters; without it, "
+        "loopback only.",
     )
     allowed_origins: tuple[str, ...] = Field(
         (), description="Origins allowed on the WebSocket handshake (besides same-origin)."
@@ -92,6 +117,8 @@ class ServerSettings(Section):
     ws_heartbeat: Duration = Field(
         30.0, ge=0, description="WebSocket ping interval; a peer missing a pong is closed (0: off)."
     )
+
+    _token_length = field_validator("admin_token")(_long_enough)
 
     @field_validator("api_keys")
     @classmethod

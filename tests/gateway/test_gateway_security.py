@@ -174,9 +174,9 @@ async def test_rate_limit_per_key(gateway: HarnessFactory) -> None:
 @pytest.mark.parametrize(
     "keys",
     [
-        [{"name": "admin", "key": "k"}],
-        [{"name": "a/b", "key": "k"}],
-        [{"name": "a", "key": "k"}, {"name": "a", "key": "k2"}],
+        [{"name": "admin", "key": "k-0123456789abcdef"}],
+        [{"name": "a/b", "key": "k-0123456789abcdef"}],
+        [{"name": "a", "key": "k-0123456789abcdef"}, {"name": "a", "key": "k2-0123456789abcdef"}],
     ],
 )
 def test_api_key_names_must_be_usable_in_addresses(keys: list[dict[str, str]]) -> None:
