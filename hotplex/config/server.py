@@ -12,6 +12,7 @@ from hotplex.config.base import Duration, Section
 __all__ = [
     "MIN_SECRET_LENGTH",
     "ApiKey",
+    "FailedAuthLimit",
     "FrameLimit",
     "RateLimitSettings",
     "RequestLimit",
@@ -81,6 +82,17 @@ class RateLimitSettings(Section):
         return data
 
 
+class FailedAuthLimit(Section):
+    """After ``burst`` failed authentications in a row, an address waits (429)."""
+
+    per_minute: int = Field(
+        6, ge=0, description="Failed authentications an address regains a minute (0: off)."
+    )
+    burst: int = Field(
+        10, ge=1, description="Failed authentications in a row before an address gets 429."
+    )
+
+
 #: An API key name is part of its sessions' addresses (web:<name>/<id>).
 _KEY_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 #: The identity of the admin token on the gateway; a key may not take it.
@@ -110,6 +122,10 @@ class ServerSettings(Section):
     )
     rate_limit: RateLimitSettings = Field(
         default_factory=RateLimitSettings, description="Token buckets per API key."
+    )
+    failed_auth: FailedAuthLimit = Field(
+        default_factory=FailedAuthLimit,
+        description="Token bucket of failed authentications per client address.",
     )
     sse_heartbeat: Duration = Field(
         15.0, gt=0, description="Comment line sent on an idle SSE stream this often."
