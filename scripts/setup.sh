@@ -107,7 +107,7 @@ postgres() {
     say postgresql "failed (warning: 127.0.0.1:5432 still closed after 30 s)"
 }
 
-RUN_TARGET=.
+RUN_TARGET='.[all]'
 TEST_TARGET='.[dev]'
 python_run() { python_env "$RUN_TARGET"; }
 python_test() { python_env "$TEST_TARGET"; }
