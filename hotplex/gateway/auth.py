@@ -30,6 +30,7 @@ __all__ = [
     "forwarded_by",
     "is_admin",
     "is_loopback",
+    "note_refusal",
     "protect",
 ]
 
@@ -53,25 +54,33 @@ def forwarded_by(request: web.Request) -> str | None:
     return next((h for h in FORWARDING_HEADERS if h in request.headers), None)
 
 
-def is_loopback(request: web.Request) -> bool:
-    """A request from this machine that no reverse proxy relayed: loopback trust (no keys,
-    no admin token) never extends to a proxied request, whose true client is elsewhere."""
+def _from_loopback(request: web.Request) -> bool:
     remote = request.remote
     if not remote:
         return False
     try:
-        loopback = ipaddress.ip_address(remote).is_loopback
+        return ipaddress.ip_address(remote).is_loopback
     except ValueError:
         return False
-    header = forwarded_by(request) if loopback else None
-    if header is not None:
+
+
+def is_loopback(request: web.Request) -> bool:
+    """A request from this machine that no reverse proxy relayed: loopback trust (no keys,
+    no admin token) never extends to a proxied request, whose true client is elsewhere."""
+    return _from_loopback(request) and forwarded_by(request) is None
+
+
+def note_refusal(settings: Settings, request: web.Request, *, admin: bool) -> None:
+    """Before a 401: say in the log when loopback trust was refused to a proxied request
+    (the operator put a reverse proxy in front without keys)."""
+    trusting = settings.server.admin_token is None if admin else not settings.server.api_keys
+    header = forwarded_by(request)
+    if trusting and header is not None and _from_loopback(request):
         log.warning(
             "refused loopback trust to a request relayed by a proxy (%s header): behind a "
             "reverse proxy, set server.api_keys and server.admin_token",
             header,
         )
-        return False
-    return loopback
 
 
 def _presented(request: web.Request) -> str | None:
@@ -148,6 +157,7 @@ def protect(settings: Settings, auth: str, handler: Handler) -> Handler:
             if name is not None:
                 request[API_KEY_NAME] = name
         if not allowed:
+            note_refusal(settings, request, admin=auth == "admin")
             throttle.failed(request)
         return await handler(request)
 

@@ -21,7 +21,14 @@ from aiohttp import web
 from hotplex.config import ServerSettings, Settings
 from hotplex.engine.approvals import ADMIN
 from hotplex.gateway import throttle
-from hotplex.gateway.auth import API_KEY_NAME, Handler, api_key_name, is_admin, protect
+from hotplex.gateway.auth import (
+    API_KEY_NAME,
+    Handler,
+    api_key_name,
+    is_admin,
+    note_refusal,
+    protect,
+)
 from hotplex.gateway.clients import CALLER, GATEWAY_KEY, Caller, Gateway
 from hotplex.gateway.frames import GatewayError
 
@@ -114,6 +121,7 @@ def guard(gateway: Gateway, handler: Handler) -> Handler:
         if name is None and settings.server.admin_token is not None and is_admin(settings, request):
             name = ADMIN
         if name is None:
+            note_refusal(settings, request, admin=False)
             throttle.failed(request)
         limited = gateway.requests.take(name)
         if limited is not None:
