@@ -92,10 +92,6 @@ def event_frame(event: AgentEvent, session_id: str) -> dict[str, Any]:
     return frame
 
 
-#: a UTF-16 surrogate code point (in a str, only from a lone JSON escape or undecodable bytes)
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def dumps(frame: Mapping[str, Any]) -> str:
     """The frame as compact JSON text that always encodes as UTF-8.
 
@@ -105,7 +101,11 @@ def dumps(frame: Mapping[str, Any]) -> str:
     joined into its character.
     """
     text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
-    if _SURROGATE.search(text):
+    if text.isascii():  # the common case, and the cheapest test
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
         text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
 
