@@ -125,7 +125,9 @@ async def test_keys_still_work_through_a_proxy(
             async with h.client.get("/admin/v1/stats", headers=admin) as response:
                 assert response.status == 200
         # keys without an admin token: a proxied key holder is simply not an admin
-        async with gateway({"admin_token": None}) as h:
-            async with h.post("/api/v1/sessions/nope/interrupt", headers=headers) as response:
-                assert response.status == 404
+        async with (
+            gateway({"admin_token": None}) as h,
+            h.post("/api/v1/sessions/nope/interrupt", headers=headers) as response,
+        ):
+            assert response.status == 404
     assert "loopback trust" not in caplog.text  # nothing was refused that was configured
