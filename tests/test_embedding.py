@@ -89,22 +89,18 @@ async def test_embedded_hotplex_has_the_daemons_safety_storage_and_tools(
         # the agent tools are offered to the agent
         assert "mcp__hotplex__echo" in offered_tools(fake_api)
 
-        # a tool call the WAF blocks is denied without asking anyone (the prompt itself
-        # is an ``ask``, approved here, so the call reaches the tool stage)
-        reply = await hp.execute(KEY, "BASH: cat ~/.ssh/id_rsa")
-        asked = await next_event(reply, "permission_request", TURN)
-        prompt_request = hp.approvals.get(asked.data["permission_id"])
-        assert prompt_request is not None and prompt_request.kind == "prompt"
-        await hp.decide(asked.data["permission_id"], "allow")
+        # a tool call the WAF blocks (the agent reads an SSH private key; the prompt
+        # itself passes the prompt WAF) is denied without asking anyone
+        reply = await hp.execute(KEY, "READ: ~/.ssh/id_rsa")
         events: list[AgentEvent] = []
         async with asyncio.timeout(TURN):
             async for event in reply:
                 assert event.type != "permission_request", f"a person was asked: {event.data}"
                 events.append(event)
         tool_use = next(e for e in events if e.type == "tool_use")
-        assert tool_use.data["name"] == "Bash"
+        assert tool_use.data["name"] == "Read"
         result = next(e for e in events if e.type == "tool_result")
-        assert result.data["is_error"] and "exfil.read_private_key" in result.data["output"]
+        assert result.data["is_error"] and "ssh" in result.data["output"].lower()
         assert hp.approvals.pending() == []
         stored = await hp.history(session_id)
 

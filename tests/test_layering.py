@@ -55,6 +55,7 @@ LAYERS: dict[str, int] = {
         (
             "agent_tools",
             "agent_process",
+            "chat",
             "chat_commands",
             "engine",
             "inbound",
