@@ -112,6 +112,7 @@ async def run_delivery(ctx: PluginContext) -> AsyncIterator[None]:
     adapters find it; the runtime's adapters by platform, and the web chat's sessions."""
     from hotplex.chat.router import DELIVERY, Router
     from hotplex.runtime import RUNTIME
+    from hotplex.web.operations import WebOperations
 
     runtime = ctx.services.find(RUNTIME)
     if runtime is None:
@@ -122,6 +123,8 @@ async def run_delivery(ctx: PluginContext) -> AsyncIterator[None]:
             sealed=lambda: runtime.adapters_started,
             audit=runtime.emit,
         )
+    web = WebOperations.for_services(ctx.services)
+    router.attach("web", web, ready=web.ready)
     ctx.services.set(DELIVERY, router)
     try:
         yield

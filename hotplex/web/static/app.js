@@ -459,8 +459,23 @@
     turn.foot.replaceChildren(...nodes);
   }
 
+  // A message delivered into this conversation from outside any turn (a cron job, a relay,
+  // a webhook, through the delivery router): who sent it, and its text as Markdown.
+  function delivered(event, data) {
+    const article = el("article", "delivered");
+    article.dataset.seq = String(event.seq);
+    const body = el("div", "text");
+    paint(body, String(data.text ?? ""));
+    article.append(el("div", "meta from", `from ${data.from ?? "?"}`), body);
+    $("log").append(article);
+  }
+
   function render(event) {
     const data = event.data || {};
+    if (!event.turn_id && event.type === "message") {
+      delivered(event, data);
+      return;
+    }
     if (!event.turn_id) {
       // outside any turn: the agent process stopped (idle, shutdown) or was reset
       $("log").append(el("div", "meta session-note", `agent session ${data.state || event.type}`));
