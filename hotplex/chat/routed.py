@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hotplex.address import Address
+from hotplex.address import Address, AddressLike
 from hotplex.errors import DeliveryError
 from hotplex.interfaces import MessageOperations
-from hotplex.types import ApprovalRequest, ChatCapabilities, MessageRef
+from hotplex.types import ApprovalOutcome, ApprovalRequest, ChatCapabilities, MessageRef
 
 if TYPE_CHECKING:
     from hotplex.chat.router import Router
@@ -35,7 +35,7 @@ class RoutedOperations(MessageOperations):
             )
         return found.operations.capabilities
 
-    async def send(self, address: str, text: str) -> MessageRef:
+    async def send(self, address: AddressLike, text: str) -> MessageRef:
         return await (await self._ops()).send(address, text)
 
     async def update(self, ref: MessageRef, text: str) -> None:
@@ -44,7 +44,7 @@ class RoutedOperations(MessageOperations):
     async def delete(self, ref: MessageRef) -> None:
         await (await self._ops()).delete(ref)
 
-    async def start_stream(self, address: str, text: str = "") -> MessageRef:
+    async def start_stream(self, address: AddressLike, text: str = "") -> MessageRef:
         return await (await self._ops()).start_stream(address, text)
 
     async def append_stream(self, ref: MessageRef, delta: str) -> None:
@@ -53,11 +53,22 @@ class RoutedOperations(MessageOperations):
     async def stop_stream(self, ref: MessageRef, delta: str = "") -> None:
         await (await self._ops()).stop_stream(ref, delta)
 
-    async def set_status(self, address: str, status: str | None) -> None:
+    async def set_status(self, address: AddressLike, status: str | None) -> None:
         await (await self._ops()).set_status(address, status)
 
     async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
         return await (await self._ops()).ask_approval(request)
 
-    async def upload_file(self, address: str, path: Path, title: str = "") -> MessageRef:
+    async def update_approval(
+        self, ref: MessageRef, request: ApprovalRequest, outcome: ApprovalOutcome
+    ) -> None:
+        await (await self._ops()).update_approval(ref, request, outcome)
+
+    async def react(self, ref: MessageRef, emoji: str) -> None:
+        await (await self._ops()).react(ref, emoji)
+
+    async def reply_ephemeral(self, address: AddressLike, user: str, text: str) -> None:
+        await (await self._ops()).reply_ephemeral(address, user, text)
+
+    async def upload_file(self, address: AddressLike, path: Path, title: str = "") -> MessageRef:
         return await (await self._ops()).upload_file(address, path, title)

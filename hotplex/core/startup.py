@@ -95,7 +95,7 @@ def _adapter_endpoint(runtime: Runtime, platform: str) -> Endpoint | None:
     """The endpoint of the running adapter that owns ``platform`` (its ``platform``
     attribute, else the name it was registered under)."""
     for name, adapter in runtime.adapters.items():
-        if (getattr(adapter, "platform", "") or name) == platform:
+        if (adapter.platform or name) == platform:
             return _endpoint_of(adapter)
     return None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hotplex.address import Address
+from hotplex.address import Address, AddressLike
 from hotplex.context import Services
 from hotplex.engine import ENGINE, Engine
 from hotplex.errors import AddressError, DeliveryError
@@ -50,15 +50,17 @@ class WebOperations(MessageOperations):
         return WEB_CAPABILITIES
 
     @staticmethod
-    def _key(address: str) -> str:
-        parsed = Address.parse(address)
+    def _key(address: AddressLike) -> str:
+        parsed = Address.of(address)
         if parsed.platform != "web" or parsed.thread is not None:
             raise AddressError(
                 f"address {address!r}: a web conversation is web:<key name>/<client session id>"
             )
         return str(parsed)
 
-    async def post(self, address: str, text: str, *, sender: str | None = None) -> AgentEvent:
+    async def post(
+        self, address: AddressLike, text: str, *, sender: str | None = None
+    ) -> AgentEvent:
         """Put a ``message`` event on the session of ``address``; the stamped event."""
         key = self._key(address)
         engine = self._engine()
@@ -68,9 +70,9 @@ class WebOperations(MessageOperations):
         owner = key.split(":", 1)[1].split("/", 1)[0]
         return await engine.post(key, event, address=key, user=owner)
 
-    async def send(self, address: str, text: str) -> MessageRef:
+    async def send(self, address: AddressLike, text: str) -> MessageRef:
         stamped = await self.post(address, text)
-        return MessageRef(address=address, message_id=f"{stamped.session_id}:{stamped.seq}")
+        return MessageRef(address=str(address), message_id=f"{stamped.session_id}:{stamped.seq}")
 
     async def update(self, ref: MessageRef, text: str) -> None:
         raise NotImplementedError("a web chat message cannot be edited (streaming is 'send')")

@@ -223,11 +223,11 @@ async def test_a_plugin_sends_at_start_up_before_the_adapter_runs(tmp_path: Path
     @asynccontextmanager
     async def cron(ctx: PluginContext) -> AsyncIterator[None]:
         router = ctx.services.get(DELIVERY)
-        sent.append(asyncio.create_task(router.send("fakechat:W1/C1", "nightly <!channel>")))
+        sent.append(asyncio.create_task(router.send("fake:W1/C1", "nightly <!channel>")))
         async with asyncio.timeout(WAIT):
-            while router.waiting("fakechat") < 1:
+            while router.waiting("fake") < 1:
                 await asyncio.sleep(0)
-        waited.append(router.waiting("fakechat"))
+        waited.append(router.waiting("fake"))
         yield
 
     class Plugin:
@@ -253,8 +253,8 @@ async def test_a_plugin_sends_at_start_up_before_the_adapter_runs(tmp_path: Path
         async with asyncio.timeout(WAIT):
             ref = await sent[0]
         assert waited == [1]
-        assert adapter.operations.calls[0][1:3] == ("fakechat:W1/C1", "nightly &lt;!channel&gt;")
-        assert ref.address == "fakechat:W1/C1"
+        assert adapter.operations.calls[0][1:3] == ("fake:W1/C1", "nightly &lt;!channel&gt;")
+        assert ref.address == "fake:W1/C1"
         with pytest.raises(DeliveryError, match="no chat adapter owns the platform 'slack'"):
             await router.send("slack:T1/C1", "hi")
     assert runtime.ctx.services.find(DELIVERY) is None
