@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from hotplex.config import UnattendedPolicy
 from hotplex.engine import ENGINE, Engine, Turn
 from hotplex.engine.approvals import ADMIN, Decision
 from hotplex.engine.session import Session
@@ -27,6 +28,7 @@ from hotplex.errors import (
     SessionBusyError,
     UserFacingError,
 )
+from hotplex.events import AgentEvent
 from hotplex.gateway.follow import Follow, open_follow
 from hotplex.gateway.frames import DecisionRequest, GatewayError
 from hotplex.gateway.ratelimit import RateLimiter
@@ -122,9 +124,21 @@ class Gateway:
     # -- actions -----------------------------------------------------------------------
 
     async def execute(
-        self, caller: Caller, client_id: str, prompt: str, request_id: str | None
+        self,
+        caller: Caller,
+        client_id: str,
+        prompt: str,
+        request_id: str | None,
+        *,
+        on_event: Callable[[AgentEvent], object] | None = None,
+        policy: UnattendedPolicy | None = None,
     ) -> Turn:
-        """Pass the prompt through the inbound middleware chain, then start a turn."""
+        """Pass the prompt through the inbound middleware chain, then start a turn.
+
+        This waits while a person decides a WAF-asked prompt: ``on_event`` gets the
+        ``permission_request`` (and its ``permission_decision``) at once, so the caller
+        can show it; ``policy`` makes the session unattended (the prompt ask and the tool
+        calls follow it, and nobody is waited for)."""
         engine = self.engine()
         address = self.address(caller, client_id)
         started: list[Turn] = []
@@ -136,14 +150,16 @@ class Gateway:
                 address=address,
                 request_id=request_id,
                 user=caller.name,
+                policy=policy,
                 inbound=ctx.message,
             )
             ctx.facts["turn"] = turn
             started.append(turn)
 
         message = IncomingMessage(address=address, text=prompt, user=caller.name, platform="web")
+        facts = {"request_id": request_id, "on_event": on_event, "unattended": policy}
         try:
-            ctx = await self.runtime.process_inbound(message, final)
+            ctx = await self.runtime.process_inbound(message, final, facts=facts)
         except SessionBusyError as exc:
             raise GatewayError("session_busy", str(exc), status=409, retryable=True) from None
         except UserFacingError as exc:

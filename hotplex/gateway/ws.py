@@ -2,9 +2,11 @@
 
 Frames in: ``execute``, ``interrupt``, ``permission_response``, ``subscribe``, ``ping``.
 Frames out: AgentEvents (carrying the client's session id), ``pong`` and error frames.
-Each running turn and each subscription is relayed by its own task into the connection's
-bounded outbox; one writer task sends from it. A client that stops reading fills its
-outbox and is closed with 1008; the engine never waits for it. See docs/gateway.md.
+Each execute runs in its own task (executes.py: a prompt waiting for an approval holds up
+nothing else); each running turn and each subscription is relayed by its own task into
+the connection's bounded outbox; one writer task sends from it. A client that stops
+reading fills its outbox and is closed with 1008; the engine never waits for it. See
+docs/gateway.md.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from hotplex.aio import cancel_and_wait
 from hotplex.events import AgentEvent
 from hotplex.gateway.clients import CALLER, GATEWAY_KEY, REPLAY_PUT_TIMEOUT, Caller, Gateway
+from hotplex.gateway.executes import Executes, Park
 from hotplex.gateway.follow import Follow, relay_follow, relay_turn
 from hotplex.gateway.frames import (
     DecisionRequest,
@@ -107,6 +110,7 @@ class Connection:
             put_timeout=REPLAY_PUT_TIMEOUT,
         )
         self.tasks: set[asyncio.Task[None]] = set()
+        self.executes = Executes(gateway.settings.ws_max_executes, self._spawn)
         self.subscriptions: dict[str, asyncio.Task[None]] = {}
         #: the highest seq sent per client session id: nothing is sent twice
         self.sent: dict[str, int] = {}
@@ -240,11 +244,30 @@ class Connection:
     async def _execute(self, frame: Frame, request_id: str | None) -> None:
         request = ExecuteRequest.parse(frame)
         client_id = request.session_id or new_session_id()
-        turn = await self.gateway.execute(
-            self.caller, client_id, request.prompt, request.request_id
-        )
-        receiver = _Receiver(self, client_id, via_turn=True)
-        self._spawn(relay_turn(turn, receiver), f"ws-turn:{client_id}")
+
+        async def work(park: Park) -> None:
+            def on_event(event: AgentEvent) -> None:  # a WAF-asked prompt's request
+                if client_id not in self.subscriptions:  # (else the subscription has it)
+                    self.deliver(client_id, event)
+                if event.type == "permission_request":
+                    park()
+
+            try:
+                turn = await self.gateway.execute(
+                    self.caller, client_id, request.prompt, request.request_id, on_event=on_event
+                )
+            except GatewayError as error:
+                self.send(error.frame(request_id))
+                return
+            except Exception:
+                log.exception("an execute of %r failed", self.caller.name)
+                message = "Internal error; see the service log."
+                self.send(error_frame("internal_error", message, request_id=request_id))
+                return
+            receiver = _Receiver(self, client_id, via_turn=True)
+            self._spawn(relay_turn(turn, receiver), f"ws-turn:{client_id}")
+
+        await self.executes.start(client_id, work)
 
     async def _interrupt(self, frame: Frame, request_id: str | None) -> None:
         await self.gateway.interrupt(self.caller, required_session_id(frame))
