@@ -10,6 +10,7 @@ session belong to its key: another key naming the same id reaches another sessio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -187,8 +188,19 @@ class Gateway:
         await self.runtime.process_inbound(message, final, replay=True)
 
     async def interrupt(self, caller: Caller, ref: str) -> tuple[Target, bool]:
+        """Interrupt the session's running turn and withdraw (deny) its prompts that wait
+        for an approval; whether there was anything to stop."""
         target = self.resolve(caller, ref)
-        return target, await self.engine().interrupt(target.session_id)
+        engine = self.engine()
+        withdrawn = False
+        for request in engine.approvals.pending(target.session_id):
+            if request.kind == "prompt":
+                with contextlib.suppress(HotplexError, KeyError):
+                    await engine.approvals.decide(
+                        request.permission_id, "deny", by=ADMIN, reason="interrupted"
+                    )
+                    withdrawn = True
+        return target, await engine.interrupt(target.session_id) or withdrawn
 
     async def decide(
         self, caller: Caller, permission_id: str, request: DecisionRequest

@@ -226,3 +226,16 @@ async def test_route_to_asks_in_that_conversation(gateway: HarnessFactory) -> No
         turn = await asyncio.wait_for(starting, WAIT)
         await turn.collect(WAIT)
         assert agent_prompts(h) == [ASKED]
+
+
+async def test_interrupt_withdraws_a_waiting_prompt(gateway: HarnessFactory) -> None:
+    async with gateway() as h:
+        ws = await h.ws()
+        await ws.send_json(execute("s1", ASKED, "r1"))
+        await frames_until(ws, is_type("permission_request"), timeout=PROMPTLY)
+        async with h.post("/api/v1/sessions/s1/interrupt") as response:
+            assert response.status == 200 and (await response.json())["interrupted"] is True
+        frames = await frames_until(ws, is_type("error"))
+        decided = next(f for f in frames if f["type"] == "permission_decision")
+        assert decided["data"]["decision"] == "deny" and decided["data"]["reason"] == "interrupted"
+        assert frames[-1]["data"]["code"] == "refused" and agent_prompts(h) == []
