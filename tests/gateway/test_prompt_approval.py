@@ -152,7 +152,9 @@ async def test_too_many_waiting_prompts_on_one_connection(gateway: HarnessFactor
 async def test_sse_streams_the_request_at_once_then_the_turn(gateway: HarnessFactory) -> None:
     async with gateway() as h:
         body = {"session_id": "s1", "prompt": ASKED, "request_id": "r1"}
-        async with h.post("/api/v1/execute", body) as response:
+        async with asyncio.timeout(PROMPTLY):  # the stream starts before the decision
+            response = await h.post("/api/v1/execute", body)
+        async with response:
             assert response.status == 200
             (*_, asked) = await read_sse(
                 response, lambda e: e.event == "permission_request", timeout=PROMPTLY
@@ -210,6 +212,12 @@ async def test_an_unattended_session_does_not_wait_for_a_person(gateway: Harness
         assert [e.type for e in await turn.collect(WAIT)][-1] == "done"
         assert agent_prompts(h) == [ASKED]
         assert h.engine.approvals.pending() == []
+        # a session an earlier execute made unattended stays so for its later prompts
+        turn = await h.gateway.execute(cron, "job2", "hello", None, policy="deny")
+        await turn.collect(WAIT)
+        with pytest.raises(GatewayError) as refused:
+            await asyncio.wait_for(h.gateway.execute(cron, "job2", ASKED, None), PROMPTLY)
+        assert "unattended" in refused.value.message and h.engine.approvals.pending() == []
 
 
 async def test_route_to_asks_in_that_conversation(gateway: HarnessFactory) -> None:
