@@ -11,6 +11,7 @@ import pytest
 from gateway_kit import WAIT, HarnessFactory, frames_until, is_done, is_type, read_sse
 
 from hotplex.config import AllowTools, RouteTo
+from hotplex.events import agent_event
 from hotplex.gateway.clients import Caller
 from hotplex.gateway.frames import GatewayError
 
@@ -247,3 +248,24 @@ async def test_interrupt_withdraws_a_waiting_prompt(gateway: HarnessFactory) -> 
         decided = next(f for f in frames if f["type"] == "permission_decision")
         assert decided["data"]["decision"] == "deny" and decided["data"]["reason"] == "interrupted"
         assert frames[-1]["data"]["code"] == "refused" and agent_prompts(h) == []
+
+
+async def test_a_request_asked_during_a_running_turn_keeps_the_stream_in_order(
+    gateway: HarnessFactory,
+) -> None:
+    async with gateway() as h:
+        h.provider.queue_turn(*(agent_event("text_delta", text=f"{n} ") for n in range(400)))
+        ws = await h.ws()
+        await ws.send_json(execute("s1", "stream a lot", "r1"))
+        await frames_until(ws, is_type("text_delta"))
+        await ws.send_json(execute("s1", ASKED, "r2"))
+        seen: list[dict[str, Any]] = []
+
+        def both(frame: dict[str, Any]) -> bool:  # the request and the running turn's end
+            seen.append(frame)
+            return any(map(is_request("s1"), seen)) and any(map(is_done("s1"), seen))
+
+        frames = await frames_until(ws, both)
+        seqs = [f["seq"] for f in frames]
+        assert seqs == sorted(seqs) and seqs == list(range(seqs[0], seqs[-1] + 1))
+        assert sum(f["type"] == "text_delta" for f in frames) == 399  # the first came before
