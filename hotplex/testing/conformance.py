@@ -241,14 +241,14 @@ class ProviderConformance:
         async with self.started(provider, spec, gate) as agent:
             hello = self.script_hello(provider, agent, "BYE")
             check_turn(await run_turn(agent, hello.prompt, self.turn_timeout), "ok")
-            group = self.agent_group(provider, agent)
+            group, pid = self.agent_group(provider, agent), agent.pid
             before = [] if group is None else group_members(group)
         await asyncio.wait_for(agent.close(), self.close_timeout)  # idempotent
         await asyncio.wait_for(provider.aclose(), self.close_timeout)
         assert not agent.alive, "alive after close()"
         if group is not None:
             assert group != os.getpgrp(), "the agent shares the test's process group"
-            assert any(m.pid == agent.pid for m in before), (group, before)
+            assert any(m.pid == pid for m in before), (pid, group, before)
             left = await wait_group_gone(group, self.close_timeout)
             assert left == [], f"left in group {group} after close: {left} (was {before})"
         await _turn_after_close(agent, self.turn_timeout)
