@@ -37,6 +37,7 @@ from hotplex.events import AgentEvent
 from hotplex.interfaces import AgentProcess, Provider
 from hotplex.testing.conformance_kit import (
     FakeAnthropicScripts,
+    FakeProviderScripts,
     RecordingGate,
     Script,
     check_turn,
@@ -49,7 +50,13 @@ from hotplex.testing.procs import group_members, wait_group_gone
 from hotplex.testing.turns import texts
 from hotplex.types import AgentStartSpec
 
-__all__ = ["FakeAnthropicScripts", "ProviderConformance", "RecordingGate", "Script"]
+__all__ = [
+    "FakeAnthropicScripts",
+    "FakeProviderScripts",
+    "ProviderConformance",
+    "RecordingGate",
+    "Script",
+]
 
 DENIAL = "conformance says no"
 
@@ -195,10 +202,10 @@ class ProviderConformance:
             path = spec.work_dir / "allowed.txt"
             script = self.script_tool(provider, agent, path, None)
             events = await run_turn(agent, script.prompt, self.turn_timeout)
-        check_turn(events, "ok", says=script.says)
         result = _tool_result_after_use(events, gate)
-        assert not result.data["is_error"], result
         assert path.exists(), "the allowed tool did not run"
+        assert not result.data["is_error"], result
+        check_turn(events, "ok", says=script.says)
 
     async def test_tool_denied_by_the_gate(
         self, provider: Provider, tmp_path: Path, agent_env: Mapping[str, str]
@@ -209,10 +216,10 @@ class ProviderConformance:
             path = spec.work_dir / "denied.txt"
             script = self.script_tool(provider, agent, path, DENIAL)
             events = await run_turn(agent, script.prompt, self.turn_timeout)
-        check_turn(events, "ok", says=script.says)
+        assert not path.exists(), "the denied tool ran"
         result = _tool_result_after_use(events, gate)
         assert result.data["is_error"] and DENIAL in result.data["output"], result
-        assert not path.exists(), "the denied tool ran"
+        check_turn(events, "ok", says=script.says)
 
     async def test_process_death_is_reported(
         self, provider: Provider, tmp_path: Path, agent_env: Mapping[str, str]

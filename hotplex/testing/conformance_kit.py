@@ -1,6 +1,6 @@
 """Pieces of the provider conformance suite (:mod:`hotplex.testing.conformance`): the script
 record, a gate that records, turn reading and checking, and the scripts for agents that talk
-to the fake Anthropic API."""
+to the fake Anthropic API and for the in-process fake provider."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from hotplex.events import AgentEvent
+from hotplex.events import AgentEvent, agent_event
 from hotplex.interfaces import AgentProcess, Provider
+from hotplex.testing.fakes import FakeAgentProcess, FakeProvider, ToolCall
 from hotplex.testing.turns import texts
 from hotplex.types import ToolDecision, ToolRequest
 
 __all__ = [
     "FakeAnthropicScripts",
+    "FakeProviderScripts",
     "RecordingGate",
     "Script",
     "check_turn",
@@ -118,3 +120,46 @@ class FakeAnthropicScripts:
         if denial is not None:
             return Script(f"BASH: touch {path}", says=denial)
         return Script(f"BASH: touch {path} && echo made-{path.stem}", says=f"made-{path.stem}")
+
+
+class FakeProviderScripts:
+    """The scripts for :class:`~hotplex.testing.fakes.FakeProvider` (queued turns). Its
+    context is the process's ``prompts``, its death :meth:`FakeAgentProcess.crash`; it has no
+    process, so the close check is ``alive`` and a failing turn after ``close()``."""
+
+    def script_hello(self, provider: Provider, process: AgentProcess, word: str) -> Script:
+        return Script(f"hello {word}", says=f"echo: hello {word}")  # the default echo turn
+
+    def script_recall(self, provider: Provider, process: AgentProcess, earlier: str) -> Script:
+        assert isinstance(provider, FakeProvider)
+
+        def recall(agent: FakeAgentProcess) -> AgentEvent:  # the prompts when the turn runs
+            return agent_event("text", text="recall: " + " | ".join(agent.prompts[:-1]))
+
+        provider.queue_turn(recall)
+        return Script("RECALL", says=earlier)
+
+    def script_long(self, provider: Provider, process: AgentProcess) -> Script:
+        assert isinstance(provider, FakeProvider)
+        provider.queue_turn(
+            agent_event("text_delta", text="once upon a time"),
+            agent_event("status", text="hang"),  # until interrupted
+        )
+        return Script("tell me a long story")
+
+    def script_tool(
+        self, provider: Provider, process: AgentProcess, path: Path, denial: str | None
+    ) -> Script:
+        assert isinstance(provider, FakeProvider)
+
+        def touch(tool_input: object) -> str:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+            return f"made-{path.stem}"
+
+        provider.queue_turn(ToolCall("Write", {"file_path": str(path)}, run=touch, say_result=True))
+        return Script("write a file", says=f"made-{path.stem}" if denial is None else denial)
+
+    async def kill_agent(self, provider: Provider, process: AgentProcess) -> None:
+        assert isinstance(process, FakeAgentProcess)
+        process.crash()

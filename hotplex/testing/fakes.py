@@ -47,7 +47,9 @@ class ToolCall:
     say_result: bool = False
 
 
-Step = AgentEvent | ToolCall
+Step = AgentEvent | ToolCall | Callable[["FakeAgentProcess"], AgentEvent]
+"""A queued turn's step: an event, a tool call, or a function of the process that gives the
+event when the turn reaches it (``lambda p: agent_event("text", text=str(p.prompts))``)."""
 
 
 def echo_turn(prompt: str) -> list[Step]:
@@ -93,9 +95,10 @@ class FakeAgentProcess(AgentProcess):
         if not self._crashed:
             self._interrupted.clear()
         steps = [] if self._crashed else self.provider.next_turn(prompt)
-        for step in steps:
+        for item in steps:
             if self._interrupted.is_set():
                 break
+            step = item if isinstance(item, AgentEvent | ToolCall) else item(self)
             if isinstance(step, ToolCall):
                 async for event in self._tool(step):
                     yield event

@@ -11,59 +11,26 @@ from typing import Any
 import pytest
 
 from hotplex.config import ProviderSettings
-from hotplex.events import agent_event
 from hotplex.interfaces import AgentProcess, Provider
 from hotplex.providers.claude_code import ClaudeCodeProvider
-from hotplex.testing.conformance import ProviderConformance, RecordingGate, Script
+from hotplex.testing.conformance import (
+    FakeProviderScripts,
+    ProviderConformance,
+    RecordingGate,
+    Script,
+)
 from hotplex.testing.fake_agent import write_wrapper
-from hotplex.testing.fakes import FakeAgentProcess, FakeProvider, ToolCall
+from hotplex.testing.fakes import FakeProvider
 from hotplex.testing.procs import group_members
 
 
-def touch(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch()
-    return f"made-{path.stem}"
-
-
-class TestFakeProvider(ProviderConformance):
-    """The in-process fake: its context is the process's ``prompts``, its death ``crash()``,
-    and it has no process group (the close check is then ``alive`` and the turn after)."""
-
+class TestFakeProvider(FakeProviderScripts, ProviderConformance):
     interrupt_timeout = 2.0
     death_timeout = 2.0
 
     @pytest.fixture
     def provider(self) -> FakeProvider:
         return FakeProvider()
-
-    def script_hello(self, provider: Provider, process: AgentProcess, word: str) -> Script:
-        return Script(f"hello {word}", says=f"echo: hello {word}")  # FakeProvider's echo
-
-    def script_recall(self, provider: Provider, process: AgentProcess, earlier: str) -> Script:
-        assert isinstance(provider, FakeProvider) and isinstance(process, FakeAgentProcess)
-        provider.queue_turn(agent_event("text", text="recall: " + " | ".join(process.prompts)))
-        return Script("RECALL", says=earlier)
-
-    def script_long(self, provider: Provider, process: AgentProcess) -> Script:
-        assert isinstance(provider, FakeProvider)
-        provider.queue_turn(
-            agent_event("text_delta", text="once upon a time"),
-            agent_event("status", text="hang"),  # until interrupted
-        )
-        return Script("tell me a long story")
-
-    def script_tool(
-        self, provider: Provider, process: AgentProcess, path: Path, denial: str | None
-    ) -> Script:
-        assert isinstance(provider, FakeProvider)
-        run = lambda _: touch(path)  # noqa: E731
-        provider.queue_turn(ToolCall("Write", {"file_path": str(path)}, run=run, say_result=True))
-        return Script("write a file", says=f"made-{path.stem}" if denial is None else denial)
-
-    async def kill_agent(self, provider: Provider, process: AgentProcess) -> None:
-        assert isinstance(process, FakeAgentProcess)
-        process.crash()
 
 
 class TestFakeAgentCli(ProviderConformance):
