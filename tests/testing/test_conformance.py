@@ -56,3 +56,32 @@ def test_each_missing_behaviour_fails_its_tests(pytester: pytest.Pytester) -> No
     result.assert_outcomes(passed=total - len(expected), failed=len(expected))
     for reason in REASONS:
         assert reason in output, reason
+
+
+def documented_example() -> str:
+    text = (Path(__file__).parents[2] / "docs" / "plugins.md").read_text()
+    section = text[text.index("## Checking a provider") :]
+    match = re.search(r"```python\n(# tests/test_conformance.py\n.*?)\n```", section, re.DOTALL)
+    assert match, "docs/plugins.md: no example under Checking a provider"
+    return match.group(1) + "\n"
+
+
+@pytest.mark.real_cli
+@pytest.mark.timeout(180)
+def test_the_documented_example_passes_in_strict_mode(
+    pytester: pytest.Pytester, claude_binary: Path
+) -> None:
+    """docs/plugins.md's example, with Claude Code as ``MyProvider``, in pytest-asyncio's
+    default (strict) mode as a plugin author's project would run it."""
+    package = pytester.mkpydir("my_pkg")
+    (package / "provider.py").write_text(
+        "from hotplex.config import ProviderSettings\n"
+        "from hotplex.providers.claude_code import ClaudeCodeProvider\n\n\n"
+        "class MyProvider(ClaudeCodeProvider):\n"
+        "    def __init__(self):\n"
+        f"        super().__init__(ProviderSettings(binary={str(claude_binary)!r}))\n"
+    )
+    pytester.makepyfile(test_conformance=documented_example())
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=6)
