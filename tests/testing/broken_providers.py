@@ -134,63 +134,85 @@ LEADER = """
 import os, sys, time
 if os.fork() != 0:
     print("ready", flush=True)
-time.sleep(300)
+time.sleep(120)
 """
 
 
 class WithProcess(FakeAgentProcess):
     """A fake agent with a real process (a leader and its child in a new session); the turn
     crashes when the leader dies. ``close()`` kills the group, or with ``leaky`` only the
-    leader."""
+    leader; with ``cold`` every turn runs on a new process."""
 
     def __init__(
-        self, provider: FakeProvider, spec: AgentStartSpec, gate: ToolGate, *, leaky: bool
+        self, provider: ProcessProvider, spec: AgentStartSpec, gate: ToolGate, *, leaky: bool
     ) -> None:
         super().__init__(provider, spec, gate)
+        self.groups = provider.groups
         self.leaky = leaky
-        self.proc = subprocess.Popen(
+        self.watch: asyncio.Task[None] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    async def spawn(self) -> None:
+        self.proc = proc = subprocess.Popen(  # noqa: ASYNC220 - a test double, fast to start
             [sys.executable, "-c", LEADER], start_new_session=True, stdout=subprocess.PIPE
         )
-        self.watch: asyncio.Task[None] | None = None
-
-    async def ready(self) -> None:
-        assert self.proc.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), 10)
+        self.groups.append(proc.pid)
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 10)
         assert line == b"ready\n", line
-        self.watch = asyncio.get_running_loop().create_task(self._watch())
+        self.watch = asyncio.get_running_loop().create_task(self._watch(proc))
 
     @property
     def pid(self) -> int | None:
-        return self.proc.pid
+        return None if self.proc is None else self.proc.pid
 
-    async def _watch(self) -> None:
-        await asyncio.to_thread(self.proc.wait)
+    async def _watch(self, proc: subprocess.Popen[bytes]) -> None:
+        await asyncio.to_thread(proc.wait)
         self.crash()
+
+    async def stop(self, *, group: bool) -> None:
+        watch, proc = self.watch, self.proc
+        if watch is not None:
+            watch.cancel()  # the thread waits on: the kill below ends it
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                os.kill(proc.pid, signal.SIGKILL)
+        await asyncio.to_thread(proc.wait, 5)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
     async def close(self, grace: float = 5.0) -> None:
         await super().close(grace)
-        with contextlib.suppress(ProcessLookupError):
-            if self.leaky:
-                os.kill(self.proc.pid, signal.SIGKILL)
-            else:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        if self.watch is not None:
-            await asyncio.wait_for(self.watch, 5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        await self.stop(group=not self.leaky)
+
+
+class Cold(WithProcess):
+    """Starts a new process for every turn (the conversation is kept in memory)."""
+
+    async def turn(self, prompt: str) -> AsyncIterator[AgentEvent]:
+        if self.alive:
+            await self.stop(group=True)
+            await self.spawn()
+        async for event in super().turn(prompt):
+            yield event
 
 
 class ProcessProvider(FakeProvider):
-    def __init__(self, *, leaky: bool) -> None:
+    def __init__(self, *, leaky: bool = False, cold: bool = False) -> None:
         super().__init__()
         self.leaky = leaky
+        self.cold = cold
         self.groups: list[int] = []
 
     async def start(self, spec: AgentStartSpec, gate: ToolGate) -> AgentProcess:
-        process = WithProcess(self, spec, gate, leaky=self.leaky)
+        kind = Cold if self.cold else WithProcess
+        process = kind(self, spec, gate, leaky=self.leaky)
         self.processes.append(process)
-        self.groups.append(process.proc.pid)
-        await process.ready()
+        await process.spawn()
         return process
 
 
@@ -213,6 +235,13 @@ class TestLeaky(Suite):
 
     async def kill_agent(self, provider: Provider, process: AgentProcess) -> None:
         await ProviderConformance.kill_agent(self, provider, process)
+
+
+class TestCold(TestLeaky):
+    @pytest.fixture
+    def provider(self) -> Iterator[Provider]:
+        with reaped(ProcessProvider(cold=True)) as provider:
+            yield provider
 
 
 class TestTidy(TestLeaky):

@@ -26,6 +26,7 @@ EXPECTED_FAILURES = {
     "TestSilent": {"test_process_death_is_reported"},
     "TestImmortal": {"test_close_kills_the_process_group"},
     "TestLeaky": {"test_close_kills_the_process_group"},
+    "TestCold": {"test_hot_turn_keeps_context"},
     "TestTidy": set(),
 }
 # why each one fails, as the suite says it
@@ -37,6 +38,7 @@ REASONS = [
     "the death was not reported",
     "alive after close()",
     "left in group",
+    "the agent was not kept hot",
 ]
 
 
@@ -47,7 +49,7 @@ def test_each_missing_behaviour_fails_its_tests(pytester: pytest.Pytester) -> No
     pytester.makeini(
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rfE", "-q")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rfE", "-q", "--timeout=30")
     output = result.stdout.str()
     failed = set(re.findall(r"^FAILED test_broken\.py::(\w+)::(\w+)", output, re.MULTILINE))
     expected = {(cls, test) for cls, tests in EXPECTED_FAILURES.items() for test in tests}
