@@ -59,6 +59,7 @@ __all__ = [
 ]
 
 DENIAL = "conformance says no"
+_MISSING = "{} is not defined: see ProviderConformance, or mix in FakeAnthropicScripts"
 
 
 class ProviderConformance:
@@ -110,17 +111,17 @@ class ProviderConformance:
 
     def script_hello(self, provider: Provider, process: AgentProcess, word: str) -> Script:
         """A short turn whose reply text contains ``word``."""
-        raise NotImplementedError
+        raise NotImplementedError(_MISSING.format("script_hello"))
 
     def script_recall(self, provider: Provider, process: AgentProcess, earlier: str) -> Script:
         """A turn whose reply can only contain ``earlier`` (an earlier prompt of this session)
         if the agent still has the conversation: ``says`` = ``earlier``."""
-        raise NotImplementedError
+        raise NotImplementedError(_MISSING.format("script_recall"))
 
     def script_long(self, provider: Provider, process: AgentProcess) -> Script:
         """A turn that streams text for several seconds (interrupted or killed once the first
         ``text_delta`` or ``text`` arrives)."""
-        raise NotImplementedError
+        raise NotImplementedError(_MISSING.format("script_long"))
 
     def script_tool(
         self, provider: Provider, process: AgentProcess, path: Path, denial: str | None
@@ -128,7 +129,7 @@ class ProviderConformance:
         """A turn in which the agent calls one tool that creates the file ``path``, then
         answers; ``says`` is what that answer contains only if the agent got the tool's
         result (``denial`` is None) or the gate's denial message ``denial``."""
-        raise NotImplementedError
+        raise NotImplementedError(_MISSING.format("script_tool"))
 
     def agent_group(self, provider: Provider, process: AgentProcess) -> int | None:
         """The process group running this agent; None only for agents with no process."""
