@@ -398,6 +398,8 @@ class Engine(TurnRunner, ProcessPool, ToolGate):
         the session of ``key``, created if new: a WAF-asked prompt's ``permission_request``
         and its ``permission_decision``. Stored and sent to subscribers like every event;
         ``request_id`` names the message it is about."""
+        if self._closed:
+            raise HotplexError("the engine is closed")
         session = await self._session(key, address, user)
         async with session.publish_lock:
             session.seq += 1

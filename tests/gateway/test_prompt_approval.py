@@ -269,3 +269,18 @@ async def test_a_request_asked_during_a_running_turn_keeps_the_stream_in_order(
         seqs = [f["seq"] for f in frames]
         assert seqs == sorted(seqs) and seqs == list(range(seqs[0], seqs[-1] + 1))
         assert sum(f["type"] == "text_delta" for f in frames) == 399  # the first came before
+
+
+async def test_a_sender_that_goes_away_withdraws_its_waiting_prompt(
+    gateway: HarnessFactory,
+) -> None:
+    async with gateway() as h:
+        ws = await h.ws()
+        await ws.send_json(execute("s1", ASKED, "r1"))
+        (request,) = await frames_until(ws, is_type("permission_request"), timeout=PROMPTLY)
+        await ws.close()
+        await h.until_stored(lambda events: any(e.type == "permission_decision" for e in events))
+        (decided,) = [e for e in h.storage.events if e.type == "permission_decision"]
+        assert decided.data["permission_id"] == request["data"]["permission_id"]
+        assert decided.data["decision"] == "deny" and decided.data["reason"] == "cancelled"
+        assert h.engine.approvals.pending() == [] and agent_prompts(h) == []
