@@ -359,6 +359,10 @@ class Engine:
         if session.process is not None and session.process.alive:
             await apply_override(session.process, name, value)
 
+    def unattended_policy(self, session_id: str) -> UnattendedPolicy | None:
+        """The unattended policy an ``execute`` gave the session (None: a person is there)."""
+        return self._unattended.get(session_id)
+
     async def post(
         self,
         key: str,
@@ -369,8 +373,9 @@ class Engine:
         request_id: str | None = None,
     ) -> AgentEvent:
         """Publish an event that belongs to no turn (``turn_id`` empty) on the stream of
-        the session of ``key``, created if new: a ``message`` delivered to a web
-        conversation. Stored and sent to subscribers like every event; ``request_id``
+        the session of ``key``, created if new: a WAF-asked prompt's
+        ``permission_request`` and its ``permission_decision``, a ``message`` delivered to a
+        web conversation. Stored and sent to subscribers like every event; ``request_id``
         names the message it is about."""
         if self._closed:
             raise HotplexError("the engine is closed")
