@@ -258,3 +258,46 @@ async def test_a_plugin_sends_at_start_up_before_the_adapter_runs(tmp_path: Path
         with pytest.raises(DeliveryError, match="no chat adapter owns the platform 'slack'"):
             await router.send("slack:T1/C1", "hi")
     assert runtime.ctx.services.find(DELIVERY) is None
+
+
+class Unnamed(FakeChatAdapter):
+    """An adapter that declares no platform: it owns the name it was registered under."""
+
+    platform = ""
+
+    def __init__(self) -> None:
+        super().__init__(CAPS)
+        self.connected = asyncio.Event()
+
+    def state(self) -> str:
+        return "connected" if self.connected.is_set() else "connecting"
+
+
+async def test_an_adapter_without_platform_owns_its_name_once_connected(tmp_path: Path) -> None:
+    adapter = Unnamed()
+
+    class Plugin:
+        @hookimpl
+        def hotplex_add_config(self) -> ConfigSection:
+            return ConfigSection(name="legacy", model=EnabledSettings)
+
+        @hookimpl
+        def hotplex_register_chat_adapters(self) -> list[ChatAdapterSpec]:
+            return [ChatAdapterSpec(name="legacy", factory=lambda ctx, cfg: adapter)]
+
+    pm = make_plugin_manager(entry_points=False, environ={})
+    pm.register(Plugin(), "test0")
+    text = f"engine:\n  data_dir: {tmp_path}\nplugins:\n  legacy: {{enabled: true}}\n"
+    sections = pm.config_sections().values()
+    settings = load_settings(None, text=text, sections=sections, environ={}).settings
+    async with compose(settings, pm) as runtime:
+        router = runtime.ctx.services.get(DELIVERY)
+        sending = asyncio.create_task(router.send("legacy:W1/C1", "hello"))
+        async with asyncio.timeout(WAIT):
+            while router.waiting("legacy") < 1:
+                await asyncio.sleep(0)
+        assert adapter.operations.calls == []
+        adapter.connected.set()
+        async with asyncio.timeout(WAIT):
+            await sending
+        assert adapter.operations.calls[0][1:3] == ("legacy:W1/C1", "hello")
