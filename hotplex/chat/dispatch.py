@@ -130,8 +130,8 @@ class ChatBridge:
     ) -> Handled:
         """Run ``message`` from ``adapter`` (see the module docstring). ``replay`` marks a
         stored message run again after a crash; ``render=False`` leaves the turn's events
-        to the caller (``Handled.turn``), for a surface that streams them itself (the
-        gateway)."""
+        and the answers to the caller (``Handled.turn``, ``Handled.reply``: nothing is sent
+        to the adapter), for a surface that streams them itself (the gateway)."""
         if self._closed:
             raise HotplexError("the chat bridge is closed")
         key = conversation_key(message, self._scope(adapter))
@@ -183,7 +183,9 @@ class ChatBridge:
 
         async def run() -> None:
             try:
-                result = await self._chain(adapter, message, key, final, replay=replay)
+                result = await self._chain(
+                    adapter, message, key, final, replay=replay, answer=render
+                )
             except BaseException as exc:
                 if not settled.done():
                     settled.set_exception(exc)
@@ -203,6 +205,7 @@ class ChatBridge:
         final: Callable[[MiddlewareContext], Awaitable[None]],
         *,
         replay: bool,
+        answer: bool,
     ) -> Handled:
         outcome: Outcome
         reply: str | None
@@ -226,7 +229,7 @@ class ChatBridge:
                 outcome = "busy"
             else:
                 outcome = "refused"
-        if reply:
+        if reply and answer:
             await self.reply(adapter.operations, message.address, reply)
         return Handled(outcome, key, reply=reply)
 
