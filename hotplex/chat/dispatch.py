@@ -176,7 +176,9 @@ class ChatBridge:
             settle(Handled("started", key, turn=turn))
 
         async def asked(request: ApprovalRequest) -> None:
-            if request.kind == "prompt" and request.session_id == session_id:
+            # the WAF may key the prompt's session by the address, not the platform's scope
+            ours = request.session_id == session_id or request.address == message.address
+            if request.kind == "prompt" and ours:
                 settle(Handled("pending", key))
 
         unsubscribe = engine.approvals.subscribe(asked)

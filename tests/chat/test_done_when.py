@@ -7,6 +7,7 @@ import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
 
+import pytest
 from chat_kit import balanced, joins_to, long_answer
 
 from hotplex.chat import utf16_length
@@ -102,15 +103,14 @@ async def test_a_sixty_thousand_character_answer_arrives_complete(running_hotple
     assert not [c for c in hp.ops.log if c.error], "the platform refused a write"
 
 
+@pytest.mark.parametrize("scope", ["thread", "channel"])
 async def test_the_dispatcher_does_not_block_the_adapter_on_a_prompt_approval(
-    running_hotplex: Start,
+    running_hotplex: Start, scope: str
 ) -> None:
-    hp = await running_hotplex()
+    hp = await running_hotplex(config={"plugins": {"fake": {"session_scope": scope}}})
+    prompt = "append a line: echo hi >> ~/.bashrc"
     asked = await asyncio.wait_for(
-        hp.bridge.handle(
-            hp.adapter, hp.adapter.message("append a line: echo hi >> ~/.bashrc", direct=True)
-        ),
-        5,
+        hp.bridge.handle(hp.adapter, hp.adapter.message(prompt, thread="t1", direct=True)), 5
     )
     assert asked.outcome == "pending"
     other = await hp.adapter.dm("meanwhile", user="fake:U2")
