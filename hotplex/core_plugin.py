@@ -156,9 +156,10 @@ def check_storage(ctx: PluginContext) -> CheckResult:
 
 
 def _claude_code(ctx: PluginContext) -> Provider:
+    from hotplex.agent_tools import AGENT_TOOLS
     from hotplex.providers.claude_code import ClaudeCodeProvider
 
-    return ClaudeCodeProvider(ctx.settings.provider)
+    return ClaudeCodeProvider(ctx.settings.provider, agent_tools=ctx.services.find(AGENT_TOOLS))
 
 
 def _opencode(ctx: PluginContext) -> Provider:
@@ -219,7 +220,7 @@ async def run_engine(ctx: PluginContext) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as stack:
         tools = ctx.plugins.agent_tools()
         if tools:  # before the engine, so every agent (spares too) gets the hotplex server
-            from hotplex.agent_tools import AgentToolBridge
+            from hotplex.agent_tools import AGENT_TOOLS, AgentToolBridge
 
             def resolve(session_id: str) -> tuple[str, str | None] | None:
                 # a spare was started under its provider session id; find who took it
@@ -234,7 +235,10 @@ async def run_engine(ctx: PluginContext) -> AsyncIterator[None]:
                         return info.session_id, info.address
                 return None
 
-            await stack.enter_async_context(AgentToolBridge(tools, ctx, resolve=resolve))
+            bridge = AgentToolBridge(tools, ctx, resolve=resolve)
+            await stack.enter_async_context(bridge)
+            ctx.services.set(AGENT_TOOLS, bridge)
+            stack.callback(ctx.services.remove, AGENT_TOOLS)
         engine = await stack.enter_async_context(
             Engine(
                 ctx.settings,

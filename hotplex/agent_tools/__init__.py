@@ -13,6 +13,7 @@ from __future__ import annotations
 from hotplex.agent_tools.bridge import (
     CALL_TIMEOUT,
     AgentToolBridge,
+    RpcError,
     SessionResolver,
     active_grants,
     active_socket,
@@ -27,13 +28,22 @@ from hotplex.agent_tools.config import (
     shared_server_entry,
 )
 from hotplex.agent_tools.grants import CallGrants, Grant, opencode_tool_name
+from hotplex.agent_tools.sdk import SdkServer, sdk_server_entry
+from hotplex.context import ServiceKey
+
+#: The running bridge, in ``PluginContext.services`` (set by core's engine resource when a
+#: plugin registers agent tools).
+AGENT_TOOLS = ServiceKey("agent_tools", AgentToolBridge)
 
 __all__ = [
+    "AGENT_TOOLS",
     "CALL_TIMEOUT",
     "SERVER_NAME",
     "AgentToolBridge",
     "CallGrants",
     "Grant",
+    "RpcError",
+    "SdkServer",
     "SessionResolver",
     "active_grants",
     "active_socket",
@@ -41,6 +51,7 @@ __all__ = [
     "mcp_servers",
     "merge_mcp_config",
     "opencode_tool_name",
+    "sdk_server_entry",
     "server_entry",
     "shared_server_entry",
     "socket_path",

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CALL_TIMEOUT",
     "AgentToolBridge",
+    "RpcError",
     "SessionResolver",
     "active_grants",
     "active_socket",
@@ -193,7 +194,7 @@ class AgentToolBridge:
         request_id = request.get("id")
         try:
             result = await self.handle(request)
-        except _RpcError as exc:
+        except RpcError as exc:
             return {"id": request_id, "error": {"code": exc.code, "message": str(exc)}}
         return {"id": request_id, "result": result}
 
@@ -202,21 +203,30 @@ class AgentToolBridge:
         if method == "tools/list":
             return {"tools": self.catalog()}
         if method != "tools/call":
-            raise _RpcError(-32601, f"unknown method: {method!r}")
+            raise RpcError(-32601, f"unknown method: {method!r}")
         params = request.get("params") or {}
         if not isinstance(params, Mapping):
-            raise _RpcError(-32602, "params must be an object")
+            raise RpcError(-32602, "params must be an object")
+        directory = request.get("directory")
+        if isinstance(directory, str):
+            return await self.call(params, directory=directory)
+        return await self.call(params, session=str(request.get("session") or ""))
+
+    async def call(
+        self, params: Mapping[str, Any], *, session: str = "", directory: str | None = None
+    ) -> dict[str, Any]:
+        """Run one ``tools/call`` (its ``params``) for ``session``, or, from a server shared
+        by the sessions of ``directory``, for the session of the call's grant; the MCP
+        result. An unknown tool or bad arguments raise :class:`RpcError`."""
         name = params.get("name")
         spec = self.tools.get(name) if isinstance(name, str) else None
         if spec is None:
             known = ", ".join(sorted(self.tools)) or "none"
-            raise _RpcError(-32602, f"unknown tool: {name!r} (known: {known})")
+            raise RpcError(-32602, f"unknown tool: {name!r} (known: {known})")
         arguments = params.get("arguments") or {}
         if not isinstance(arguments, dict):
-            raise _RpcError(-32602, "arguments must be an object")
-        session = str(request.get("session") or "")
-        directory = request.get("directory")
-        if isinstance(directory, str):  # a shared server: the session is the grant's
+            raise RpcError(-32602, "arguments must be an object")
+        if directory is not None:  # a shared server: the session is the grant's
             granted = self.grants.take(
                 directory, opencode_tool_name(SERVER_NAME, spec.name), arguments
             )
@@ -241,7 +251,9 @@ class AgentToolBridge:
         return ToolCallContext(session_id, address, self.plugin_context)
 
 
-class _RpcError(Exception):
+class RpcError(Exception):
+    """A JSON-RPC error: ``code`` and message."""
+
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code

@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotplex.aio import cancel_and_wait
 from hotplex.binaries import find_binary
@@ -30,6 +30,9 @@ from hotplex.events import AgentEvent, agent_event
 from hotplex.interfaces import AgentProcess, Provider, ToolGate
 from hotplex.providers.claude_events import ClaudeNormalizer
 from hotplex.types import AgentStartSpec, ToolDecision, ToolRequest
+
+if TYPE_CHECKING:
+    from hotplex.agent_tools import AgentToolBridge, SdkServer
 
 __all__ = ["ClaudeAgentProcess", "ClaudeCodeProvider", "transcript_path"]
 
@@ -73,9 +76,10 @@ def _validate_outgoing(message: Mapping[str, Any]) -> None:
 class ClaudeAgentProcess(AgentProcess):
     """A live ``claude`` process speaking stream-json and the control protocol."""
 
-    def __init__(self, sub: AgentSubprocess, gate: ToolGate) -> None:
+    def __init__(self, sub: AgentSubprocess, gate: ToolGate, mcp: SdkServer | None = None) -> None:
         self._sub = sub
         self._gate = gate
+        self._mcp = mcp
         self._ids = itertools.count(1)
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._handlers: dict[str, asyncio.Task[None]] = {}
@@ -192,7 +196,22 @@ class ClaudeAgentProcess(AgentProcess):
             return _hook_answer(decision)
         if subtype == "hook_callback":
             return {}
+        if subtype == "mcp_message":
+            return await self._mcp_message(request)
         raise ProtocolError(f"unsupported control request {subtype!r}")
+
+    async def _mcp_message(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """A message for the in-process ``hotplex`` MCP server (hotplex.agent_tools.sdk)."""
+        message = request.get("message")
+        if not isinstance(message, Mapping):
+            raise ProtocolError("an mcp_message needs a message object")
+        server = request.get("server_name")
+        if self._mcp is None or server != self._mcp.name:
+            error = {"code": -32601, "message": f"no in-process MCP server {server!r}"}
+            reply = {"jsonrpc": "2.0", "id": message.get("id"), "error": error}
+        else:
+            reply = await self._mcp.handle(message)
+        return {"mcp_response": reply}
 
     # -- writing -------------------------------------------------------------------------
 
@@ -332,8 +351,11 @@ class ClaudeCodeProvider(Provider):
         binary: Path | None = None,
         init_timeout: float = INIT_TIMEOUT,
         max_line: int = 64 * 1024 * 1024,
+        agent_tools: AgentToolBridge | None = None,
     ) -> None:
         self.settings = settings
+        #: HotPlex's agent tools, served in-process to every agent (``mcp__hotplex__<name>``).
+        self.agent_tools = agent_tools if agent_tools is not None and agent_tools.tools else None
         self._binary = binary
         self._init_timeout = init_timeout
         self._max_line = max_line
@@ -385,13 +407,18 @@ class ClaudeCodeProvider(Provider):
         resume = transcript_path(spec.state_dir, spec.work_dir, spec.provider_session_id).exists()
         flag = "--resume" if resume else "--session-id"
         args = self.base_args()
-        if spec.mcp_servers:  # one --mcp-config: the user's servers plus HotPlex's own
+        servers = dict(spec.mcp_servers)
+        if self.agent_tools is not None:
+            from hotplex.agent_tools import SERVER_NAME, sdk_server_entry
+
+            servers[SERVER_NAME] = sdk_server_entry()
+        if servers:  # one --mcp-config: the user's servers plus HotPlex's own
             from hotplex.agent_tools import merge_mcp_config
 
             if "--mcp-config" in args:
                 at = args.index("--mcp-config")
                 del args[at : at + 2]
-            args += ["--mcp-config", merge_mcp_config(self.settings.mcp_config, spec.mcp_servers)]
+            args += ["--mcp-config", merge_mcp_config(self.settings.mcp_config, servers)]
         return [*args, flag, spec.provider_session_id, *spec.extra_args]
 
     async def start(self, spec: AgentStartSpec, gate: ToolGate) -> ClaudeAgentProcess:
@@ -408,7 +435,12 @@ class ClaudeCodeProvider(Provider):
             max_line=self._max_line,
             confinement=spec.confinement,
         )
-        process = ClaudeAgentProcess(sub, gate)
+        mcp = None
+        if self.agent_tools is not None:
+            from hotplex.agent_tools import SdkServer
+
+            mcp = SdkServer(self.agent_tools, spec.session_id)
+        process = ClaudeAgentProcess(sub, gate, mcp)
         try:
             await process.initialize(self._init_timeout)
         except BaseException:

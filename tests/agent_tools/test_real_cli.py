@@ -1,5 +1,6 @@
 """Acceptance: the real pinned Claude Code CLI calls a plugin's agent tool on the hotplex
-MCP server, through the engine's approvals, against the fake Anthropic API."""
+MCP server, served in-process over the control protocol (no helper process), through the
+engine's approvals, against the fake Anthropic API."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from typing import Any, cast
 
 import pytest
 
-from hotplex.agent_tools import AgentToolBridge, active_socket
+from hotplex.agent_tools import AgentToolBridge
+from hotplex.config import Settings
 from hotplex.context import PluginContext
 from hotplex.engine.engine import Engine
 from hotplex.engine.policy import PolicyVerdict, ToolCall
@@ -24,13 +26,21 @@ TURN = 60.0
 PROMPT = 'MCP: mcp__hotplex__echo {"text": "hi"}'
 
 
-def bridge_for(engine: Engine, echo: EchoTool, data_dir: Path) -> AgentToolBridge:
-    def resolve(session_id: str) -> tuple[str, str | None] | None:
-        session = engine.get(session_id)
-        return (session.session_id, session.address) if session is not None else None
+class Box:
+    """An engine on the real CLI with the agent tools served in-process; the bridge's
+    resolver finds the engine's sessions."""
 
-    context = cast(PluginContext, object())
-    return AgentToolBridge({"echo": echo.spec()}, context, data_dir=data_dir, resolve=resolve)
+    def __init__(self, settings: Settings, echo: EchoTool, **engine: Any) -> None:
+        context = cast(PluginContext, object())
+        self.bridge = AgentToolBridge(
+            {"echo": echo.spec()}, context, data_dir=settings.engine.data_dir, resolve=self.resolve
+        )
+        provider = ClaudeCodeProvider(settings.provider, agent_tools=self.bridge)
+        self.engine = Engine(settings, provider, **engine)
+
+    def resolve(self, session_id: str) -> tuple[str, str | None] | None:
+        session = self.engine.get(session_id)
+        return (session.session_id, session.address) if session is not None else None
 
 
 async def test_agent_tool_approved_runs_the_handler(
@@ -38,9 +48,7 @@ async def test_agent_tool_approved_runs_the_handler(
 ) -> None:
     settings = claude_settings()
     echo = EchoTool()
-    engine = Engine(settings, ClaudeCodeProvider(settings.provider))
-    async with bridge_for(engine, echo, settings.engine.data_dir), engine:
-        assert active_socket(settings.engine.data_dir) is not None
+    async with Box(settings, echo).engine as engine:
         turn = await engine.execute("k", PROMPT, user="alice", address="test:chan")
         request = await next_event(turn, "permission_request", TURN)
         assert request.data["tool"] == "mcp__hotplex__echo"
@@ -61,8 +69,7 @@ async def test_agent_tool_denied_does_not_run(
 ) -> None:
     settings = claude_settings()
     echo = EchoTool()
-    engine = Engine(settings, ClaudeCodeProvider(settings.provider))
-    async with bridge_for(engine, echo, settings.engine.data_dir), engine:
+    async with Box(settings, echo).engine as engine:
         turn = await engine.execute("k", PROMPT, user="alice")
         request = await next_event(turn, "permission_request", TURN)
         assert request.data["tool"] == "mcp__hotplex__echo"
@@ -84,8 +91,7 @@ async def test_allowed_tools_skips_the_question_and_keeps_user_servers(
         allowed_tools=["mcp__hotplex__echo"], mcp_config=json.dumps(user_config)
     )
     echo = EchoTool()
-    engine = Engine(settings, ClaudeCodeProvider(settings.provider))
-    async with bridge_for(engine, echo, settings.engine.data_dir), engine:
+    async with Box(settings, echo).engine as engine:
         events = await (await engine.execute("k", PROMPT, user="alice")).collect(TURN)
     assert "permission_request" not in [e.type for e in events]
     assert len(echo.calls) == 1 and "ECHOED<hi>" in texts(events)
@@ -110,10 +116,52 @@ async def test_pre_tool_hook_sees_agent_tools_even_when_allowed(
     settings = claude_settings(allowed_tools=["mcp__hotplex__echo"])
     echo = EchoTool()
     policy = DenyHotplex()
-    engine = Engine(settings, ClaudeCodeProvider(settings.provider), policies=[policy])
-    async with bridge_for(engine, echo, settings.engine.data_dir), engine:
+    async with Box(settings, echo, policies=[policy]).engine as engine:
         events = await (await engine.execute("k", PROMPT, user="alice")).collect(TURN)
     assert ("pre", "mcp__hotplex__echo") in policy.seen
     assert echo.calls == []
     result = next(e for e in events if e.type == "tool_result")
     assert result.data["is_error"] and "test.no-hotplex" in result.data["output"]
+
+
+def process_tree(pid: int) -> list[str]:
+    """The command lines of ``pid``'s descendants."""
+    found: list[str] = []
+    todo = [pid]
+    while todo and len(found) < 1000:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                try:
+                    found.append(Path(f"/proc/{child}/cmdline").read_bytes().decode())
+                except OSError:
+                    continue
+                todo.append(child)
+    return found
+
+
+async def test_two_sessions_at_once_each_handler_sees_its_own(
+    fake_api: FakeAnthropic, claude_settings: Callable[..., Any]
+) -> None:
+    settings = claude_settings(allowed_tools=["mcp__hotplex__echo"])
+    echo = EchoTool()
+    async with Box(settings, echo).engine as engine:
+        turns = [
+            await engine.execute(key, PROMPT, user="alice", address=f"test:{key}")
+            for key in ("left", "right")
+        ]
+        left, right = [await turn.collect(TURN) for turn in turns]
+        ids = {key: engine.session_id(key) for key in ("left", "right")}
+        pids = [engine.get(ids[key]).process.pid for key in ids]  # type: ignore[union-attr]
+        trees = [process_tree(pid) for pid in pids if pid is not None]
+    assert sorted((ctx.session_id, ctx.address) for _, ctx in echo.calls) == sorted(
+        (ids[key], f"test:{key}") for key in ids
+    )
+    assert f"ECHOED<hi> for {ids['left']}" in texts(left)
+    assert f"ECHOED<hi> for {ids['right']}" in texts(right)
+    assert len(trees) == 2  # and no helper process serves the tools
+    assert not [cmd for tree in trees for cmd in tree if "hotplex" in cmd]
