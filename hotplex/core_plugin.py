@@ -163,9 +163,14 @@ def _claude_code(ctx: PluginContext) -> Provider:
 
 
 def _opencode(ctx: PluginContext) -> Provider:
+    from hotplex.agent_tools import AGENT_TOOLS
     from hotplex.providers.opencode import OpenCodeProvider
 
-    return OpenCodeProvider(ctx.settings.provider, data_dir=ctx.settings.engine.data_dir)
+    return OpenCodeProvider(
+        ctx.settings.provider,
+        data_dir=ctx.settings.engine.data_dir,
+        agent_tools=ctx.services.find(AGENT_TOOLS),
+    )
 
 
 @hookimpl

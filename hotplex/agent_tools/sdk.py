@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hotplex.agent_tools.bridge import RpcError
 from hotplex.agent_tools.config import SERVER_NAME
+from hotplex.agent_tools.rpc import RpcError
 
 if TYPE_CHECKING:
     from hotplex.agent_tools.bridge import AgentToolBridge

@@ -407,17 +407,13 @@ class ClaudeCodeProvider(Provider):
         resume = transcript_path(spec.state_dir, spec.work_dir, spec.provider_session_id).exists()
         flag = "--resume" if resume else "--session-id"
         args = self.base_args()
-        servers = dict(spec.mcp_servers)
-        if self.agent_tools is not None:
-            from hotplex.agent_tools import SERVER_NAME, sdk_server_entry
-
-            servers[SERVER_NAME] = sdk_server_entry()
-        if servers:  # one --mcp-config: the user's servers plus HotPlex's own
-            from hotplex.agent_tools import merge_mcp_config
+        if self.agent_tools is not None:  # one --mcp-config: the user's servers plus ours
+            from hotplex.agent_tools import SERVER_NAME, merge_mcp_config, sdk_server_entry
 
             if "--mcp-config" in args:
                 at = args.index("--mcp-config")
                 del args[at : at + 2]
+            servers = {SERVER_NAME: sdk_server_entry()}
             args += ["--mcp-config", merge_mcp_config(self.settings.mcp_config, servers)]
         return [*args, flag, spec.provider_session_id, *spec.extra_args]
 

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from hotplex.agent_tools import AgentToolBridge, mcp_servers
+from hotplex.agent_tools import AgentToolBridge
 from hotplex.config import Settings, load_settings
 from hotplex.context import PluginContext
 from hotplex.engine.engine import Engine
@@ -40,11 +40,13 @@ class World:
     """One bridge and one OpenCode server (started with the bridge's MCP server) for the
     module; ``engine`` is the engine of the running test, for the bridge's resolver."""
 
-    def __init__(self, data_dir: Path, api: FakeAnthropic, provider: OpenCodeProvider) -> None:
+    def __init__(
+        self, data_dir: Path, api: FakeAnthropic, provider: OpenCodeProvider, echo: EchoTool
+    ) -> None:
         self.data_dir = data_dir
         self.api = api
         self.provider = provider
-        self.echo = EchoTool()
+        self.echo = echo
         self.engine: Engine | None = None
 
     def resolve(self, session_id: str) -> tuple[str, str | None] | None:
@@ -83,12 +85,18 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         settings = load_settings(
             None, text=yaml.safe_dump({"provider": {"type": "opencode"}}), environ={}
         ).settings
-        provider = OpenCodeProvider(settings.provider, binary=binary, data_dir=data_dir)
-        box = World(data_dir, api, provider)
+        echo = EchoTool()
+        box: World | None = None
+
+        def resolve(session_id: str) -> tuple[str, str | None] | None:
+            return box.resolve(session_id) if box is not None else None
+
         context = cast(PluginContext, object())
-        bridge = AgentToolBridge(
-            {"echo": box.echo.spec()}, context, data_dir=data_dir, resolve=box.resolve
+        bridge = AgentToolBridge({"echo": echo.spec()}, context, data_dir=data_dir, resolve=resolve)
+        provider = OpenCodeProvider(
+            settings.provider, binary=binary, data_dir=data_dir, agent_tools=bridge
         )
+        box = World(data_dir, api, provider, echo)
         async with bridge:
             try:
                 yield box
@@ -197,7 +205,6 @@ async def test_sessions_sharing_a_directory_get_their_own_calls(
                 "ANTHROPIC_BASE_URL": world.api.base_url,
                 "ANTHROPIC_API_KEY": "sk-test",
             },
-            mcp_servers=mcp_servers(world.data_dir, name),
         )
         sessions.append(await world.provider.start(spec, allow))
 

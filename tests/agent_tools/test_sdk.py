@@ -1,20 +1,13 @@
-"""The in-process ``hotplex`` MCP server: JSON-RPC answers for one agent's session, and
-the Claude Code provider's ``--mcp-config`` entry for it."""
+"""The in-process ``hotplex`` MCP server: JSON-RPC answers for one agent's session."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import cast
 
-import yaml
-
 from hotplex.agent_tools import AgentToolBridge, SdkServer
-from hotplex.config import load_settings
 from hotplex.context import PluginContext
-from hotplex.providers.claude_code import ClaudeCodeProvider
 from hotplex.testing.fakes import EchoTool
-from hotplex.types import AgentStartSpec
 
 CONTEXT = cast(PluginContext, object())
 
@@ -59,26 +52,3 @@ async def test_errors_are_json_rpc_errors(tmp_path: Path) -> None:
     assert unknown["id"] == 3 and unknown["error"]["code"] == -32602
     missing = await server.handle({"jsonrpc": "2.0", "id": 4, "method": "resources/list"})
     assert missing["error"]["code"] == -32601
-
-
-def test_provider_adds_the_in_process_server(tmp_path: Path) -> None:
-    raw = {"provider": {"mcp_config": json.dumps({"mcpServers": {"mine": {"command": "x"}}})}}
-    settings = load_settings(None, text=yaml.safe_dump(raw), environ={}).settings
-    spec = AgentStartSpec(
-        session_id="s1",
-        provider_session_id="p1",
-        resume=False,
-        work_dir=tmp_path / "w",
-        state_dir=tmp_path / "state",
-        env={},
-    )
-    with_tools = ClaudeCodeProvider(
-        settings.provider, binary=Path("/bin/claude"), agent_tools=bridge(EchoTool(), tmp_path)
-    )
-    argv = with_tools.argv(spec)
-    servers = json.loads(argv[argv.index("--mcp-config") + 1])["mcpServers"]
-    assert servers == {"mine": {"command": "x"}, "hotplex": {"type": "sdk", "name": "hotplex"}}
-    empty = AgentToolBridge({}, CONTEXT, data_dir=tmp_path)
-    without = ClaudeCodeProvider(settings.provider, binary=Path("/bin/claude"), agent_tools=empty)
-    argv = without.argv(spec)
-    assert "hotplex" not in json.loads(argv[argv.index("--mcp-config") + 1])["mcpServers"]
