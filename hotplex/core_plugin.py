@@ -240,7 +240,7 @@ async def run_engine(ctx: PluginContext) -> AsyncIterator[None]:
                         return info.session_id, info.address
                 return None
 
-            bridge = AgentToolBridge(tools, ctx, resolve=resolve)
+            bridge = AgentToolBridge(tools, ctx, resolve=resolve, audit=emit)
             await stack.enter_async_context(bridge)
             ctx.services.set(AGENT_TOOLS, bridge)
             stack.callback(ctx.services.remove, AGENT_TOOLS)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +26,13 @@ from hotplex.agent_tools.config import SERVER_NAME, shared_server_entry
 from hotplex.agent_tools.grants import CallGrants, opencode_tool_name
 from hotplex.agent_tools.rpc import RpcError, error_result
 from hotplex.agent_tools.shared import SharedSocket, socket_path
+from hotplex.events import AuditEvent
 from hotplex.records import AgentToolSpec, ToolCallContext
 
 if TYPE_CHECKING:
     from hotplex.context import PluginContext
 
-__all__ = ["CALL_TIMEOUT", "AgentToolBridge", "RpcError", "SessionResolver"]
+__all__ = ["CALL_TIMEOUT", "AgentToolBridge", "Audit", "RpcError", "SessionResolver"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ CALL_TIMEOUT = 60.0
 
 SessionResolver = Callable[[str], "tuple[str, str | None] | None"]
 """Maps the session id an agent was started under to (session id, address), or None."""
+
+Audit = Callable[[AuditEvent], Awaitable[None]]
+"""Where refused calls are reported (the runtime's ``emit``)."""
 
 
 def _text(value: Any) -> str:
@@ -62,12 +66,14 @@ class AgentToolBridge:
         data_dir: Path | None = None,
         path: Path | None = None,
         resolve: SessionResolver | None = None,
+        audit: Audit | None = None,
         call_timeout: float = CALL_TIMEOUT,
     ) -> None:
         self.tools = dict(tools)
         self.plugin_context = plugin_context
         data_dir = Path(data_dir or plugin_context.settings.engine.data_dir).resolve()
         self.resolve = resolve
+        self.audit = audit
         self.call_timeout = call_timeout
         #: Approved calls of agents that share one MCP server per directory (OpenCode).
         self.grants = CallGrants(opencode_tool_name(SERVER_NAME, name) for name in self.tools)
@@ -113,7 +119,7 @@ class AgentToolBridge:
                 directory, opencode_tool_name(SERVER_NAME, spec.name), arguments
             )
             if granted is None:
-                log.warning("agent tool %s called from %s without an approval", name, directory)
+                await self.refused(spec.name, "no approval for this call", directory=directory)
                 return error_result(f"tool {name} was not approved for this call")
             session = granted
         ctx = self._context(session)
@@ -126,6 +132,26 @@ class AgentToolBridge:
             log.exception("agent tool %s failed", name)
             return error_result(f"tool {name} failed: {type(exc).__name__}: {exc}")
         return {"content": [{"type": "text", "text": _text(value)}], "isError": False}
+
+    async def refused(
+        self, tool: str, reason: str, *, session: str | None = None, **data: Any
+    ) -> None:
+        """Log and audit (``agent_tool.refused``) a call that did not prove its session;
+        ``session`` is the one it claimed or came from, when known."""
+        log.warning("agent tool call refused: %s (%s)", reason, tool)
+        if self.audit is None:
+            return
+        resolved = self.resolve(session) if self.resolve is not None and session else None
+        event = AuditEvent(
+            "agent_tool.refused",
+            {"tool": tool, "reason": reason, **data},
+            session_id=resolved[0] if resolved is not None else session,
+            actor="system",
+        )
+        try:
+            await self.audit(event)
+        except Exception:
+            log.exception("auditing a refused agent tool call failed")
 
     def _context(self, session: str) -> ToolCallContext:
         resolved = self.resolve(session) if self.resolve is not None and session else None

@@ -13,25 +13,41 @@ and the host answers ``{"mcp_response": <JSON-RPC reply>}`` in the ``control_res
 ``tools/list`` arrive while the CLI initializes, before its ``system/init`` line).
 
 One :class:`SdkServer` per agent process: it knows the session the agent was started under,
-so the session of a call is never the caller's word. Only the agent's own control channel
-(its stdout pipe, read by the daemon) reaches it.
+so the session of a call is never the caller's word. And a call runs only as the gate let it
+through: the provider hands over each ``mcp__hotplex__*`` tool use the gate did not deny
+(:meth:`SdkServer.approve`, keyed by its ``tool_use_id``), and a ``tools/call`` must name one
+of those (``_meta["claudecode/toolUseId"]``) with the same tool and arguments; it uses it
+up. The agent's stdout pipe is the channel, and another process of the daemon's user can
+open it (``/proc/<pid>/fd/1``) and write a line into it: such a forged call names no
+approved tool use, and is refused and audited.
 """
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hotplex.agent_tools.config import SERVER_NAME
-from hotplex.agent_tools.rpc import RpcError
+from hotplex.agent_tools.rpc import RpcError, error_result
 
 if TYPE_CHECKING:
     from hotplex.agent_tools.bridge import AgentToolBridge
 
-__all__ = ["PROTOCOL_VERSION", "SdkServer", "sdk_server_entry"]
+__all__ = ["MAX_APPROVED", "PROTOCOL_VERSION", "TOOL_USE_META", "SdkServer", "sdk_server_entry"]
 
 PROTOCOL_VERSION = "2025-06-18"
 SERVER_INFO = {"name": SERVER_NAME, "version": "1"}
+#: Where Claude Code puts the tool use's id in a ``tools/call`` (2.1.197).
+TOOL_USE_META = "claudecode/toolUseId"
+#: Approved tool uses kept per agent; the oldest are dropped past this.
+MAX_APPROVED = 256
+_PREFIX = f"mcp__{SERVER_NAME}__"
+
+
+def _canonical(arguments: Any) -> str:
+    return json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def sdk_server_entry() -> dict[str, Any]:
@@ -48,6 +64,22 @@ class SdkServer:
     def __init__(self, bridge: AgentToolBridge, session_id: str) -> None:
         self.bridge = bridge
         self.session_id = session_id
+        self._approved: OrderedDict[str, tuple[str, str]] = OrderedDict()
+
+    def approve(self, tool_use_id: str | None, tool: str, arguments: Mapping[str, Any]) -> None:
+        """The gate let ``tool`` (the CLI's name) run with ``arguments``: one call of it
+        under ``tool_use_id`` may run. Other tools than ours are ignored."""
+        if not tool_use_id or not tool.startswith(_PREFIX):
+            return
+        self._approved[tool_use_id] = (tool.removeprefix(_PREFIX), _canonical(dict(arguments)))
+        self._approved.move_to_end(tool_use_id)
+        while len(self._approved) > MAX_APPROVED:
+            self._approved.popitem(last=False)
+
+    def withdraw(self, tool_use_id: str | None) -> None:
+        """The gate denied the tool use after all (a person said no)."""
+        if tool_use_id:
+            self._approved.pop(tool_use_id, None)
 
     async def handle(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """The JSON-RPC reply to ``message`` (for a notification, an empty result, which the
@@ -78,5 +110,19 @@ class SdkServer:
         if method == "tools/list":
             return {"tools": self.bridge.catalog()}
         if method == "tools/call":
-            return await self.bridge.call(params, session=self.session_id)
+            return await self._call(params)
         raise RpcError(-32601, f"method not found: {method}")
+
+    async def _call(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        name = params.get("name")
+        arguments = params.get("arguments") or {}
+        meta = params.get("_meta")
+        tool_use_id = meta.get(TOOL_USE_META) if isinstance(meta, Mapping) else None
+        approved = self._approved.pop(tool_use_id, None) if isinstance(tool_use_id, str) else None
+        if approved is None or approved != (name, _canonical(arguments)):
+            reason = "no approved tool use" if approved is None else "not the approved call"
+            await self.bridge.refused(
+                str(name), reason, session=self.session_id, tool_use_id=tool_use_id
+            )
+            return error_result(f"tool {name} was not approved for this call")
+        return await self.bridge.call(params, session=self.session_id)

@@ -10,8 +10,10 @@ forwards the tool requests here, one JSON object a line::
     <- {"id": 3, "error": {"code": -32602, "message": "unknown tool: nope"}}
 
 A call names its directory, never its session: the bridge runs it only against a grant the
-gate left for that directory, tool and arguments. The socket is mode 0600 in a 0700
-directory and opened only when a provider asks for it (Claude Code never does).
+gate left for that directory, tool and arguments. Any other call (one naming a session, as
+any process of the daemon's user could) is refused and audited (``agent_tool.refused``).
+The socket is mode 0600 in a 0700 directory and opened only when a provider asks for it
+(Claude Code never does).
 """
 
 from __future__ import annotations
@@ -138,6 +140,12 @@ class SharedSocket:
         if not isinstance(params, Mapping):
             raise RpcError(-32602, "params must be an object")
         directory = request.get("directory")
-        if not isinstance(directory, str):
-            raise RpcError(-32602, "a call needs its directory")
+        if not isinstance(directory, str):  # nothing proves a session named on the socket
+            claimed = request.get("session")
+            await self.bridge.refused(
+                str(params.get("name")),
+                "a call on the socket named a session instead of its directory",
+                session=claimed if isinstance(claimed, str) else None,
+            )
+            raise RpcError(-32602, "refused: a call names its directory and needs an approval")
         return await self.bridge.call(params, directory=directory)

@@ -174,25 +174,31 @@ class ClaudeAgentProcess(AgentProcess):
                     blocked_path=request.get("blocked_path"),
                 )
             )
+            tool_use_id = request.get("tool_use_id")
             if decision.behavior == "allow":
                 updated = (
                     decision.updated_input if decision.updated_input is not None else tool_input
                 )
+                if self._mcp is not None:
+                    self._mcp.approve(tool_use_id, str(request.get("tool_name", "")), updated)
                 return {"behavior": "allow", "updatedInput": dict(updated)}
+            if self._mcp is not None:
+                self._mcp.withdraw(tool_use_id)
             answer: dict[str, Any] = {"behavior": "deny", "message": decision.message or "denied"}
             if decision.interrupt:
                 answer["interrupt"] = True
             return answer
         if subtype == "hook_callback" and request.get("callback_id") == PRE_TOOL_HOOK:
             hook_input = request.get("input") or {}
-            decision = await self._gate(
-                ToolRequest(
-                    stage="pre",
-                    tool=str(hook_input.get("tool_name", "")),
-                    input=hook_input.get("tool_input") or {},
-                    tool_use_id=hook_input.get("tool_use_id") or request.get("tool_use_id"),
-                )
+            pre = ToolRequest(
+                stage="pre",
+                tool=str(hook_input.get("tool_name", "")),
+                input=hook_input.get("tool_input") or {},
+                tool_use_id=hook_input.get("tool_use_id") or request.get("tool_use_id"),
             )
+            decision = await self._gate(pre)
+            if self._mcp is not None and decision.behavior != "deny":
+                self._mcp.approve(pre.tool_use_id, pre.tool, pre.input)
             return _hook_answer(decision)
         if subtype == "hook_callback":
             return {}

@@ -55,6 +55,7 @@ async def test_the_provider_factory_gets_the_bridge(tmp_path: Path) -> None:
     async with runtime:
         bridge = runtime.ctx.services.get(AGENT_TOOLS)
         assert handed == [bridge] and list(bridge.tools) == ["echo"]
+        assert bridge.audit == runtime.emit  # refusals reach the sinks
         engine = runtime.ctx.services.get(ENGINE)
         await (await engine.execute("k", "hi")).collect(5)
         assert not bridge.socket.serving  # nobody asked for the socket
