@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hotplex.agent_tools.config import SERVER_NAME, shared_server_entry
-from hotplex.agent_tools.grants import CallGrants, opencode_tool_name
+from hotplex.agent_tools.grants import CallGrants
 from hotplex.agent_tools.rpc import RpcError, error_result
 from hotplex.agent_tools.shared import SharedSocket, socket_path
 from hotplex.events import AuditEvent
 from hotplex.records import AgentToolSpec, ToolCallContext
+from hotplex.tool_names import opencode_tool_name
 
 if TYPE_CHECKING:
     from hotplex.context import PluginContext

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from hotplex.agent_tools.config import SERVER_NAME
 from hotplex.agent_tools.rpc import RpcError, error_result
+from hotplex.tool_names import canonical_tool_name, claude_tool_name, is_agent_tool
 
 if TYPE_CHECKING:
     from hotplex.agent_tools.bridge import AgentToolBridge
@@ -43,7 +44,6 @@ SERVER_INFO = {"name": SERVER_NAME, "version": "1"}
 TOOL_USE_META = "claudecode/toolUseId"
 #: Approved tool uses kept per agent; the oldest are dropped past this.
 MAX_APPROVED = 256
-_PREFIX = f"mcp__{SERVER_NAME}__"
 
 
 def _canonical(arguments: Any) -> str:
@@ -69,9 +69,9 @@ class SdkServer:
     def approve(self, tool_use_id: str | None, tool: str, arguments: Mapping[str, Any]) -> None:
         """The gate let ``tool`` (the CLI's name) run with ``arguments``: one call of it
         under ``tool_use_id`` may run. Other tools than ours are ignored."""
-        if not tool_use_id or not tool.startswith(_PREFIX):
+        if not tool_use_id or not is_agent_tool(tool):
             return
-        self._approved[tool_use_id] = (tool.removeprefix(_PREFIX), _canonical(dict(arguments)))
+        self._approved[tool_use_id] = (canonical_tool_name(tool), _canonical(dict(arguments)))
         self._approved.move_to_end(tool_use_id)
         while len(self._approved) > MAX_APPROVED:
             self._approved.popitem(last=False)
@@ -119,7 +119,8 @@ class SdkServer:
         meta = params.get("_meta")
         tool_use_id = meta.get(TOOL_USE_META) if isinstance(meta, Mapping) else None
         approved = self._approved.pop(tool_use_id, None) if isinstance(tool_use_id, str) else None
-        if approved is None or approved != (name, _canonical(arguments)):
+        called = canonical_tool_name(claude_tool_name(str(name)))
+        if approved is None or approved != (called, _canonical(arguments)):
             reason = "no approved tool use" if approved is None else "not the approved call"
             await self.bridge.refused(
                 str(name), reason, session=self.session_id, tool_use_id=tool_use_id

@@ -29,6 +29,7 @@ from hotplex.errors import AgentStartError, ProtocolError
 from hotplex.events import AgentEvent, agent_event
 from hotplex.interfaces import AgentProcess, Provider, ToolGate
 from hotplex.providers.claude_events import ClaudeNormalizer
+from hotplex.tool_names import canonical_tool_name, is_agent_tool
 from hotplex.types import AgentStartSpec, ToolDecision, ToolRequest
 
 if TYPE_CHECKING:
@@ -336,6 +337,14 @@ def _hook_answer(decision: ToolDecision) -> dict[str, Any]:
     return {"hookSpecificOutput": output}
 
 
+def _claude_rule(rule: str) -> str:
+    """A rule naming a HotPlex agent tool in OpenCode's spelling (``hotplex_echo``) in
+    Claude Code's (``mcp__hotplex__echo``): one setting holds on both providers."""
+    if re.fullmatch(r"[A-Za-z0-9_-]+", rule) and is_agent_tool(rule):
+        return canonical_tool_name(rule)
+    return rule
+
+
 def _link_credentials(state_dir: Path) -> None:
     """A `claude login` keeps credentials in the user's config dir; link them in so the
     per-session config dir still authenticates."""
@@ -397,9 +406,9 @@ class ClaudeCodeProvider(Provider):
         if s.model:
             args += ["--model", s.model]
         for rule in s.allowed_tools:
-            args += ["--allowedTools", rule]
+            args += ["--allowedTools", _claude_rule(rule)]
         for rule in s.disallowed_tools:
-            args += ["--disallowedTools", rule]
+            args += ["--disallowedTools", _claude_rule(rule)]
         if s.append_system_prompt:
             args += ["--append-system-prompt", s.append_system_prompt]
         if s.mcp_config:

@@ -6,9 +6,10 @@ its approval left."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,7 +18,7 @@ import pytest_asyncio
 import yaml
 
 from hotplex.agent_tools import AgentToolBridge
-from hotplex.config import Settings, load_settings
+from hotplex.config import AllowTools, Settings, load_settings
 from hotplex.context import PluginContext
 from hotplex.engine.engine import Engine
 from hotplex.engine.policy import PolicyVerdict, ToolCall
@@ -110,6 +111,17 @@ def echo(world: World) -> EchoTool:
     return world.echo
 
 
+@contextlib.contextmanager
+def provider_settings(world: World, **provider: Any) -> Iterator[None]:
+    """The module's provider reads its own settings (allowed_tools, ...): these, for a while."""
+    shared = world.provider.settings
+    world.provider.settings = world.settings(**provider).provider
+    try:
+        yield
+    finally:
+        world.provider.settings = shared
+
+
 def engine_for(world: World, **kwargs: Any) -> Engine:
     settings = kwargs.pop("settings", None) or world.settings()
     engine = Engine(settings, Shared(world.provider), **kwargs)
@@ -169,9 +181,9 @@ class DenyHotplex:
 
 async def test_a_policy_denies_an_allowed_tool(world: World, echo: EchoTool) -> None:
     policy = DenyHotplex()
-    settings = world.settings(allowed_tools=[TOOL])
-    async with engine_for(world, settings=settings, policies=[policy]) as engine:
-        events = await (await engine.execute("k", PROMPT, user="alice")).collect(TURN)
+    with provider_settings(world, allowed_tools=[TOOL]):
+        async with engine_for(world, policies=[policy]) as engine:
+            events = await (await engine.execute("k", PROMPT, user="alice")).collect(TURN)
     assert ("pre", TOOL) in policy.seen and echo.calls == []
     assert "permission_request" not in [e.type for e in events]
     result = next(e for e in events if e.type == "tool_result")
@@ -221,3 +233,22 @@ async def test_sessions_sharing_a_directory_get_their_own_calls(
     assert "ECHOED<hi> for left" in texts(left) and "for right" not in texts(left)
     assert "ECHOED<hi> for right" in texts(right) and "for left" not in texts(right)
     assert [(r.stage, r.tool) for r in seen] == [("pre", TOOL)] * 2
+
+
+@pytest.mark.parametrize("where", ["allowed_tools", "unattended"])
+async def test_claude_codes_spelling_holds_on_opencode(
+    world: World, echo: EchoTool, where: str
+) -> None:
+    """``mcp__hotplex__echo`` in provider.allowed_tools or an unattended session's
+    allow_tools lets OpenCode's ``hotplex_echo`` run without asking anyone."""
+    rule = "mcp__hotplex__echo"
+    policy = AllowTools(allow_tools=(rule,)) if where == "unattended" else None
+    allowed = [rule] if where == "allowed_tools" else []
+    with provider_settings(world, allowed_tools=allowed):
+        async with engine_for(world) as engine:
+            turn = await engine.execute("k", PROMPT, user="alice", policy=policy)
+            events = await turn.collect(TURN)
+            session_id = engine.session_id("k")
+    assert "permission_request" not in [e.type for e in events]
+    assert [ctx.session_id for _, ctx in echo.calls] == [session_id]
+    assert f"ECHOED<hi> for {session_id}" in texts(events)

@@ -14,7 +14,7 @@ from typing import Any, cast
 import pytest
 
 from hotplex.agent_tools import AgentToolBridge
-from hotplex.config import Settings
+from hotplex.config import AllowTools, Settings
 from hotplex.context import PluginContext
 from hotplex.engine.engine import Engine
 from hotplex.engine.policy import PolicyVerdict, ToolCall
@@ -96,13 +96,13 @@ async def test_agent_tool_denied_does_not_run(
     assert "ECHOED" not in json.dumps([e.data for e in events])
 
 
+@pytest.mark.parametrize("rule", ["mcp__hotplex__echo", "hotplex_echo"])
 async def test_allowed_tools_skips_the_question_and_keeps_user_servers(
-    fake_api: FakeAnthropic, claude_settings: Callable[..., Any], tmp_path: Path
+    fake_api: FakeAnthropic, claude_settings: Callable[..., Any], rule: str
 ) -> None:
+    """Either spelling of the tool (Claude Code's or OpenCode's) in provider.allowed_tools."""
     user_config = {"mcpServers": {"broken": {"type": "stdio", "command": "/nonexistent"}}}
-    settings = claude_settings(
-        allowed_tools=["mcp__hotplex__echo"], mcp_config=json.dumps(user_config)
-    )
+    settings = claude_settings(allowed_tools=[rule], mcp_config=json.dumps(user_config))
     echo = EchoTool()
     async with Box(settings, echo).engine as engine:
         events = await (await engine.execute("k", PROMPT, user="alice")).collect(TURN)
@@ -228,3 +228,16 @@ async def test_a_call_forged_into_the_agents_pipe_is_refused_and_audited(
     assert box.audits[0].data["reason"] == "no approved tool use"
     assert [args for args, _ in echo.calls] == [{"text": "hi"}]  # only the agent's own call
     assert f"ECHOED<hi> for {session_id}" in texts(events)
+
+
+async def test_unattended_allow_tools_in_opencodes_spelling(
+    fake_api: FakeAnthropic, claude_settings: Callable[..., Any]
+) -> None:
+    """An unattended session whose allow_tools names the tool as OpenCode does runs it on
+    Claude Code without asking anyone; a session-scope approval names it once for both."""
+    echo = EchoTool()
+    async with Box(claude_settings(), echo).engine as engine:
+        policy = AllowTools(allow_tools=("hotplex_echo",))
+        events = await (await engine.execute("cron", PROMPT, policy=policy)).collect(TURN)
+    assert "permission_request" not in [e.type for e in events]
+    assert len(echo.calls) == 1 and "ECHOED<hi>" in texts(events)

@@ -312,6 +312,13 @@ def test_replay_catches_up_from_stored_messages() -> None:
         ("Edit(src/*)", "edit", "edit", {"patterns": ["docs/a.md"]}, False),
         ("Read", "bash", "bash", {"command": "cat x"}, False),
         ("not a rule(", "bash", "bash", {}, False),
+        # a HotPlex agent tool has one name on both providers
+        ("hotplex_echo", "hotplex_echo", "hotplex_echo", {}, True),
+        ("mcp__hotplex__echo", "hotplex_echo", "hotplex_echo", {}, True),
+        ("mcp__hotplex__send.file", "hotplex_send_file", "hotplex_send_file", {}, True),
+        ("mcp__hotplex__other", "hotplex_echo", "hotplex_echo", {}, False),
+        ("Bash", "hotplex_echo", "hotplex_echo", {}, False),
+        ("mcp__hotplex__echo", "bash", "bash", {"command": "x"}, False),
     ],
 )
 def test_rules(
