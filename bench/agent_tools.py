@@ -11,6 +11,10 @@ that plugin), on the real pinned CLI against the fake Anthropic API, and measure
 - **RSS of the agent's process tree**: VmRSS summed over the CLI and every descendant, with
   every agent still alive and idle; and how many processes that tree has.
 
+and, for OpenCode (one ``hotplex`` stdio MCP server per work directory), the helper as the
+tree's own code would launch it: **helper start** (spawn to its answer to ``initialize``)
+and **helper RSS** once it answered.
+
 A/B in one run: ``--tree NAME=PYTHON`` names a Python whose ``hotplex`` is the code to
 measure (a worktree's venv). Each tree is measured in a child process of its own, in
 interleaved rounds (A, B, A, B, ...), so drift on a shared machine hits both alike. Run from
@@ -159,7 +163,40 @@ async def worker(agents: int) -> dict[str, Any]:
                     out["processes"].append(len(tree))
     if len(calls) != agents:
         raise BenchError(f"{len(calls)} tool calls for {agents} agents")
+    out["helper_start"], out["helper_rss_kib"] = helper_figures(agents)
     return out
+
+
+def helper_figures(runs: int) -> tuple[list[float], list[int]]:
+    """Start the tree's OpenCode helper ``runs`` times: seconds to its ``initialize``
+    answer, and its VmRSS then."""
+    import hotplex.agent_tools as tools
+
+    socket = "/nonexistent/agent-tools.sock"  # initialize needs no bridge
+    if hasattr(tools, "server_entry"):  # the helper that imports the hotplex package
+        entry = tools.shared_server_entry(tools.server_entry(socket, "bench"))
+    else:
+        entry = tools.shared_server_entry(socket)
+    init = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}})
+    starts: list[float] = []
+    rss: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="hp-bench-helper-") as cwd:
+        for _ in range(runs):
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                [entry["command"], *entry["args"]], cwd=cwd, text=True,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            )
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(init + "\n")
+            proc.stdin.flush()
+            if '"serverInfo"' not in proc.stdout.readline():
+                raise BenchError("the helper did not answer initialize")
+            starts.append(time.perf_counter() - started)
+            rss.append(rss_kib(proc.pid))
+            proc.stdin.close()
+            proc.wait(10)
+    return starts, rss
 
 
 # -- the driver: trees in interleaved rounds ----------------------------------------------
@@ -190,9 +227,8 @@ def main() -> int:
         print(json.dumps(asyncio.run(worker(args.agents))))
         return 0
     trees = dict(t.split("=", 1) for t in args.tree) or {"this": sys.executable}
-    samples: dict[str, dict[str, list[float]]] = {
-        name: {"cold": [], "tool": [], "rss_kib": [], "processes": []} for name in trees
-    }
+    keys = ("cold", "tool", "rss_kib", "processes", "helper_start", "helper_rss_kib")
+    samples: dict[str, dict[str, list[float]]] = {name: {k: [] for k in keys} for name in trees}
     for round_no in range(args.rounds):
         order = list(trees) if round_no % 2 == 0 else list(reversed(trees))
         for name in order:
@@ -200,17 +236,19 @@ def main() -> int:
             for key, values in run_worker(trees[name], args.agents).items():
                 samples[name][key].extend(values)
     table: dict[str, dict[str, Any]] = {}
-    print(f"{'tree':<10} {'figure':<24} {'n':>3} {'median':>9} {'p10':>9} {'p90':>9}")
+    print(f"{'tree':<10} {'figure':<28} {'n':>3} {'median':>9} {'p10':>9} {'p90':>9}")
     for name, figures in samples.items():
         rows = {
             "cold first turn (ms)": ms(figures["cold"]),
             "tool turn (ms)": ms(figures["tool"]),
             "RSS per agent (MiB)": Stats.of([k / 1024 for k in figures["rss_kib"]]),
             "processes per agent": Stats.of(figures["processes"]),
+            "OpenCode helper start (ms)": ms(figures["helper_start"]),
+            "OpenCode helper RSS (MiB)": Stats.of([k / 1024 for k in figures["helper_rss_kib"]]),
         }
         table[name] = {row: vars(stats) for row, stats in rows.items()}
         for row, s in rows.items():
-            print(f"{name:<10} {row:<24} {s.n:>3} {s.median:>9.1f} {s.p10:>9.1f} {s.p90:>9.1f}")
+            print(f"{name:<10} {row:<28} {s.n:>3} {s.median:>9.1f} {s.p10:>9.1f} {s.p90:>9.1f}")
     if args.json:
         args.json.write_text(json.dumps({"trees": trees, "figures": table}, indent=1))
     return 0
