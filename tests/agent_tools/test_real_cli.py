@@ -241,3 +241,16 @@ async def test_unattended_allow_tools_in_opencodes_spelling(
         events = await (await engine.execute("cron", PROMPT, policy=policy)).collect(TURN)
     assert "permission_request" not in [e.type for e in events]
     assert len(echo.calls) == 1 and "ECHOED<hi>" in texts(events)
+
+
+@pytest.mark.parametrize("mode", ["bypassPermissions", "acceptEdits"])
+async def test_permission_modes_that_ask_nobody_still_run_the_tool(
+    fake_api: FakeAnthropic, claude_settings: Callable[..., Any], mode: str
+) -> None:
+    """The PreToolUse hook sees every call whatever the mode, so the call it let through
+    has its approval and runs."""
+    echo = EchoTool()
+    settings = claude_settings(permission_mode=mode, allowed_tools=["mcp__hotplex__echo"])
+    async with Box(settings, echo).engine as engine:
+        events = await (await engine.execute("k", PROMPT, user="alice")).collect(TURN)
+    assert len(echo.calls) == 1 and "ECHOED<hi>" in texts(events)
