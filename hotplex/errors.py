@@ -19,6 +19,7 @@
     │   ├── NotAuthorizedError       the person may not decide this request         [user-facing]
     │   └── AlreadyDecidedError      the request was decided before                 [user-facing]
     ├── StorageError
+    ├── RateLimitedError             a platform refused a call for now; retry after retry_after s
     └── UserFacingError              safe to show in a chat as it is
 
 Errors that are safe to show to a chat user derive from :class:`UserFacingError` (as a second
@@ -43,6 +44,7 @@ __all__ = [
     "PoolExhaustedError",
     "ProtocolError",
     "ProviderError",
+    "RateLimitedError",
     "SessionBusyError",
     "SessionNotFoundError",
     "StorageError",
@@ -132,3 +134,14 @@ class AlreadyDecidedError(ApprovalError, UserFacingError):
 
 class StorageError(HotplexError):
     """The storage backend failed."""
+
+
+class RateLimitedError(HotplexError):
+    """A platform refused a call because of its rate limit; the same call may succeed
+    after ``retry_after`` seconds. Chat adapters raise it from ``MessageOperations``
+    methods (Slack's HTTP 429 ``Retry-After``, Feishu's frequency-limit codes) and the
+    renderer waits that long before its next write."""
+
+    def __init__(self, message: str = "rate limited", *, retry_after: float = 1.0):
+        self.retry_after = max(0.0, float(retry_after))
+        super().__init__(f"{message} (retry after {self.retry_after:g} s)")

@@ -21,6 +21,7 @@ from hotplex.storage.records import ApprovalRecord, AuditRecord, QueuedTurn, Ses
 from hotplex.types import (
     AgentStartSpec,
     ApprovalRequest,
+    ChatCapabilities,
     IncomingMessage,
     MessageRef,
     ToolDecision,
@@ -97,8 +98,14 @@ class Provider(ABC):
 
 class MessageOperations(ABC):
     """What a chat platform can do with messages. Adapters implement what the platform
-    offers; ``start_stream``/``append_stream``/``stop_stream`` may fall back to throttled
-    ``update`` calls."""
+    offers and declare it, with its limits, in :attr:`capabilities`; core's renderer
+    (:mod:`hotplex.chat`) calls only what they declare, within those limits."""
+
+    @property
+    def capabilities(self) -> ChatCapabilities:
+        """What the platform can do and its limits. Default: ``ChatCapabilities()`` (edit
+        in place, 4000 code points per message, one write per second, no escaping)."""
+        return ChatCapabilities()
 
     @abstractmethod
     async def send(self, address: str, text: str) -> MessageRef: ...
@@ -110,13 +117,18 @@ class MessageOperations(ABC):
     async def delete(self, ref: MessageRef) -> None: ...
 
     async def start_stream(self, address: str, text: str = "") -> MessageRef:
+        """Begin a natively streamed reply that shows ``text``. The renderer calls the
+        stream methods only when ``capabilities.streaming == "native"``. Default: ``send``."""
         return await self.send(address, text or "…")
 
-    async def append_stream(self, ref: MessageRef, text_so_far: str) -> None:
-        await self.update(ref, text_so_far)
+    async def append_stream(self, ref: MessageRef, delta: str) -> None:
+        """Add ``delta``, the new part of the text, to the stream (never the whole text
+        again)."""
+        raise NotImplementedError(f"{type(self).__name__} does not stream natively")
 
-    async def stop_stream(self, ref: MessageRef, final_text: str) -> None:
-        await self.update(ref, final_text)
+    async def stop_stream(self, ref: MessageRef, delta: str = "") -> None:
+        """Add ``delta`` (may be empty), the last part of the text, and end the stream."""
+        raise NotImplementedError(f"{type(self).__name__} does not stream natively")
 
     async def set_status(self, address: str, status: str | None) -> None:  # noqa: B027
         """Show a short status (typing, thinking, a reaction); None clears it."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AgentStartSpec",
     "ApprovalRequest",
+    "ChatCapabilities",
     "IncomingMessage",
     "MessageRef",
     "ToolDecision",
@@ -108,3 +109,51 @@ class AgentStartSpec:
     extra_args: tuple[str, ...] = ()
     confinement: Confinement | None = None
     """Resource limits to start the agent under (None: unconfined)."""
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCapabilities:
+    """What a chat platform can do and the limits it puts on messages; the renderer of
+    :mod:`hotplex.chat` stays within them. An adapter declares it as
+    ``MessageOperations.capabilities``.
+
+    ``streaming`` is how a reply grows while the agent writes: ``native`` (the platform
+    streams: ``start_stream``, then ``append_stream`` with each new part of the text, then
+    ``stop_stream``), ``edit`` (``send`` once, then ``update`` with the whole text) or
+    ``send`` (nothing until the answer is complete, then ``send``). ``length`` measures text
+    the way the platform counts it (code points by default; see
+    :func:`hotplex.chat.utf16_length` and :func:`hotplex.chat.utf8_length`).
+    ``escape`` turns agent text into text the platform shows literally, so that the agent
+    cannot mention everyone (Slack ``<!channel>``, Feishu ``<at user_id="all">``); it must
+    work character by character, so that escaping a longer text extends the escape of its
+    beginning.
+    """
+
+    max_message_length: int = 4000
+    """The longest message, in units of ``length``."""
+    streaming: Literal["native", "edit", "send"] = "edit"
+    min_update_interval: float = 1.0
+    """Seconds between two writes (send, update, stream, status) of one renderer."""
+    threads: bool = False
+    buttons: bool = False
+    files: bool = False
+    reactions: bool = False
+    escape: Callable[[str], str] = _unchanged
+    length: Callable[[str], int] = len
+    stream_lifetime: float | None = None
+    """Seconds a native stream lives on the platform (Slack: about 300 from its start);
+    the renderer ends an older stream and goes on with ``update``. None: no limit."""
+
+    def __post_init__(self) -> None:
+        if self.max_message_length < 64:
+            raise ValueError("max_message_length must be at least 64")
+        if self.stream_lifetime is not None and self.stream_lifetime <= 0:
+            raise ValueError("stream_lifetime must be positive")
+        if self.min_update_interval < 0:
+            raise ValueError("min_update_interval must not be negative")
+        if self.streaming not in ("native", "edit", "send"):
+            raise ValueError(f"streaming {self.streaming!r} is not native, edit or send")

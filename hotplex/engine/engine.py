@@ -35,6 +35,7 @@ from hotplex.engine.pool import ProcessPool, apply_override
 from hotplex.engine.session import Session, SessionInfo, Subscription, Turn
 from hotplex.engine.spares import Spares
 from hotplex.engine.subprocess import use_pidfd_child_watcher
+from hotplex.engine.survivors import sweep_survivors
 from hotplex.engine.turns import DURABLE_TIMEOUT, Durable, TurnRunner
 from hotplex.engine.workdirs import WorkDirs
 from hotplex.errors import (
@@ -94,6 +95,8 @@ class Engine(TurnRunner, ProcessPool, ToolGate):
             self._limit_backend = await asyncio.to_thread(detect_backend, prefer=prefer)
             log.info("agent limits: %s", self._limit_backend.name)
         use_pidfd_child_watcher()
+        # agents a killed predecessor started but never recorded (see survivors.py)
+        await asyncio.to_thread(sweep_survivors, self.settings.engine.data_dir)
         if self._store is not None:
             await self._recover(self._store)
         self._reaper = asyncio.create_task(self._reap_idle(), name="engine-reaper")
@@ -385,16 +388,21 @@ class Engine(TurnRunner, ProcessPool, ToolGate):
     # -- events ------------------------------------------------------------------------
 
     async def _publish(self, session: Session, event: AgentEvent) -> AgentEvent:
-        turn = session.current
-        if turn is not None and turn.synced is not None:
-            await self._until_synced(session, turn)
-        stamped = session.stamp(event)
-        if self._emit_sink is not None:
-            await self._emit_sink(stamped)
-        if stamped.type == "done":
-            await self._make_durable(session, stamped)
-        session.deliver(stamped)
-        return stamped
+        """Place an event in the session's one ordered stream. The turn's worker and its
+        tool gate publish concurrently; the session's lock keeps the wait for the turn's
+        record, the stamp, the sinks and the delivery of one event together, so every
+        client (and every sink) gets the events in ``seq`` order."""
+        async with session.publish_lock:
+            turn = session.current
+            if turn is not None and turn.synced is not None:
+                await self._until_synced(session, turn)
+            stamped = session.stamp(event)
+            if self._emit_sink is not None:
+                await self._emit_sink(stamped)
+            if stamped.type == "done":
+                await self._make_durable(session, stamped)
+            session.deliver(stamped)
+            return stamped
 
     async def _until_synced(self, session: Session, turn: Turn) -> None:
         """Nothing of a turn is published before its record is on disk (its prompt may

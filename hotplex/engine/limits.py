@@ -243,6 +243,8 @@ class RlimitBackend:
 
 _GATE_SCRIPT = 'kill -STOP "$$"; exec "$@"'
 GATE_DEADLINE = 5.0
+#: Testing only: see :func:`_hold_for_test`.
+HOLD_GATE_ENV = "HOTPLEX_TESTING_HOLD_GATE"
 _T = TypeVar("_T")
 
 
@@ -258,12 +260,27 @@ def _held(pid: int) -> Iterator[None]:
     gated = _is_gated(pid)
     if gated and not _wait_stopped(pid):
         log.warning("agent %d did not reach its start gate in %.0fs", pid, GATE_DEADLINE)
+    if gated:
+        _hold_for_test(pid)
     try:
         yield
     finally:
         if gated:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
+
+
+def _hold_for_test(pid: int) -> None:
+    """A testing hook: with ``HOTPLEX_TESTING_HOLD_GATE`` naming a FIFO, report the pid of
+    an agent stopped at its gate through the FIFO (blocks until a reader opens it), then
+    keep it there until a writer opens the FIFO, so a test can kill the daemon meanwhile."""
+    fifo = os.environ.get(HOLD_GATE_ENV)
+    if not fifo:
+        return
+    with open(fifo, "w") as out:
+        out.write(f"{pid}\n")
+    with open(fifo) as held:
+        held.read()
 
 
 def _is_gated(pid: int) -> bool:

@@ -3,7 +3,8 @@ what a restart does with them.
 
 On start-up, before anything can resume a session, :func:`reap_orphans` kills the agent
 process groups a crashed predecessor left behind (checked by pid *and* start time, so a
-reused pid is never hit, and through the agent's cgroup when there is one). Then the
+reused pid is never hit, and through the agent's cgroup when there is one); agents it never
+recorded are found by their tag (:mod:`hotplex.engine.survivors`). Then the
 sessions come back (same ids, provider session ids, work directories and seq counters);
 a turn that was running when the daemon died is reported to its conversation as
 interrupted, and turns that were queued run again.

@@ -16,6 +16,7 @@ from hotplex.engine.environment import agent_environment
 from hotplex.engine.limits import AgentLimits, Confinement, LimitBackend
 from hotplex.engine.session import Session
 from hotplex.engine.spares import Spares
+from hotplex.engine.survivors import TAG, agent_tag
 from hotplex.engine.workdirs import WorkDirs
 from hotplex.errors import PoolExhaustedError
 from hotplex.events import AgentEvent, AuditEvent, agent_event
@@ -52,7 +53,10 @@ class ProcessPool:
 
     def environment(self) -> dict[str, str]:
         return agent_environment(
-            os.environ, extra=self.settings.provider.env, secrets=self._secrets
+            os.environ,
+            extra=self.settings.provider.env,
+            secrets=self._secrets,
+            overrides={TAG: agent_tag(self.settings.engine.data_dir)},  # see survivors.py
         )
 
     def start_spec(

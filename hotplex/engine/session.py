@@ -156,6 +156,7 @@ class Session:
     worker: asyncio.Task[None] | None = None
     spawn_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     accept_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    publish_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # see Engine._publish
 
     @property
     def busy(self) -> bool:
@@ -168,8 +169,11 @@ class Session:
         return stamped
 
     def stamp(self, event: AgentEvent) -> AgentEvent:
-        """Place the event in the session's stream (next seq, the running turn's ids)."""
+        """Place the event in the session's stream (next seq, the running turn's ids; a
+        turn's stream ends with its ``done``, so what follows belongs to no turn)."""
         turn = self.current
+        if turn is not None and turn.completed.is_set():
+            turn = None
         self.seq += 1
         if event.type == "usage":
             self.input_tokens += int(event.data["input_tokens"])

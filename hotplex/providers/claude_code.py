@@ -84,6 +84,7 @@ class ClaudeAgentProcess(AgentProcess):
         self._ids = itertools.count(1)
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._handlers: dict[str, asyncio.Task[None]] = {}
+        self._cancelled: set[str] = set()  # cancelled while queued (see _read_loop)
         self._messages: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._normalizer = ClaudeNormalizer()
         self._turn_running = False
@@ -112,12 +113,17 @@ class ClaudeAgentProcess(AgentProcess):
                 kind = message.get("type")
                 if kind == "control_response":
                     self._on_control_response(message.get("response") or {})
+                elif kind == "control_request" and self._turn_running and _asks(message):
+                    self._messages.put_nowait(message)  # in order: see turn()
                 elif kind == "control_request":
                     self._on_control_request(message)
                 elif kind == "control_cancel_request":
-                    task = self._handlers.pop(str(message.get("request_id")), None)
+                    request_id = str(message.get("request_id"))
+                    task = self._handlers.pop(request_id, None)
                     if task is not None:
                         task.cancel()
+                    else:  # still queued behind the turn's messages
+                        self._cancelled.add(request_id)
                 elif kind == "_hotplex_line_too_long":
                     await self._sub.stop(0.5)
                     break
@@ -140,6 +146,9 @@ class ClaudeAgentProcess(AgentProcess):
 
     def _on_control_request(self, message: dict[str, Any]) -> None:
         request_id = str(message.get("request_id"))
+        if request_id in self._cancelled:
+            self._cancelled.discard(request_id)
+            return
         request = message.get("request") or {}
         task = asyncio.create_task(
             self._answer(request_id, request), name=f"claude-ctl:{request_id}"
@@ -263,10 +272,7 @@ class ClaudeAgentProcess(AgentProcess):
             raise ProtocolError("a turn is already running on this agent")
         self._turn_running = True
         try:
-            while not self._messages.empty():  # stray lines between turns belong to none
-                if self._messages.get_nowait() is None:
-                    self._messages.put_nowait(None)
-                    break
+            self._drain_stray()
             self._normalizer.start_turn()
             if not self.alive:
                 async for event in self._crashed():
@@ -281,6 +287,11 @@ class ClaudeAgentProcess(AgentProcess):
                 }
             )
             while (message := await self._messages.get()) is not None:
+                if message.get("type") == "control_request":
+                    # a permission question is answered only once every line before it
+                    # (the tool_use it asks about) has been yielded and published
+                    self._on_control_request(message)
+                    continue
                 for event in self._normalizer.feed(message):
                     yield event
                 if message.get("type") == "result":
@@ -290,6 +301,18 @@ class ClaudeAgentProcess(AgentProcess):
                 yield event
         finally:
             self._turn_running = False
+            self._drain_stray()
+
+    def _drain_stray(self) -> None:
+        """Drop the lines no turn reads (between turns, or after a turn was abandoned), but
+        answer the questions among them: the agent waits for those."""
+        while not self._messages.empty():
+            message = self._messages.get_nowait()
+            if message is None:
+                self._messages.put_nowait(None)
+                return
+            if message.get("type") == "control_request":
+                self._on_control_request(message)
 
     async def _crashed(self) -> AsyncIterator[AgentEvent]:
         returncode = await self._sub.wait(5.0)
@@ -323,6 +346,13 @@ class ClaudeAgentProcess(AgentProcess):
             await self._sub.wait(min(grace, 1.0))
         await self._sub.stop(grace)
         await cancel_and_wait(self._reader)
+
+
+def _asks(message: Mapping[str, Any]) -> bool:
+    """A control request that may ask a person about a tool the agent announced before it:
+    it joins the turn's ordered stream (hook callbacks and the rest are answered at once)."""
+    request = message.get("request")
+    return isinstance(request, Mapping) and request.get("subtype") == "can_use_tool"
 
 
 def _hook_answer(decision: ToolDecision) -> dict[str, Any]:

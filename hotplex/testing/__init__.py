@@ -1,7 +1,7 @@
 """Test kit for HotPlex and its plugins (also a pytest plugin: ``hotplex.testing.pytest_plugin``).
 
 - :mod:`hotplex.testing.fakes`: FakeProvider (queued events), FakeChatAdapter (records
-  what it was asked to send).
+  every call with its monotonic time; fails or rate-limits calls on demand).
 - :mod:`hotplex.testing.fake_agent`: an executable that speaks Claude Code's stream-json and
   control protocol, with switches for every process fault.
 - :mod:`hotplex.testing.fake_anthropic`: a fake Anthropic Messages API for the real CLIs.

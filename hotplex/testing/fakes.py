@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hotplex.errors import RateLimitedError
 from hotplex.events import AgentEvent, agent_event
 from hotplex.interfaces import AgentProcess, ChatAdapter, MessageOperations, Provider, ToolGate
 from hotplex.records import AgentToolSpec, ToolCallContext
 from hotplex.types import (
     AgentStartSpec,
     ApprovalRequest,
+    ChatCapabilities,
     IncomingMessage,
     MessageRef,
     ToolRequest,
@@ -26,6 +29,7 @@ __all__ = [
     "FakeChatAdapter",
     "FakeMessageOperations",
     "FakeProvider",
+    "RecordedCall",
     "ToolCall",
     "echo_turn",
 ]
@@ -169,56 +173,148 @@ class FakeProvider(Provider):
         return process
 
 
-@dataclass
-class FakeMessageOperations(MessageOperations):
-    """Records every call as ``(method, *args)`` in ``calls``."""
+@dataclass(frozen=True, slots=True)
+class RecordedCall:
+    """One call a :class:`FakeMessageOperations` received: ``method``, its arguments as
+    recorded in ``calls``, the monotonic time it arrived, and the name of the exception
+    it raised when it was made to fail (else None)."""
 
-    calls: list[tuple[Any, ...]] = field(default_factory=list)
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    method: str
+    args: tuple[Any, ...]
+    at: float
+    error: str | None = None
+
+
+class FakeMessageOperations(MessageOperations):
+    """A chat platform that records every call.
+
+    ``calls`` holds the calls that succeeded as ``(method, *args)`` tuples; ``log`` holds
+    every call, failed ones included, as a :class:`RecordedCall` stamped with ``clock``
+    (monotonic). ``fail_next(n)`` makes the next ``n`` calls raise ``ConnectionError`` and
+    ``rate_limit_next(n, retry_after)`` raise :class:`~hotplex.errors.RateLimitedError`
+    (``methods=(...)``: only calls of those methods).
+    ``capabilities`` is what the test declares; with native streaming the stream methods
+    record the new part they receive, and :meth:`texts` shows what each message shows.
+    """
+
+    def __init__(
+        self,
+        capabilities: ChatCapabilities | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.log: list[RecordedCall] = []
+        self._capabilities = capabilities or ChatCapabilities()
+        self._clock = clock
+        self._ids = itertools.count(1)
+        self._planned: list[tuple[Exception, tuple[str, ...]]] = []
+        self._called = asyncio.Event()
+
+    @property
+    def capabilities(self) -> ChatCapabilities:
+        return self._capabilities
+
+    def fail_next(
+        self, count: int = 1, error: Exception | None = None, *, methods: tuple[str, ...] = ()
+    ) -> None:
+        """The next ``count`` calls (of ``methods`` only, when given) raise ``error``
+        (default ``ConnectionError``)."""
+        failure = error or ConnectionError("fake platform failure")
+        self._planned += [(failure, methods)] * count
+
+    def rate_limit_next(
+        self, count: int = 1, retry_after: float = 0.05, *, methods: tuple[str, ...] = ()
+    ) -> None:
+        """The next ``count`` calls (of ``methods`` only, when given) raise
+        ``RateLimitedError(retry_after=...)``."""
+        self._planned += [(RateLimitedError(retry_after=retry_after), methods)] * count
+
+    def times(self, *methods: str) -> list[float]:
+        """When each call of ``methods`` (every method when none) arrived, failed included."""
+        return [c.at for c in self.log if not methods or c.method in methods]
+
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Return once ``condition()`` holds, checked after every call; TimeoutError after
+        ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._called.clear()
+                await self._called.wait()
+
+    def _record(self, method: str, *args: Any) -> None:
+        at = self._clock()
+        self._called.set()
+        for index, (error, methods) in enumerate(self._planned):
+            if not methods or method in methods:
+                del self._planned[index]
+                self.log.append(RecordedCall(method, args, at, type(error).__name__))
+                raise error
+        self.log.append(RecordedCall(method, args, at))
+        self.calls.append((method, *args))
 
     def _ref(self, address: str) -> MessageRef:
         return MessageRef(address=address, message_id=f"m{next(self._ids)}")
 
     async def send(self, address: str, text: str) -> MessageRef:
         ref = self._ref(address)
-        self.calls.append(("send", address, text, ref.message_id))
+        self._record("send", address, text, ref.message_id)
         return ref
 
     async def update(self, ref: MessageRef, text: str) -> None:
-        self.calls.append(("update", ref.address, text, ref.message_id))
+        self._record("update", ref.address, text, ref.message_id)
 
     async def delete(self, ref: MessageRef) -> None:
-        self.calls.append(("delete", ref.address, ref.message_id))
+        self._record("delete", ref.address, ref.message_id)
+
+    async def start_stream(self, address: str, text: str = "") -> MessageRef:
+        ref = self._ref(address)
+        self._record("start_stream", address, text, ref.message_id)
+        return ref
+
+    async def append_stream(self, ref: MessageRef, delta: str) -> None:
+        self._record("append_stream", ref.address, delta, ref.message_id)
+
+    async def stop_stream(self, ref: MessageRef, delta: str = "") -> None:
+        self._record("stop_stream", ref.address, delta, ref.message_id)
 
     async def set_status(self, address: str, status: str | None) -> None:
-        self.calls.append(("set_status", address, status))
+        self._record("set_status", address, status)
 
     async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
         ref = self._ref(request.address or "")
-        self.calls.append(("ask_approval", request.address, request.permission_id))
+        self._record("ask_approval", request.address, request.permission_id)
         return ref
 
     async def upload_file(self, address: str, path: Path, title: str = "") -> MessageRef:
         ref = self._ref(address)
-        self.calls.append(("upload_file", address, str(path), title))
+        self._record("upload_file", address, str(path), title)
         return ref
 
     def texts(self, address: str | None = None) -> list[str]:
-        """The latest text of every message sent (after its updates)."""
+        """The text every message shows now (after updates, appends and deletes)."""
         latest: dict[str, str] = {}
         for call in self.calls:
-            if call[0] in ("send", "update") and (address is None or call[1] == address):
+            method = call[0]
+            if method == "delete":
+                latest.pop(call[2], None)
+            elif address is not None and call[1] != address:
+                continue
+            elif method in ("send", "update", "start_stream"):
                 latest[call[3]] = call[2]
+            elif method in ("append_stream", "stop_stream"):
+                latest[call[3]] = latest.get(call[3], "") + call[2]
         return list(latest.values())
 
 
 class FakeChatAdapter(ChatAdapter):
-    """A chat platform driven by the test: ``await adapter.receive(message)``."""
+    """A chat platform driven by the test: ``await adapter.receive(message)``; its
+    ``operations`` declare ``capabilities`` (default ``ChatCapabilities()``)."""
 
     name = "fake"
 
-    def __init__(self) -> None:
-        self._operations = FakeMessageOperations()
+    def __init__(self, capabilities: ChatCapabilities | None = None) -> None:
+        self._operations = FakeMessageOperations(capabilities)
         self._deliver: Callable[[IncomingMessage], Awaitable[None]] | None = None
         self._ready = asyncio.Event()
 

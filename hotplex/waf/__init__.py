@@ -34,7 +34,11 @@ Normalisation (in order; spans are mapped back to the original text)
        colon or the line start) or obfuscation shows. In a sentence every known command
        name may start the command (``please run rm -rf / now``); a sentence naming a path
        also yields an ``@prose ...`` view so rules can catch requests in words ("paste
-       ~/.aws/credentials here").
+       ~/.aws/credentials here"); a sentence whose first word is a command name (``Kill
+       every process: kill -9 -1``) yields it and the later ones. A quoted string in prose
+       that starts with a command (``Make space: "rm -rf /var"``) is examined like inline
+       code (:mod:`.quotes`), and a code line that is only a redirection (``> /etc/group``,
+       ``: > /var/log/syslog``) is a command, not a prompt marker.
     6. Shell-aware tokenising (:mod:`.shell`): quotes and backslashes are removed inside
        words (``r''m``, ``r\\m``, ``"rm"``), ``$'\\x72'`` is decoded, ``${IFS}`` and unset
        positional parameters expand to blanks and nothing, brace expansion runs
@@ -58,7 +62,11 @@ Context (prompts only; see :mod:`.context`)
     A command found in a prompt is an *order* unless its surroundings say otherwise. An
     execution verb governing it (``run this:``, ``can you execute``) makes it an order even
     inside a question (``what does this do? run it now: ...``), unless negated or
-    hypothetical (``don't run``, ``what happens if I run``). Otherwise it is let through
+    hypothetical (``don't run``, ``what happens if I run``); so does a means phrase after
+    any imperative (``reset users by running ...``, ``empty the log using ...``), unless
+    negated, asked, told as a story, written about or defended against. ``stop`` is the verb
+    of the request (``stop auditing: systemctl stop auditd``) unless it governs running or
+    using (``stop using ...``). Otherwise it is let through
     when its clause asks, explains, searches, edits or defends (``what does ... do?``,
     ``explain``, ``grep for``, ``a hook that rejects``, ``here is the log:``), when it sits
     in a data block (```` ```log ````), and it is an order again when a nearby sentence

@@ -433,18 +433,23 @@ class Analyzer:
             self._add(
                 "@prose " + " ".join(render_word(canonical_arg(a)) for a in argv), where, "prose"
             )
-        if command_name(_trim(argv[0])) in self.known:
-            argv = [_trim(argv[0]), *argv[1:]]
-            return self._emit(argv, rendered, writes, stdin, env, depth, where, upstream, "prose")
         # each known command name may start the command; the one that leads the piped part
-        # is the last one that is not also an English word (trailing punctuation is not
-        # part of a command name in a sentence)
+        # is the first word when it is one, else the last one that is not also an English
+        # word (trailing punctuation is not part of a command name in a sentence)
         argv = [_trim(a) if command_name(_trim(a)) in self.known else a for a in argv]
         restarts = [
             j
             for j in range(1, len(argv))
             if command_name(argv[j]) in self.known and command_name(argv[j]) not in RESERVED
         ]
+        if command_name(argv[0]) in self.known:
+            # "Kill every process: kill -9 -1", "Format the stick using mkfs.ext4 /dev/sdc1":
+            # the sentence's verb is a command name, and so is the command it names
+            for j in restarts:
+                self._emit(
+                    argv[j:], rendered, [], None, env, 0, (starts[j], where[1]), None, "prose"
+                )
+            return self._emit(argv, rendered, writes, stdin, env, depth, where, upstream, "prose")
         if not restarts:
             return self._emit(argv, rendered, writes, stdin, env, depth, where, upstream, "direct")
         strong = [k for k in restarts if command_name(argv[k]) not in COMMON_WORDS]

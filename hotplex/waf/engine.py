@@ -107,6 +107,8 @@ def _triggers(verbs: frozenset[str]) -> tuple[Pattern, Pattern]:
         + common
         + ")"
         + follower
+        # a line that is only a redirection (`> /etc/group`, `: > /var/log/syslog`)
+        + r"|(?::[ \t]*)?\d*>{1,2}\|?[ \t]*[\"']?[~/$]"
         + ")|"
         + _MARKERS
         + r"|\bfor[ \t]+\w+[ \t]+in\b"

@@ -30,6 +30,7 @@ from typing import Any
 
 from hotplex.waf._text import word_set
 from hotplex.waf.context import Anchor
+from hotplex.waf.quotes import quoted_commands
 
 __all__ = ["Candidate", "Document", "scan"]
 
@@ -69,7 +70,7 @@ CODE_LANGS = {
 MAX_LINE = 4096
 _SENTENCE_END = re.compile(r"[.!?](?=\s)")
 _PROMPT_MARKER = re.compile(
-    r"(?m)^[ \t]*(?:\$|#|%|>|\u276f|\u279c|PS [^>\n]{0,80}>"
+    r"(?m)^[ \t]*(?:\$|#|%|>(?![ \t]+[\"']?[~/$][^\s]*[ \t]*$)|\u276f|\u279c|PS [^>\n]{0,80}>"
     r"|[\w.-]{1,64}@[\w.-]{1,64}(?::[^$#\n]{0,200})?[$#])[ \t]+"
 )
 _DOCKER_RUN = re.compile(r"(?im)^[ \t]*RUN[ \t]+")
@@ -339,9 +340,18 @@ def scan(text: str, trigger: Any, code_trigger: Any) -> Document:
             chunks = shell_chunks(body, (max(0, p - region.start) for p in inside))
             if chunks:
                 candidates.append(Candidate(region.start, region.end, "shell", anchor, chunks))
+    candidates.extend(_quoted(prose, code_trigger))
     for start, end in _lines(prose, 0, len(prose), trigger, sentences=True):
         candidates.append(Candidate(start, end, "prose", None))
     return Document(text, cue, tuple(candidates))
+
+
+def _quoted(prose: str, code_trigger: Any) -> Iterator[Candidate]:
+    """Quoted commands in prose (:mod:`.quotes`), each examined like inline code."""
+    for outer_start, outer_end in quoted_commands(prose, code_trigger):
+        start, end = outer_start + 1, outer_end - 1
+        chunks = shell_chunks(prose[start:end], (0,))
+        yield Candidate(start, end, "shell", Anchor(outer_start, outer_end), chunks)
 
 
 def candidate_source(doc: Document, candidate: Candidate) -> str:

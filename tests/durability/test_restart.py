@@ -4,8 +4,10 @@ driven over the WebSocket gateway, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +18,7 @@ import yaml
 
 from hotplex.address import session_id_for
 from hotplex.config.models import DEFAULT_NAMESPACE
+from hotplex.engine.limits import HOLD_GATE_ENV, AgentLimits, detect_backend
 from hotplex.engine.subprocess import process_start_time
 from hotplex.storage.records import SessionRecord
 from hotplex.storage.sql import SqlStorage
@@ -101,6 +104,41 @@ def alive(record: SessionRecord) -> bool:
         return False
 
 
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def strays(data_dir: Path, daemon_pid: int) -> list[str]:
+    """Live processes working under ``data_dir`` (gate shells and agents: their cwd is a
+    session's work directory) that are not descendants of the running daemon."""
+    root = str(data_dir.resolve())
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if cwd != root and not cwd.startswith(root + os.sep):
+            continue
+        ancestor = pid
+        for _ in range(64):  # up the parent chain, bounded
+            stat = _stat(ancestor)
+            if stat is None or ancestor in (0, 1) or ancestor == daemon_pid:
+                break
+            ancestor = int(stat[1])
+        stat = _stat(pid)
+        if ancestor != daemon_pid and stat is not None and stat[0] not in ("Z", "X"):
+            found.append(f"{pid} [{stat[0]}] {argv.decode(errors='replace')[:120]}")
+    return found
+
+
 @pytest.mark.timeout(900)
 async def test_sigkill_at_random_points_loses_and_repeats_nothing(
     tmp_path: Path, db_url: str
@@ -111,6 +149,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
     seen: dict[str, list[dict[str, Any]]] = {}  # prompt -> frames its client saw
     done: set[str] = set()  # prompts whose done a client saw
     survivors: list[int] = []
+    strayed: list[str] = []
 
     async def chat(session: str, round_no: int) -> None:
         async with daemon.client(KEY) as client:
@@ -125,6 +164,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
             before = await storage.load_sessions() if round_no else []
         await daemon.start()
         survivors += [r.agent_pid for r in before if alive(r) and r.agent_pid]
+        strayed += strays(tmp_path / "data", daemon.pid)
         clients = [asyncio.create_task(chat(s, round_no)) for s in ("a", "b", "c")]
         await asyncio.sleep(rng.uniform(0.05, 0.6))  # the random kill point
         await daemon.kill()
@@ -136,6 +176,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
         before = await storage.load_sessions()
     await daemon.start()
     survivors += [r.agent_pid for r in before if alive(r) and r.agent_pid]
+    strayed += strays(tmp_path / "data", daemon.pid)
     try:  # the restarted daemon finishes whatever was left, each once
         async with opened(db_url) as storage:
             async with asyncio.timeout(60):
@@ -144,6 +185,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
     finally:
         assert await daemon.stop() == 0
     assert survivors == [], "agents of a killed daemon survived its successor's start"
+    assert strayed == [], "gate shells or agents of a killed daemon survived its successor"
 
     async with opened(db_url) as storage:
         assert await storage.integrity_check() == []
@@ -202,3 +244,81 @@ async def test_sigterm_with_five_live_sessions_stops_cleanly(tmp_path: Path, db_
         assert await storage.pending_turns() == []  # the interrupted turn was finished
         records = await storage.load_sessions()
     assert {r.state for r in records} == {"stopped"}
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def read_fifo_line(path: Path, timeout: float) -> str:
+    """The first line written into the FIFO ``path`` (read without blocking the loop)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    loop = asyncio.get_running_loop()
+    data = b""
+    try:
+        async with asyncio.timeout(timeout):
+            while not data.endswith(b"\n"):
+                ready: asyncio.Future[None] = loop.create_future()
+                loop.add_reader(fd, _settle, ready)
+                try:
+                    await ready
+                finally:
+                    loop.remove_reader(fd)
+                with contextlib.suppress(BlockingIOError):
+                    data += os.read(fd, 64)
+    finally:
+        os.close(fd)
+    return data.decode()
+
+
+@pytest.mark.timeout(120)
+async def test_sigkill_while_an_agent_waits_at_its_gate_leaves_no_survivor(
+    tmp_path: Path, db_url: str
+) -> None:
+    """The daemon dies after starting an agent's gate shell and before recording it: its
+    successor finds the stopped shell by its tag and kills it."""
+    if detect_backend().wrap(["true"], AgentLimits())[0] != "/bin/sh":
+        pytest.skip("the limit backend here starts agents without a gate")
+    fifo = tmp_path / "gate.fifo"
+    os.mkfifo(fifo)
+    binary = write_wrapper(tmp_path / "bin")
+    daemon = Daemon(write_config(tmp_path, db_url, binary), env={HOLD_GATE_ENV: str(fifo)})
+    await daemon.start()
+    killed = False
+    try:
+        async with daemon.client(KEY) as client:
+            sending = asyncio.create_task(client.execute("held", "hello", timeout=60))
+            try:
+                gate = int(await read_fifo_line(fifo, 30))
+                stat = _stat(gate)
+                argv = Path(f"/proc/{gate}/cmdline").read_bytes().split(b"\0")
+                assert stat is not None and stat[0] in ("T", "t"), stat
+                assert argv[:2] == [b"/bin/sh", b"-c"] and b"kill -STOP" in argv[2]
+                await daemon.kill()
+                killed = True
+            finally:
+                sending.cancel()
+                await asyncio.gather(sending, return_exceptions=True)
+    finally:
+        if not killed:
+            await daemon.kill()
+    assert _stat(gate) is not None and strays(tmp_path / "data", 0), "nothing was left"
+    del daemon.env[HOLD_GATE_ENV]
+    await daemon.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10  # recovery ran before serving; allow for the reaping
+        while (stat := _stat(gate)) is not None and stat[0] not in ("Z", "X"):
+            if loop.time() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        assert strays(tmp_path / "data", daemon.pid) == [], "the gate shell survived"
+        async with daemon.client(KEY) as client:  # and the session works again
+            frames = await client.execute("held", "hello again", timeout=60)
+        assert frames[-1]["type"] == "done"
+    finally:
+        if strays(tmp_path / "data", daemon.pid):  # leave nothing behind on failure
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(gate, signal.SIGKILL)
+        assert await daemon.stop() == 0

@@ -7,7 +7,9 @@ questions and explanations; every evasion variant of a critical row blocked (or 
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from evasions import variants
 from hotplex.waf import Waf, WafInputError
 
 FIELDS = {"id", "text", "expected", "category", "level", "kind", "class"}
+HOLDOUT_V3 = Path(__file__).with_name("holdout_v3.jsonl")
 
 
 def _check(waf: Waf, kind: str, text: str) -> str:
@@ -150,3 +153,31 @@ def test_evasion_variants_of_critical_rows(
     assert sum(per_technique.values()) > 1000
     assert {f"E{i}" for i in range(1, 18)} - set(per_technique) <= {"E8"}
     assert not failures, failures[:20]
+
+
+def test_fresh_holdout_split_is_reported(waf: Waf, report: list[str]) -> None:
+    """holdout-v3 (``holdout_v3.jsonl``: requests phrased as prose or quoted, log clearing,
+    ``stop X: ...``, commands given as the means of a request, and benign questions, stories
+    and reviews about the same commands) was written and first run before the rules and the
+    context were changed for its classes, and is never tuned on. First run: recall 28/48,
+    critical rows blocked 15/17, benign blocked or asked 0/48. It is reported; only a floor
+    is asserted."""
+    rows = [json.loads(line) for line in HOLDOUT_V3.read_text("utf-8").splitlines() if line]
+    assert {r["split"] for r in rows} == {"holdout-v3"}
+    assert all(set(r) >= FIELDS for r in rows)
+    results = [(r, _check(waf, r["kind"], r["text"])) for r in rows]
+    bad = [(r, a) for r, a in results if r["class"] == "malicious"]
+    good = [(r, a) for r, a in results if r["class"] != "malicious"]
+    critical = [a for r, a in bad if r["level"] == "critical"]
+    caught = sum(a in ("block", "ask", "refused") for _, a in bad)
+    critical_blocked = sum(a in ("block", "refused") for a in critical)
+    flagged = [(r["id"], a) for r, a in good if a in ("block", "ask")]
+    report.append(
+        f"split holdout-v3 (fresh, never tuned on): malicious caught {caught}/{len(bad)}, "
+        f"critical blocked {critical_blocked}/{len(critical)}, "
+        f"benign blocked or asked {len(flagged)}/{len(good)}"
+    )
+    assert len(bad) >= 40 and len(good) >= 40
+    assert caught >= 0.9 * len(bad), report[-1]
+    assert critical_blocked >= 0.9 * len(critical), report[-1]
+    assert len(flagged) <= 0.02 * len(good), flagged

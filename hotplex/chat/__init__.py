@@ -1,0 +1,29 @@
+"""Core's chat layer: rendering a turn's events as messages within a platform's limits.
+
+:class:`Renderer` turns one turn's ``AgentEvent`` stream into ``MessageOperations`` calls
+within the :class:`~hotplex.types.ChatCapabilities` the adapter declares; :func:`split_text`
+splits a long answer; :class:`Pacer` keeps writes apart; the length functions measure text
+as platforms count it.
+"""
+
+from __future__ import annotations
+
+from hotplex.chat.measure import codepoint_length, is_boundary, utf8_length, utf16_length
+from hotplex.chat.pacer import Pacer
+from hotplex.chat.render import Rendered, Renderer
+from hotplex.chat.split import Part, split_text
+from hotplex.chat.status import FOOTER_TEMPLATE, TurnStatus
+
+__all__ = [
+    "FOOTER_TEMPLATE",
+    "Pacer",
+    "Part",
+    "Rendered",
+    "Renderer",
+    "TurnStatus",
+    "codepoint_length",
+    "is_boundary",
+    "split_text",
+    "utf8_length",
+    "utf16_length",
+]
