@@ -1,17 +1,22 @@
 # HotPlex for Python. `make run` and `make test` are the two commands a newcomer needs.
-.PHONY: setup run test lint typecheck pytest bench bench-gateway clean
+.PHONY: setup setup-run setup-test run test lint typecheck pytest bench bench-gateway clean
 
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-setup:  ## venv + editable install, pinned agent CLIs, chromium, PostgreSQL (idempotent)
-	@scripts/setup.sh
+setup-run:  ## what running needs: venv + editable install, pinned agent CLIs; no system package
+	@scripts/setup.sh run
 
-run: setup  ## start the daemon on embedded defaults (SQLite under ~/.local/share/hotplex)
+setup-test:  ## what the tests need too: the dev extra, Chromium (apt), PostgreSQL (idempotent)
+	@scripts/setup.sh test
+
+setup: setup-test
+
+run: setup-run  ## start the daemon on embedded defaults (SQLite under ~/.local/share/hotplex)
 	$(BIN)/hotplex serve
 
-test: setup lint typecheck pytest  ## everything CI runs
+test: setup-test lint typecheck pytest  ## everything CI runs
 
 lint:
 	$(BIN)/ruff check .
@@ -22,12 +27,12 @@ typecheck:
 pytest:
 	$(BIN)/python -m pytest --durations=20 $(PYTEST_ARGS)
 
-bench: setup  ## every benchmark: the engine (Claude Code), OpenCode, the gateway
+bench: setup-test  ## every benchmark: the engine (Claude Code), OpenCode, the gateway
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/opencode.py
 	$(BIN)/python bench/gateway.py
 
-bench-gateway: setup  ## the gateway benchmark alone (10, 100, 500 WebSocket clients)
+bench-gateway: setup-test  ## the gateway benchmark alone (10, 100, 500 WebSocket clients)
 	$(BIN)/python bench/gateway.py
 
 clean:

@@ -132,7 +132,7 @@ def write_config(root: Path, binary: Path, sessions: int) -> Path:
         "server": {
             "port": 0,
             "api_keys": [{"name": "bench", "key": KEY}],
-            "rate_limit": {"per_minute": 0},
+            "rate_limit": {"enabled": False},
             "ws_heartbeat": 0,
         },
     }

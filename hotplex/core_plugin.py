@@ -143,6 +143,13 @@ def check_storage(ctx: PluginContext) -> CheckResult:
             if ctx.settings.storage.url is None
             else CheckResult(True, f"SQLite at {url.split(':///', 1)[-1]}")
         )
+    from hotplex.errors import ConfigError
+    from hotplex.storage.dialects import parse_url
+
+    try:
+        parse_url(url)  # a missing driver says which extra installs it
+    except ConfigError as exc:
+        return CheckResult(False, str(exc))
     try:
         asyncio.run(asyncio.wait_for(_ping_database(url), timeout=5.0))
     except Exception as exc:

@@ -32,6 +32,7 @@ from hotplex.records import (
     MiddlewareSpec,
     PluginManifest,
     ProviderSpec,
+    Requirement,
     ResourceSpec,
     RouteSpec,
     ShutdownSpec,
@@ -71,6 +72,8 @@ class PluginInfo:
     available: bool = True
     reason: str | None = None
     loaded: bool = True
+    #: what makes an unavailable plugin available (its requirement's install hint)
+    fix: str | None = None
 
 
 def disabled_from_env(environ: Mapping[str, str] | None = None) -> frozenset[str]:
@@ -78,7 +81,8 @@ def disabled_from_env(environ: Mapping[str, str] | None = None) -> frozenset[str
     return frozenset(part.strip() for part in raw.split(",") if part.strip())
 
 
-def _missing_requirements(module: ModuleType) -> str | None:
+def _missing_requirement(module: ModuleType) -> Requirement | None:
+    """The first requirement of the module's manifest that cannot be imported."""
     manifest = getattr(module, "manifest", None)
     if not isinstance(manifest, PluginManifest):
         return None
@@ -88,7 +92,7 @@ def _missing_requirements(module: ModuleType) -> str | None:
         except (ImportError, ValueError):
             found = False
         if not found:
-            return f"needs {req.module}: {req.install_hint}"
+            return req
     return None
 
 
@@ -114,7 +118,7 @@ class HotplexPluginManager:
             raise PluginError(f"plugin name {name!r} is used twice")
         self._pm.register(plugin, name=name)
         module = plugin if isinstance(plugin, ModuleType) else None
-        reason = _missing_requirements(module) if module is not None else None
+        missing = _missing_requirement(module) if module is not None else None
         hooks = tuple(sorted(impl.name for impl in self._pm.get_hookcallers(plugin) or ()))
         info = PluginInfo(
             name=name,
@@ -122,8 +126,9 @@ class HotplexPluginManager:
             module=getattr(plugin, "__name__", type(plugin).__name__),
             version=version,
             hooks=hooks,
-            available=reason is None,
-            reason=reason,
+            available=missing is None,
+            reason=None if missing is None else f"needs {missing.module}: {missing.install_hint}",
+            fix=None if missing is None else missing.install_hint,
         )
         self._infos[name] = info
         return info

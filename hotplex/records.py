@@ -45,7 +45,12 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Requirement:
-    """An importable module a plugin needs at start-up, and how to install it."""
+    """An importable module a plugin needs at start-up, and how to install it.
+
+    ``install_hint`` is the command a user runs, best an extra of the plugin's distribution
+    (HotPlex's own plugins say ``pip install 'hotplex[slack]'``); ``hotplex plugins`` and
+    ``hotplex doctor`` show it when the module is missing.
+    """
 
     module: str
     install_hint: str

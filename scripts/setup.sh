@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Prepare a fresh Debian machine for HotPlex development and tests. Safe to run again:
-# each step checks what is already there and prints one line `setup: <step> ... <outcome>`.
+# Prepare a Debian machine for HotPlex. Safe to run again: each step checks what is already
+# there and prints one line `setup: <step> ... <outcome>`.
 #
-#   scripts/setup.sh                 # from any directory
-#   SETUP_SKIP_APT=1 scripts/setup.sh   # never call apt-get (browser tests will skip)
+#   scripts/setup.sh run     # what running needs: the venv and the pinned agent CLIs (make run)
+#   scripts/setup.sh test    # that, plus Chromium (apt) and PostgreSQL for the tests (make test;
+#                            # the default when no mode is given)
+#   SETUP_SKIP_APT=1 scripts/setup.sh test   # never call apt-get (browser tests will skip)
+#   SETUP_DRY_RUN=1 scripts/setup.sh MODE    # print the steps MODE would take; do nothing
+#
+# The run mode installs no system package: it needs python3 (with venv), node and npm already
+# there, and says which is missing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,9 +26,12 @@ logged() {
     "$@" >"$log" 2>&1 || { local rc=$?; tail -n 40 "$log" >&2; return "$rc"; }
 }
 
+# The venv with HotPlex installed editable with `$1` (pip's extras spelling, e.g. `.[dev]`).
+# The test install (dev) includes everything the run install has, so it satisfies both.
 python_env() {
-    local stamp=.venv/.hotplex-installed
-    if [ -x .venv/bin/hotplex ] && [ -f "$stamp" ] && [ pyproject.toml -ot "$stamp" ]; then
+    local target=$1 stamp=.venv/.hotplex-installed
+    if [ -x .venv/bin/hotplex ] && [ -f "$stamp" ] && [ pyproject.toml -ot "$stamp" ] \
+        && { [ "$(cat "$stamp")" = "$target" ] || [ "$(cat "$stamp")" = "$TEST_TARGET" ]; }; then
         say "python venv" skipped
         return
     fi
@@ -30,9 +39,9 @@ python_env() {
         python3 -m venv .venv || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
     fi
     logged .venv/pip-install.log .venv/bin/python -m pip install --disable-pip-version-check \
-        -e '.[dev]' || die "pip install -e '.[dev]' failed (log: .venv/pip-install.log)"
-    touch "$stamp"
-    say "python venv" installed
+        -e "$target" || die "pip install -e '$target' failed (log: .venv/pip-install.log)"
+    printf '%s' "$target" >"$stamp"
+    say "python venv" "installed ($target)"
 }
 
 npm_packages() {
@@ -98,7 +107,20 @@ postgres() {
     say postgresql "failed (warning: 127.0.0.1:5432 still closed after 30 s)"
 }
 
-python_env
-npm_packages
-chromium
-postgres
+RUN_TARGET='.[all]'
+TEST_TARGET='.[dev]'
+python_run() { python_env "$RUN_TARGET"; }
+python_test() { python_env "$TEST_TARGET"; }
+
+case "${1:-test}" in
+    run) steps=(python_run npm_packages) ;;
+    test) steps=(python_test npm_packages chromium postgres) ;;
+    *) die "usage: scripts/setup.sh [run|test] (run: the venv and agent CLIs; test, the default: also Chromium and PostgreSQL)" ;;
+esac
+for step in "${steps[@]}"; do
+    if [ "${SETUP_DRY_RUN:-0}" = 1 ]; then
+        say "$step" "dry run"
+    else
+        "$step"
+    fi
+done

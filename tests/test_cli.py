@@ -90,9 +90,9 @@ def test_config_show_redacts_secrets(tmp_path: Path) -> None:
         "plugins:\n  slack: {enabled: true, bot_token: xoxb-secret-1, "
         "app_token: xapp-secret-2}\n"
     )
-    result = run("--config", str(cfg), "config", "show", env={"ADMIN": "adm-secret-3"})
+    result = run("--config", str(cfg), "config", "show", env={"ADMIN": "adm-secret-3-0123456789"})
     assert result.returncode == 0, result.stderr
-    for secret in ("adm-secret-3", "xoxb-secret-1", "xapp-secret-2"):
+    for secret in ("adm-secret-3-0123456789", "xoxb-secret-1", "xapp-secret-2"):
         assert secret not in result.stdout
     assert "admin_token: '**********'" in result.stdout
     assert "max_sessions: 32" in result.stdout
@@ -127,7 +127,10 @@ def test_doctor_reports_each_check(tmp_path: Path, with_key: bool) -> None:
         assert result.returncode == 1
 
 
-def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("config_after_serve", [False, True])
+def test_serve_starts_answers_and_stops_on_sigterm(
+    tmp_path: Path, config_after_serve: bool
+) -> None:
     import re
     import signal
     import urllib.request
@@ -136,7 +139,9 @@ def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
     cfg.write_text(f"engine: {{data_dir: {tmp_path / 'data'}}}\nserver: {{port: 0}}\n")
     env = {**os.environ, "HOTPLEX_DISABLE_PLUGINS": ""}
     env.pop("HOTPLEX_CONFIG", None)
-    proc = subprocess.Popen([*HOTPLEX, "--config", str(cfg), "serve"], env=env,
+    given = ["--config", str(cfg)]
+    order = ["serve", *given] if config_after_serve else [*given, "serve"]
+    proc = subprocess.Popen([*HOTPLEX, *order], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -42,7 +42,7 @@ def write_config(tmp_path: Path, dump: Path) -> Path:
             "port": 0,
             "api_keys": [{"name": "tester", "key": SECRETS["server.api_keys[0].key"]}],
             "admin_token": SECRETS["server.admin_token"],
-            "rate_limit": {"per_minute": 0},
+            "rate_limit": {"enabled": False},
         },
         "plugins": {
             "slack": {

@@ -16,7 +16,7 @@ from hotplex.records import ConfigSection, PluginManifest, Requirement
 manifest = PluginManifest(
     name="feishu",
     description="Feishu/Lark chat adapter (long connection or webhook)",
-    requires=(Requirement("lark_oapi", "pip install lark-oapi"),),
+    requires=(Requirement("lark_oapi", "pip install 'hotplex[feishu]'"),),
 )
 
 

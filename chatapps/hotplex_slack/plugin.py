@@ -17,8 +17,8 @@ manifest = PluginManifest(
     name="slack",
     description="Slack chat adapter (Socket Mode or HTTP events)",
     requires=(
-        Requirement("slack_bolt", "pip install slack-bolt"),
-        Requirement("slack_sdk", "pip install slack-sdk"),
+        Requirement("slack_bolt", "pip install 'hotplex[slack]'"),
+        Requirement("slack_sdk", "pip install 'hotplex[slack]'"),
     ),
 )
 

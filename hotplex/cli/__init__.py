@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -14,6 +13,7 @@ from hotplex import __version__
 from hotplex.cli.bootstrap import make_plugins_for
 from hotplex.cli.chat import chat
 from hotplex.cli.client import sessions_group, status
+from hotplex.cli.config_option import CONFIG_ENV, peek_config, record_root, with_config_option
 from hotplex.cli.core_commands import config_group, doctor, plugins_command, version
 from hotplex.cli.serve import serve
 from hotplex.errors import HotplexError
@@ -21,8 +21,6 @@ from hotplex.plugins import HotplexPluginManager
 from hotplex.waf.cli import waf
 
 __all__ = ["build_cli", "main"]
-
-CONFIG_ENV = "HOTPLEX_CONFIG"
 
 
 def _root_group() -> click.Group:
@@ -32,7 +30,8 @@ def _root_group() -> click.Group:
         "config_path",
         type=click.Path(dir_okay=False),
         envvar=CONFIG_ENV,
-        help="Config file (default ./hotplex.yaml, then ~/.config/hotplex/hotplex.yaml).",
+        help="Config file (default ./hotplex.yaml, then ~/.config/hotplex/hotplex.yaml); "
+        "also accepted after the command.",
     )
     @click.option(
         "--log-level",
@@ -48,8 +47,7 @@ def _root_group() -> click.Group:
         logging.basicConfig(
             level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-        ctx.ensure_object(dict)
-        ctx.obj["config_path"] = config_path
+        record_root(ctx, config_path)
 
     for command in (
         version,
@@ -62,33 +60,25 @@ def _root_group() -> click.Group:
         sessions_group,
         waf,
     ):
-        hotplex.add_command(command)
+        hotplex.add_command(with_config_option(command))
     return hotplex
 
 
-def _peek_config(argv: Sequence[str]) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg == "--config" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--config="):
-            return arg.split("=", 1)[1]
-    return os.environ.get(CONFIG_ENV)
-
-
 def build_cli(plugins: HotplexPluginManager) -> click.Group:
-    """A fresh root group: the core commands plus every plugin's click commands."""
+    """A fresh root group: the core commands plus every plugin's click commands, each of
+    which also accepts ``--config FILE`` after its name."""
     group = _root_group()
     for name, spec in plugins.cli_commands().items():
         if name in group.commands:
             raise click.UsageError(f"plugin command {name!r} clashes with a core command")
-        group.add_command(spec.command)
+        group.add_command(with_config_option(spec.command))
     return group
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        plugins, _ = make_plugins_for(_peek_config(args))
+        plugins, _ = make_plugins_for(peek_config(args))
         group = build_cli(plugins)
     except HotplexError as exc:
         click.echo(f"hotplex: {exc}", err=True)

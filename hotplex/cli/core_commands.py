@@ -139,7 +139,10 @@ def doctor(ctx: click.Context) -> None:
         if info.loaded and not info.available:
             enabled = plugin_enabled(composition.config.settings, info.name)
             result = CheckResult(
-                not enabled, f"plugin unavailable: {info.reason}", warning=not enabled
+                not enabled,
+                f"plugin unavailable: {info.reason}",
+                hint=info.fix,
+                warning=not enabled,
             )
             _line(f"plugin {info.name}", result)
             failed |= not result.ok

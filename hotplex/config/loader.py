@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from hotplex.config.settings import Settings
 from hotplex.errors import ConfigError
@@ -99,6 +99,21 @@ def _model_at(model: type[BaseModel], loc: Iterable[int | str]) -> type[BaseMode
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
+def _is_secret(model: type[BaseModel], loc: tuple[int | str, ...]) -> bool:
+    """Whether the value at ``loc`` is a secret (never echoed in an error)."""
+    while loc and isinstance(loc[-1], int):
+        loc = loc[:-1]
+    parent = _model_at(model, loc[:-1]) if loc else None
+    info = parent.model_fields.get(str(loc[-1])) if parent is not None else None
+    return info is not None and _mentions(info.annotation, SecretStr)
+
+
+def _mentions(annotation: Any, kind: type) -> bool:
+    if annotation is kind:
+        return True
+    return any(_mentions(arg, kind) for arg in getattr(annotation, "__args__", ()))
+
+
 def _unwrap(annotation: Any) -> Any:
     """Find the BaseModel inside ``X | None``, ``tuple[X, ...]``, ``list[X]``."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -130,7 +145,8 @@ def _format_errors(
             lines.append(f"{where}: {key_path}: required key is missing")
         else:
             got = err.get("input")
-            shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+            hidden = isinstance(got, dict | list) or _is_secret(model, tuple(err["loc"]))
+            shown = "" if hidden else f" (got {got!r})"
             message = err["msg"].removeprefix("Value error, ")
             lines.append(f"{where}: {key_path}: {message}{shown}")
     return lines

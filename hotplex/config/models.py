@@ -6,23 +6,24 @@ machine. Secrets are ``SecretStr`` so ``config show`` and logs never print them.
 
 from __future__ import annotations
 
-import os
-import re
 import uuid
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    field_validator,
+from pydantic import Field, field_validator
+
+from hotplex.config.base import (
+    DEFAULT_NAMESPACE,
+    Duration,
+    Section,
+    UserPath,
+    default_data_dir,
+    parse_duration,
 )
+from hotplex.config.server import ApiKey, RateLimitSettings, ServerSettings
 
 __all__ = [
+    "DEFAULT_NAMESPACE",
     "AllowTools",
     "ApiKey",
     "Duration",
@@ -41,112 +42,6 @@ __all__ = [
     "default_data_dir",
     "parse_duration",
 ]
-
-DEFAULT_NAMESPACE = uuid.UUID("5e4d8a3c-0b6f-5f2e-9a57-6b1f1d9c2a10")
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(value: Any) -> float:
-    """``90`` / ``"90s"`` / ``"30m"`` / ``"1h30m"`` / ``"250ms"`` -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 10m or 2h")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            seconds = float(text)
-        elif text and _DURATION_PART.sub("", text) == "":
-            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
-        else:
-            raise ValueError(f"{value!r} is not a duration; use e.g. 30s, 10m, 2h or 1h30m")
-    else:
-        raise ValueError("expected a duration such as 30s, 10m or 2h")
-    if seconds < 0:
-        raise ValueError("a duration cannot be negative")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-#: A path where ``~`` means the user's home.
-UserPath = Annotated[Path, AfterValidator(lambda p: p.expanduser())]
-
-
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "hotplex"
-
-
-class Section(BaseModel):
-    """Base of every config section: frozen, unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class ApiKey(Section):
-    name: str = Field(description="Who holds the key; audits and session ownership name it.")
-    key: SecretStr = Field(description="The secret itself (use ${VAR}).")
-
-
-class RateLimitSettings(Section):
-    per_minute: int = Field(
-        120, ge=0, description="Requests and WebSocket frames per API key and minute (0: off)."
-    )
-    burst: int = Field(30, ge=1, description="Requests a key may send at once before waiting.")
-
-
-#: An API key name is part of its sessions' addresses (web:<name>/<id>).
-_KEY_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
-#: The identity of the admin token on the gateway; a key may not take it.
-_RESERVED_KEY_NAMES = frozenset({"admin"})
-
-
-class ServerSettings(Section):
-    host: str = Field("127.0.0.1", description="Bind address of the gateway.")
-    port: int = Field(8080, ge=0, le=65535, description="Gateway port (0 picks a free one).")
-    api_keys: tuple[ApiKey, ...] = Field((), description="Keys clients authenticate with.")
-    admin_token: SecretStr | None = Field(
-        None, description="Bearer token of the admin API; without it, loopback only."
-    )
-    allowed_origins: tuple[str, ...] = Field(
-        (), description="Origins allowed on the WebSocket handshake (besides same-origin)."
-    )
-    max_body_bytes: int = Field(
-        1_048_576, ge=1024, description="Largest HTTP request body; larger is refused with 413."
-    )
-    max_frame_bytes: int = Field(
-        1_048_576, ge=1024, description="Largest WebSocket frame; larger closes with 1009."
-    )
-    client_queue: int = Field(
-        1000, ge=1, description="Frames queued for a client that is not reading, then dropped."
-    )
-    rate_limit: RateLimitSettings = Field(
-        default_factory=RateLimitSettings, description="Token bucket per API key."
-    )
-    sse_heartbeat: Duration = Field(
-        15.0, gt=0, description="Comment line sent on an idle SSE stream this often."
-    )
-    ws_heartbeat: Duration = Field(
-        30.0, ge=0, description="WebSocket ping interval; a peer missing a pong is closed (0: off)."
-    )
-
-    @field_validator("api_keys")
-    @classmethod
-    def _key_names(cls, keys: tuple[ApiKey, ...]) -> tuple[ApiKey, ...]:
-        seen: set[str] = set()
-        for key in keys:
-            if not _KEY_NAME.fullmatch(key.name):
-                raise ValueError(
-                    f"api key name {key.name!r}: use 1 to 64 letters, digits, '.', '_' or '-'"
-                )
-            if key.name in _RESERVED_KEY_NAMES:
-                raise ValueError(f"api key name {key.name!r} is reserved; choose another")
-            if key.name in seen:
-                raise ValueError(f"api key name {key.name!r} is used twice")
-            seen.add(key.name)
-        return keys
 
 
 class LimitSettings(Section):

@@ -13,6 +13,7 @@ from aiohttp import web
 from hotplex.gateway.auth import protect
 from hotplex.gateway.routes import add_client_routes
 from hotplex.gateway.security import admin_guard
+from hotplex.gateway.throttle import FAILED_AUTH, FailedAuth
 from hotplex.runtime import Runtime
 
 __all__ = ["RUNTIME_KEY", "build_app"]
@@ -27,6 +28,7 @@ async def healthz(request: web.Request) -> web.Response:
 def build_app(runtime: Runtime) -> web.Application:
     app = web.Application(client_max_size=runtime.settings.server.max_body_bytes)
     app[RUNTIME_KEY] = runtime
+    app[FAILED_AUTH] = FailedAuth(runtime.settings.server.failed_auth)
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         async with runtime:

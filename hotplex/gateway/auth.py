@@ -1,6 +1,7 @@
 """Authentication of gateway requests: API keys and the admin token.
 
-Keys are compared in constant time; a failure is a bare 401 without detail. A key comes as
+Keys are compared in constant time; a failure is a bare 401 without detail, counted
+against the client's address (``throttle.py``: too many and it gets 429 first). A key comes as
 ``Authorization: Bearer <key>``, ``X-API-Key: <key>``, HTTP Basic with the key as the
 password (how OpenCode clients send their server password), or, on a WebSocket handshake only,
 as the subprotocol ``hotplex-key.<key>``.
@@ -13,13 +14,27 @@ import binascii
 import hashlib
 import hmac
 import ipaddress
+import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from hotplex.config import Settings
+from hotplex.gateway import throttle
 
-__all__ = ["API_KEY_NAME", "WS_KEY_PREFIX", "api_key_name", "is_admin", "is_loopback", "protect"]
+__all__ = [
+    "API_KEY_NAME",
+    "FORWARDING_HEADERS",
+    "WS_KEY_PREFIX",
+    "api_key_name",
+    "forwarded_by",
+    "is_admin",
+    "is_loopback",
+    "note_refusal",
+    "protect",
+]
+
+log = logging.getLogger(__name__)
 
 #: The name of the API key that authenticated the request.
 API_KEY_NAME = web.RequestKey("api_key_name", str)
@@ -30,7 +45,16 @@ WS_KEY_PREFIX = "hotplex-key."
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def is_loopback(request: web.Request) -> bool:
+#: Headers a reverse proxy adds: a request carrying one came from further away.
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+def forwarded_by(request: web.Request) -> str | None:
+    """The first forwarding header the request carries, if any."""
+    return next((h for h in FORWARDING_HEADERS if h in request.headers), None)
+
+
+def _from_loopback(request: web.Request) -> bool:
     remote = request.remote
     if not remote:
         return False
@@ -38,6 +62,25 @@ def is_loopback(request: web.Request) -> bool:
         return ipaddress.ip_address(remote).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback(request: web.Request) -> bool:
+    """A request from this machine that no reverse proxy relayed: loopback trust (no keys,
+    no admin token) never extends to a proxied request, whose true client is elsewhere."""
+    return _from_loopback(request) and forwarded_by(request) is None
+
+
+def note_refusal(settings: Settings, request: web.Request, *, admin: bool) -> None:
+    """Before a 401: say in the log when loopback trust was refused to a proxied request
+    (the operator put a reverse proxy in front without keys)."""
+    trusting = settings.server.admin_token is None if admin else not settings.server.api_keys
+    header = forwarded_by(request)
+    if trusting and header is not None and _from_loopback(request):
+        log.warning(
+            "refused loopback trust to a request relayed by a proxy (%s header): behind a "
+            "reverse proxy, set server.api_keys and server.admin_token",
+            header,
+        )
 
 
 def _presented(request: web.Request) -> str | None:
@@ -100,11 +143,12 @@ def is_admin(settings: Settings, request: web.Request) -> bool:
 
 
 def protect(settings: Settings, auth: str, handler: Handler) -> Handler:
-    """Wrap ``handler`` so it runs only for an authenticated request."""
+    """Wrap ``handler`` so it runs only for an authenticated request (failures throttled)."""
     if auth == "none":
         return handler
 
     async def guarded(request: web.Request) -> web.StreamResponse:
+        throttle.check(request)
         if auth == "admin":
             allowed = is_admin(settings, request)
         else:
@@ -113,7 +157,8 @@ def protect(settings: Settings, auth: str, handler: Handler) -> Handler:
             if name is not None:
                 request[API_KEY_NAME] = name
         if not allowed:
-            raise web.HTTPUnauthorized()
+            note_refusal(settings, request, admin=auth == "admin")
+            throttle.failed(request)
         return await handler(request)
 
     return guarded

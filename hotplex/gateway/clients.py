@@ -29,7 +29,7 @@ from hotplex.errors import (
 )
 from hotplex.gateway.follow import Follow, open_follow
 from hotplex.gateway.frames import DecisionRequest, GatewayError
-from hotplex.gateway.ratelimit import RateLimiter
+from hotplex.gateway.ratelimit import KeyLimit
 from hotplex.interfaces import MiddlewareContext, Storage
 from hotplex.runtime import Runtime
 from hotplex.services import STORAGE
@@ -70,8 +70,22 @@ class Gateway:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.settings = runtime.settings.server
-        limit = self.settings.rate_limit
-        self.limiter = RateLimiter(limit.per_minute, limit.burst)
+        limits = self.settings.rate_limit
+        on = limits.enabled
+        #: every HTTP request and WebSocket handshake of a key
+        self.requests = KeyLimit(
+            "server.rate_limit.requests",
+            "HTTP requests and WebSocket connection attempts",
+            per_minute=limits.requests.per_minute if on else 0,
+            burst=limits.requests.burst,
+        )
+        #: every WebSocket frame of a key, over all its sockets
+        self.frames = KeyLimit(
+            "server.rate_limit.frames",
+            "WebSocket frames",
+            per_minute=limits.frames.per_minute if on else 0,
+            burst=limits.frames.burst,
+        )
         self.slow_disconnects = 0
         self._closers: set[Closer] = set()
 

@@ -49,6 +49,7 @@ class GatewayError(Exception):
         status: int = 400,
         retryable: bool = False,
         retry_after: float | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -56,18 +57,31 @@ class GatewayError(Exception):
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
+        #: extra keys of the frame's ``data`` (``limit`` and ``retry_after`` of a 429)
+        self.details = dict(details or {})
 
     def frame(self, request_id: str | None = None) -> dict[str, Any]:
-        return error_frame(self.code, self.message, retryable=self.retryable, request_id=request_id)
+        return error_frame(
+            self.code,
+            self.message,
+            retryable=self.retryable,
+            request_id=request_id,
+            details=self.details,
+        )
 
 
 def error_frame(
-    code: str, message: str, *, retryable: bool = False, request_id: str | None = None
+    code: str,
+    message: str,
+    *,
+    retryable: bool = False,
+    request_id: str | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error"}
     if request_id is not None:
         frame["request_id"] = request_id
-    frame["data"] = {"code": code, "message": message, "retryable": retryable}
+    frame["data"] = {"code": code, "message": message, "retryable": retryable, **(details or {})}
     return frame
 
 
@@ -79,7 +93,21 @@ def event_frame(event: AgentEvent, session_id: str) -> dict[str, Any]:
 
 
 def dumps(frame: Mapping[str, Any]) -> str:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    """The frame as compact JSON text that always encodes as UTF-8.
+
+    An agent's output can carry a lone surrogate (half of an emoji, decoded from a
+    ``\\ud83d`` escape in its JSON stream); sent as is it cannot be encoded and the socket's
+    writer would fail. A lone surrogate becomes U+FFFD; a pair split in two code points is
+    joined into its character.
+    """
+    text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    if text.isascii():  # the common case, and the cheapest test
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def invalid(message: str) -> GatewayError:

@@ -4,8 +4,10 @@
 For a client route, in order: the ``Host`` (with no API keys configured, only loopback
 names: a web page that rebinds its DNS name to 127.0.0.1 is refused), the ``Origin`` (a
 browser's request from a page that is neither same-origin nor in ``server.allowed_origins``
-gets 403; clients that send no Origin pass), the key (bare 401), then the key's rate
-limit (429 with Retry-After).
+gets 403; clients that send no Origin pass), the address's failed authentications
+(``server.failed_auth``: 429 with Retry-After once too many), the key (bare 401, counted),
+then the key's ``server.rate_limit.requests`` bucket (429 with Retry-After, naming the
+limit).
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from aiohttp import web
 
 from hotplex.config import ServerSettings, Settings
 from hotplex.engine.approvals import ADMIN
-from hotplex.gateway.auth import API_KEY_NAME, Handler, api_key_name, is_admin, protect
+from hotplex.gateway import throttle
+from hotplex.gateway.auth import (
+    API_KEY_NAME,
+    Handler,
+    api_key_name,
+    is_admin,
+    note_refusal,
+    protect,
+)
 from hotplex.gateway.clients import CALLER, GATEWAY_KEY, Caller, Gateway
 from hotplex.gateway.frames import GatewayError
 
@@ -106,22 +116,16 @@ def guard(gateway: Gateway, handler: Handler) -> Handler:
             settings.server, request
         ):
             raise web.HTTPForbidden()
+        throttle.check(request)
         name = api_key_name(settings, request)
         if name is None and settings.server.admin_token is not None and is_admin(settings, request):
             name = ADMIN
         if name is None:
-            raise web.HTTPUnauthorized()
-        wait = gateway.limiter.take(name)
-        if wait:
-            return error_response(
-                GatewayError(
-                    "rate_limited",
-                    "Too many requests for this API key; slow down.",
-                    status=429,
-                    retryable=True,
-                    retry_after=wait,
-                )
-            )
+            note_refusal(settings, request, admin=False)
+            throttle.failed(request)
+        limited = gateway.requests.take(name)
+        if limited is not None:
+            return error_response(limited)
         request[CALLER] = Caller(name, admin=is_admin(settings, request))
         request[API_KEY_NAME] = name
         return await handler(request)

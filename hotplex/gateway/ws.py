@@ -206,17 +206,14 @@ class Connection:
     # -- receiving ---------------------------------------------------------------------
 
     async def _receive(self, text: str | bytes) -> None:
-        wait = self.gateway.limiter.take(self.caller.name)
-        limited = GatewayError(
-            "rate_limited", "Too many frames for this API key; slow down.", retryable=True
-        )
+        limited = self.gateway.frames.take(self.caller.name)
         try:
             frame = parse_object(text)
         except GatewayError as error:
-            self.send((limited if wait else error).frame())
+            self.send((limited or error).frame())
             return
         request_id = request_id_of(frame)
-        if wait:
+        if limited is not None:
             self.send(limited.frame(request_id))
             return
         kind = frame.get("type")

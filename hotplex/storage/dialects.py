@@ -9,11 +9,14 @@ failing with "database is locked" when a read transaction tries to upgrade). Eac
 gets ``busy_timeout``, ``synchronous`` and ``foreign_keys = ON``; ``journal_mode = WAL`` is
 set once by :meth:`SqlStorage.open` (it is stored in the file).
 
-The URL may carry ``?synchronous=normal|full`` (removed before SQLAlchemy sees it).
+The URL may carry ``?synchronous=normal|full`` (removed before SQLAlchemy sees it). The
+PostgreSQL driver is the ``postgres`` extra; a URL whose driver is missing is a ConfigError
+that says so.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -43,6 +46,8 @@ DEFAULT_SYNCHRONOUS = "FULL"
 DEFAULT_BUSY_TIMEOUT = 10.0
 SYNCHRONOUS_VALUES = ("OFF", "NORMAL", "FULL", "EXTRA")
 DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+#: the extra of the ``hotplex`` distribution that installs a driver core does not depend on
+DRIVER_EXTRAS = {"asyncpg": "postgres"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -107,6 +112,7 @@ def parse_url(url: str) -> tuple[URL, str | None]:
             "(use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db)",
             path="storage.url",
         )
+    _require_driver(driver)
     synchronous = parsed.query.get("synchronous")
     if isinstance(synchronous, tuple):
         synchronous = synchronous[-1]
@@ -122,6 +128,22 @@ def parse_url(url: str) -> tuple[URL, str | None]:
             )
         parsed = parsed.difference_update_query(["synchronous"])
     return parsed, synchronous
+
+
+def _require_driver(driver: str) -> None:
+    extra = DRIVER_EXTRAS.get(driver)
+    if extra is None:
+        return
+    try:
+        if importlib.util.find_spec(driver) is not None:
+            return
+    except (ImportError, ValueError):
+        pass
+    raise ConfigError(
+        f"storage.url: this database needs the {driver} driver, which is not installed: "
+        f"pip install 'hotplex[{extra}]'",
+        path="storage.url",
+    )
 
 
 def sqlite_path(url: URL) -> Path | None:

@@ -14,7 +14,7 @@ from hotplex.records import ConfigSection, PluginManifest, Requirement
 manifest = PluginManifest(
     name="cron",
     description="Scheduled agent tasks",
-    requires=(Requirement("apscheduler", "pip install 'apscheduler>=3.10,<4'"),),
+    requires=(Requirement("apscheduler", "pip install 'hotplex[cron]'"),),
 )
 
 

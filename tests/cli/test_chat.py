@@ -36,7 +36,7 @@ def write_config(tmp_path: Path) -> Path:
             "port": 0,
             "api_keys": [{"name": "tester", "key": KEY}],
             "admin_token": "admin-chat-0123456789",
-            "rate_limit": {"per_minute": 0},
+            "rate_limit": {"enabled": False},
         },
     }
     path = tmp_path / "hotplex.yaml"

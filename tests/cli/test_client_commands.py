@@ -51,7 +51,7 @@ def write_config(tmp_path: Path, **server: Any) -> Path:
             "port": 0,
             "api_keys": [{"name": "tester", "key": KEY}],
             "admin_token": TOKEN,
-            "rate_limit": {"per_minute": 0},
+            "rate_limit": {"enabled": False},
             **server,
         },
     }

@@ -75,8 +75,8 @@ def test_missing_required_secret(tmp_path: Path, sections: list[Any]) -> None:
 
 def test_env_expansion_and_defaults(tmp_path: Path, sections: list[Any]) -> None:
     text = "server:\n  admin_token: ${TOKEN}\n  host: ${HOST:-0.0.0.0}\n  port: ${PORT:-81}\n"
-    settings = load(tmp_path, text, sections, {"TOKEN": "s3cret"}).settings
-    assert settings.server.admin_token == SecretStr("s3cret")
+    settings = load(tmp_path, text, sections, {"TOKEN": "s3cret-0123456789"}).settings
+    assert settings.server.admin_token == SecretStr("s3cret-0123456789")
     assert settings.server.host == "0.0.0.0"
     assert settings.server.port == 81
 
@@ -92,12 +92,12 @@ def test_literal_dollar_brace(tmp_path: Path, sections: list[Any]) -> None:
 
 
 def test_dotenv_beside_the_file(tmp_path: Path, sections: list[Any]) -> None:
-    (tmp_path / ".env").write_text("TOKEN=from-dotenv\nPORT=99\n")
+    (tmp_path / ".env").write_text("TOKEN=from-dotenv-0123456789\nPORT=99\n")
     settings = load(
         tmp_path, "server:\n  admin_token: ${TOKEN}\n  port: ${PORT}\n", sections, {"PORT": "98"}
     ).settings
     assert settings.server.admin_token is not None
-    assert settings.server.admin_token.get_secret_value() == "from-dotenv"
+    assert settings.server.admin_token.get_secret_value() == "from-dotenv-0123456789"
     assert settings.server.port == 98  # the environment wins
 
 
@@ -120,11 +120,17 @@ def test_durations() -> None:
 
 def test_secret_values_are_collected(tmp_path: Path, sections: list[Any]) -> None:
     text = (
-        "server:\n  admin_token: adm1n\n  api_keys: [{name: a, key: k3y}]\n"
+        "server:\n  admin_token: adm1n-0123456789\n"
+        "  api_keys: [{name: a, key: k3y-0123456789abc}]\n"
         "plugins:\n  slack: {enabled: true, bot_token: xoxb-1, app_token: xapp-1}\n"
     )
     settings = load(tmp_path, text, sections).settings
-    assert secret_values(settings) == {"adm1n", "k3y", "xoxb-1", "xapp-1"}
+    assert secret_values(settings) == {
+        "adm1n-0123456789",
+        "k3y-0123456789abc",
+        "xoxb-1",
+        "xapp-1",
+    }
 
 
 def test_not_a_mapping(tmp_path: Path, sections: list[Any]) -> None:
@@ -216,3 +222,26 @@ def test_plugin_enabled_rules(tmp_path: Path, sections: list[Any]) -> None:
     configured = load(tmp_path, text, sections).settings
     assert plugin_enabled(configured, "slack") and plugin_enabled(configured, "cron")
     assert not plugin_enabled(configured, "relay")
+
+
+def test_short_api_keys_and_admin_token_are_refused_without_echoing_them(
+    tmp_path: Path, sections: list[Any]
+) -> None:
+    text = (
+        "server:\n  admin_token: tok-0123456789\n"
+        "  api_keys: [{name: a, key: k-0123456789abcdef}, {name: b, key: k-short-b}]\n"
+    )
+    with pytest.raises(ConfigError) as refused:
+        load(tmp_path, text, sections)
+    message = str(refused.value)
+    assert "server.api_keys.1.key: too short (9 characters): use at least 16" in message
+    assert "server.admin_token: too short (14 characters): use at least 16" in message
+    assert "server.api_keys.0" not in message
+    for secret in ("tok-0123456789", "k-short-b"):
+        assert secret not in message
+    ok = (
+        "server:\n  admin_token: t-0123456789abcd\n"
+        "  api_keys: [{name: a, key: k-0123456789abcd}]\n"
+    )
+    settings = load(tmp_path, ok, sections).settings  # exactly 16 characters
+    assert settings.server.admin_token is not None

@@ -39,7 +39,7 @@ def write_config(tmp_path: Path, db_url: str, binary: Path) -> Path:
         "server": {
             "port": 0,
             "api_keys": [{"name": "tester", "key": KEY}],
-            "rate_limit": {"per_minute": 0},
+            "rate_limit": {"enabled": False},
         },
     }
     path = tmp_path / "hotplex.yaml"

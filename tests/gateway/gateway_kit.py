@@ -219,7 +219,7 @@ def make_harness(
 
         pm = make_plugin_manager(entry_points=False, environ={})
         pm.register(Plugin(), "gateway-test")
-        section: dict[str, Any] = {"rate_limit": {"per_minute": 0}}
+        section: dict[str, Any] = {"rate_limit": {"enabled": False}}
         if keys:
             section["api_keys"] = [{"name": n, "key": k} for n, k in KEYS.items()]
             section["admin_token"] = ADMIN_TOKEN

@@ -29,6 +29,33 @@ def test_a_zero_rate_turns_the_limit_off() -> None:
     assert all(limiter.take("a") == 0.0 for _ in range(1000))
 
 
+def test_wait_takes_nothing() -> None:
+    now = [0.0]
+    limiter = RateLimiter(60, 1, clock=lambda: now[0])
+    assert limiter.wait("a") == 0.0 and limiter.wait("a") == 0.0  # unknown: a full bucket
+    assert limiter.take("a") == 0.0
+    assert limiter.wait("a") == pytest.approx(1.0) and limiter.wait("a") == pytest.approx(1.0)
+    now[0] = 1.0
+    assert limiter.wait("a") == 0.0
+
+
+def test_a_limiter_keyed_by_address_stays_bounded() -> None:
+    now = [0.0]
+    limiter = RateLimiter(60, 2, clock=lambda: now[0], max_names=3)
+    for address in ("a", "b", "c"):
+        limiter.take(address)
+    now[0] = 10.0  # a, b and c are full again: forgetting them loses nothing
+    limiter.take("d")
+    assert len(limiter) == 1
+    for address in ("e", "f"):
+        limiter.take(address)
+        limiter.take(address)
+    now[0] = 10.5  # none is full: the oldest goes
+    limiter.take("g")
+    assert len(limiter) == 3
+    assert limiter.wait("f") > 0  # the most recent ones are remembered
+
+
 async def test_outbox_overflows_once_and_then_refuses() -> None:
     calls: list[str] = []
     box = Outbox(2, on_overflow=lambda: calls.append("overflow"), put_timeout=0.01)

@@ -150,7 +150,8 @@ async def test_oversize_frame_closes_with_1009(gateway: HarnessFactory) -> None:
 
 
 async def test_rate_limit_per_key(gateway: HarnessFactory) -> None:
-    async with gateway({"rate_limit": {"per_minute": 1, "burst": 3}}) as h:
+    limits = {"requests": {"per_minute": 1, "burst": 3}, "frames": {"per_minute": 1, "burst": 2}}
+    async with gateway({"rate_limit": limits}) as h:
         for _ in range(3):
             async with h.post("/api/v1/sessions/nope/interrupt") as response:
                 assert response.status == 404
@@ -159,9 +160,9 @@ async def test_rate_limit_per_key(gateway: HarnessFactory) -> None:
             assert int(response.headers["Retry-After"]) >= 1
             assert (await response.json())["data"]["code"] == "rate_limited"
         assert await handshake_status(h) == 429
-        # another key is not affected; on its socket, frames take tokens too
-        ws = await h.ws("bob")  # 1 token
-        for _ in range(2):  # 2 more
+        # another key is not affected; on its socket, frames take tokens of their own bucket
+        ws = await h.ws("bob")
+        for _ in range(2):
             await ws.send_json({"type": "ping"})
             assert await ws.receive_json(timeout=WAIT) == {"type": "pong"}
         await ws.send_json({"type": "ping", "request_id": "late"})
@@ -173,9 +174,9 @@ async def test_rate_limit_per_key(gateway: HarnessFactory) -> None:
 @pytest.mark.parametrize(
     "keys",
     [
-        [{"name": "admin", "key": "k"}],
-        [{"name": "a/b", "key": "k"}],
-        [{"name": "a", "key": "k"}, {"name": "a", "key": "k2"}],
+        [{"name": "admin", "key": "k-0123456789abcdef"}],
+        [{"name": "a/b", "key": "k-0123456789abcdef"}],
+        [{"name": "a", "key": "k-0123456789abcdef"}, {"name": "a", "key": "k2-0123456789abcdef"}],
     ],
 )
 def test_api_key_names_must_be_usable_in_addresses(keys: list[dict[str, str]]) -> None:

@@ -28,7 +28,7 @@ def write_config(
     port: int = 0,
     keys: bool = True,
 ) -> Path:
-    server: dict[str, Any] = {"port": port, "rate_limit": {"per_minute": 0}}
+    server: dict[str, Any] = {"port": port, "rate_limit": {"enabled": False}}
     if keys:
         server.update(api_keys=[{"name": "tester", "key": KEY}], admin_token=ADMIN_TOKEN)
     config = {

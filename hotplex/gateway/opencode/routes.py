@@ -10,7 +10,6 @@ guard (Host, Origin, key, rate limit) and its body limit.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +19,7 @@ from aiohttp import web
 from hotplex import __version__
 from hotplex.gateway.api import read_body
 from hotplex.gateway.clients import CALLER
-from hotplex.gateway.frames import DecisionRequest, GatewayError
+from hotplex.gateway.frames import DecisionRequest, GatewayError, dumps
 from hotplex.gateway.opencode.hub import CompatSession, Hub, Listener
 from hotplex.gateway.opencode.translate import oc_event
 from hotplex.gateway.security import guard
@@ -255,7 +254,7 @@ class Routes:
             if wrap is not None:
                 event = {"directory": wrap, "project": "global", "payload": event}
             head = f"id: {number}\n" if number is not None else ""
-            return f"{head}data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+            return f"{head}data: {dumps(event)}\n\n".encode()
 
         forget = self.gateway.track(self._closer(listener))
         heartbeat = self.gateway.settings.sse_heartbeat
