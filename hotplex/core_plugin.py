@@ -163,15 +163,21 @@ def check_storage(ctx: PluginContext) -> CheckResult:
 
 
 def _claude_code(ctx: PluginContext) -> Provider:
+    from hotplex.agent_tools import AGENT_TOOLS
     from hotplex.providers.claude_code import ClaudeCodeProvider
 
-    return ClaudeCodeProvider(ctx.settings.provider)
+    return ClaudeCodeProvider(ctx.settings.provider, agent_tools=ctx.services.find(AGENT_TOOLS))
 
 
 def _opencode(ctx: PluginContext) -> Provider:
+    from hotplex.agent_tools import AGENT_TOOLS
     from hotplex.providers.opencode import OpenCodeProvider
 
-    return OpenCodeProvider(ctx.settings.provider, data_dir=ctx.settings.engine.data_dir)
+    return OpenCodeProvider(
+        ctx.settings.provider,
+        data_dir=ctx.settings.engine.data_dir,
+        agent_tools=ctx.services.find(AGENT_TOOLS),
+    )
 
 
 @hookimpl
@@ -226,7 +232,7 @@ async def run_engine(ctx: PluginContext) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as stack:
         tools = ctx.plugins.agent_tools()
         if tools:  # before the engine, so every agent (spares too) gets the hotplex server
-            from hotplex.agent_tools import AgentToolBridge
+            from hotplex.agent_tools import AGENT_TOOLS, AgentToolBridge
 
             def resolve(session_id: str) -> tuple[str, str | None] | None:
                 # a spare was started under its provider session id; find who took it
@@ -241,7 +247,10 @@ async def run_engine(ctx: PluginContext) -> AsyncIterator[None]:
                         return info.session_id, info.address
                 return None
 
-            await stack.enter_async_context(AgentToolBridge(tools, ctx, resolve=resolve))
+            bridge = AgentToolBridge(tools, ctx, resolve=resolve, audit=emit)
+            await stack.enter_async_context(bridge)
+            ctx.services.set(AGENT_TOOLS, bridge)
+            stack.callback(ctx.services.remove, AGENT_TOOLS)
         engine = await stack.enter_async_context(
             Engine(
                 ctx.settings,
