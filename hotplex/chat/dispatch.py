@@ -176,9 +176,7 @@ class ChatBridge:
             settle(Handled("started", key, turn=turn))
 
         async def asked(request: ApprovalRequest) -> None:
-            # the WAF may key the prompt's session by the address, not the platform's scope
-            ours = request.session_id == session_id or request.address == message.address
-            if request.kind == "prompt" and ours:
+            if request.kind == "prompt" and request.session_id == session_id:
                 settle(Handled("pending", key))
 
         unsubscribe = engine.approvals.subscribe(asked)
@@ -212,7 +210,9 @@ class ChatBridge:
         outcome: Outcome
         reply: str | None
         try:
-            ctx = await self._runtime.process_inbound(message, final, replay=replay)
+            ctx = await self._runtime.process_inbound(
+                message, final, replay=replay, facts={"session_key": key}
+            )
         except UserFacingError as exc:
             reply, outcome, turn = str(exc), "refused", None
         except Exception:

@@ -113,6 +113,8 @@ async def test_the_dispatcher_does_not_block_the_adapter_on_a_prompt_approval(
         hp.bridge.handle(hp.adapter, hp.adapter.message(prompt, thread="t1", direct=True)), 5
     )
     assert asked.outcome == "pending"
+    pending = hp.engine.approvals.pending()
+    assert [r.session_id for r in pending] == [hp.engine.session_id(asked.session_key)]
     other = await hp.adapter.dm("meanwhile", user="fake:U2")
     await hp.ops.wait_for(lambda: any("echo: meanwhile" in t for t in hp.ops.texts(other.address)))
     pending = hp.engine.approvals.pending()
