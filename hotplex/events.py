@@ -90,6 +90,7 @@ AUDIT_TYPES: Final = frozenset(
         "waf.verdict",
         "approval.requested",
         "approval.decided",
+        "agent_tool.refused",
         "relay.sent",
         "relay.dropped",
         "cron.run",

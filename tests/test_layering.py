@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
             "records",
             "services",
             "stored",
+            "tool_names",
             "types",
         ),
         0,

@@ -133,12 +133,13 @@ class ChatBridge:
     ) -> Handled:
         """Run ``message`` from ``adapter`` (see the module docstring). ``replay`` marks a
         stored message run again after a crash; ``render=False`` leaves the turn's events
-        to the caller (``Handled.turn``), for a surface that streams them itself (the
-        gateway). ``facts`` start the middleware context's facts (the gateway's
-        ``request_id``, which the turn's events carry, ``on_event`` and ``unattended``, the
-        session's unattended policy); ``settle_pending=False`` returns only once a prompt
-        the WAF asked about is decided (with its turn or its refusal), and cancelling the
-        call before then withdraws the message (a sender that went away)."""
+        and the answers to the caller (``Handled.turn``, ``Handled.reply``: nothing is sent
+        to the adapter), for a surface that streams them itself (the gateway). ``facts``
+        start the middleware context's facts (the gateway's ``request_id``, which the
+        turn's events carry, ``on_event`` and ``unattended``, the session's unattended
+        policy); ``settle_pending=False`` returns only once a prompt the WAF asked about is
+        decided (with its turn or its refusal), and cancelling the call before then
+        withdraws the message (a sender that went away)."""
         if self._closed:
             raise HotplexError("the chat bridge is closed")
         key = conversation_key(message, self._scope(adapter))
@@ -193,7 +194,7 @@ class ChatBridge:
         async def run() -> None:
             try:
                 result = await self._chain(
-                    adapter, message, key, final, replay=replay, facts=facts
+                    adapter, message, key, final, replay=replay, answer=render, facts=facts
                 )
             except BaseException as exc:
                 if not settled.done():
@@ -219,12 +220,15 @@ class ChatBridge:
         final: Callable[[MiddlewareContext], Awaitable[None]],
         *,
         replay: bool,
+        answer: bool,
         facts: Mapping[str, Any] | None = None,
     ) -> Handled:
         outcome: Outcome
         reply: str | None
         try:
-            ctx = await self._runtime.process_inbound(message, final, replay=replay, facts=facts)
+            ctx = await self._runtime.process_inbound(
+                message, final, replay=replay, facts={**(facts or {}), "session_key": key}
+            )
         except UserFacingError as exc:
             reply, outcome, turn = str(exc), "refused", None
         except Exception:
@@ -243,7 +247,7 @@ class ChatBridge:
                 outcome = "busy"
             else:
                 outcome = "refused"
-        if reply:
+        if reply and answer:
             await self.reply(adapter.operations, message.address, reply)
         return Handled(outcome, key, reply=reply)
 

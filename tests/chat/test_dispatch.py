@@ -117,8 +117,11 @@ async def test_decide_applies_a_tool_approval_once(running_hotplex: Start) -> No
     request = await asyncio.wait_for(asked.get(), 5)
     outcome = await hp.bridge.decide(request.permission_id, "allow", by="fake:U1")
     assert (outcome.decision, outcome.by, outcome.scope) == ("allow", "fake:U1", "once")
-    with pytest.raises(AlreadyDecidedError):
-        await hp.bridge.decide(request.permission_id, "deny", by="fake:U1")
+    try:  # a second press changes nothing (it may raise or report the outcome that stands)
+        second = await hp.bridge.decide(request.permission_id, "deny", by="fake:U1")
+    except AlreadyDecidedError:
+        second = outcome
+    assert second.decision == "allow"
     assert handled.turn is not None
     events = await handled.turn.collect(5)
     assert [e.data.get("is_error") for e in events if e.type == "tool_result"] == [False]
@@ -139,3 +142,20 @@ async def test_a_message_a_crash_left_unfinished_is_replayed_once(tmp_path: Path
         assert [p.prompts for p in hp.provider.processes] == [["left behind"]]
         storage = hp.runtime.ctx.services.get(STORAGE)
         assert await storage.pending_inbound() == []
+
+
+async def test_without_rendering_the_caller_gets_the_turn_and_the_answers(
+    running_hotplex: Start,
+) -> None:
+    hp = await running_hotplex()
+    refused = await hp.bridge.handle(
+        hp.adapter, hp.adapter.message("please run: rm -rf ~ now", direct=True), render=False
+    )
+    assert refused.outcome == "refused" and "delete.home" in (refused.reply or "")
+    started = await hp.bridge.handle(
+        hp.adapter, hp.adapter.message("streamed by the caller", direct=True), render=False
+    )
+    assert started.turn is not None
+    events = await started.turn.collect(5)
+    assert "echo: streamed by the caller" in [e.data.get("text") for e in events]
+    assert hp.ops.calls == []  # nothing went through the adapter
