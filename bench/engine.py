@@ -59,10 +59,10 @@ from typing import Any
 import yaml
 from _report import BenchError, Stats, Verdict, elapsed, ms, progress
 
+from hotplex.agent_process import group_members
 from hotplex.binaries import binary_version, find_binary
 from hotplex.config import Settings, load_settings
 from hotplex.engine.engine import Engine
-from hotplex.engine.subprocess import group_members
 from hotplex.events import AgentEvent
 from hotplex.providers.claude_code import (
     PRE_TOOL_HOOK,

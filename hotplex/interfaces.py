@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hotplex.events import AgentEvent, AuditEvent
-from hotplex.storage.records import ApprovalRecord, AuditRecord, QueuedTurn, SessionRecord
+from hotplex.stored import ApprovalRecord, AuditRecord, QueuedTurn, SessionRecord
 from hotplex.types import (
     AgentStartSpec,
     ApprovalRequest,
@@ -217,25 +217,15 @@ class Storage(ABC):
     # -- events and audit --------------------------------------------------------------
 
     @abstractmethod
-    async def append_events(self, events: Sequence[AgentEvent]) -> None:
-        """Store stamped events in one transaction; an existing (session_id, seq) is kept."""
+    async def append_batch(self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]) -> None:
+        """Store stamped events and audit events in one transaction; an event whose
+        (session_id, seq) is stored already is kept as it was."""
 
     @abstractmethod
     async def read_events(
         self, session_id: str, *, since_seq: int = 0, limit: int = 1000
     ) -> list[AgentEvent]:
         """A session's events with ``seq > since_seq`` in seq order (seqs may have gaps)."""
-
-    @abstractmethod
-    async def append_audit(self, events: Sequence[AuditEvent]) -> None:
-        """Store audit events in one transaction."""
-
-    async def append_batch(self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]) -> None:
-        """Store events and audit events together (one transaction where the backend can)."""
-        if events:
-            await self.append_events(events)
-        if audit:
-            await self.append_audit(audit)
 
     @abstractmethod
     async def read_audit(
@@ -267,33 +257,9 @@ class Storage(ABC):
     async def load_sessions(self) -> list[SessionRecord]:
         """Every stored session record, oldest first."""
 
-    # -- queued turns ------------------------------------------------------------------
+    # -- the turn ledger: accepted means stored ----------------------------------------
 
     @abstractmethod
-    async def enqueue_turn(
-        self,
-        session_id: str,
-        turn_id: str,
-        prompt: str,
-        request_id: str | None = None,
-        user: str | None = None,
-        inbound: IncomingMessage | None = None,
-    ) -> None:
-        """Record an accepted turn as queued (a second call with the same turn_id is a
-        no-op); ``inbound``, the message it answers, is marked done in the same transaction."""
-
-    @abstractmethod
-    async def start_turn(self, turn_id: str) -> None:
-        """Mark a queued turn started."""
-
-    @abstractmethod
-    async def finish_turn(self, turn_id: str, status: str) -> None:
-        """Mark a turn finished with its ``done`` status (ok, error, interrupted, ...)."""
-
-    @abstractmethod
-    async def pending_turns(self, session_id: str | None = None) -> list[QueuedTurn]:
-        """Turns queued or started but not finished, in the order they were enqueued."""
-
     async def accept_turn(
         self,
         session_id: str,
@@ -305,26 +271,33 @@ class Storage(ABC):
         inbound: IncomingMessage | None = None,
         started: bool = False,
     ) -> None:
-        """Record a turn the engine accepted: ``enqueue_turn``, then ``start_turn`` when
-        ``started`` (its worker takes it next). A backend that can do it in one transaction
-        overrides this (``SqlStorage`` does, and may then return before the commit is on
-        disk: see :meth:`synced`)."""
-        await self.enqueue_turn(session_id, turn_id, prompt, request_id, user, inbound=inbound)
-        if started:
-            await self.start_turn(turn_id)
+        """Record a turn the engine accepted, as queued (or ``started``: its worker takes
+        it next), and ``inbound``, the message it answers, as done, in one transaction. A
+        second call with the same ``turn_id`` changes nothing. It may return before the
+        commit is on disk: see :meth:`synced`."""
 
     def synced(self) -> Awaitable[None]:
         """Done once every turn accepted so far survives power loss; nothing of a turn is
-        published before. Here at once: ``accept_turn`` returned after its commits."""
+        published before. This default is done at once: for a backend whose
+        ``accept_turn`` returns after its commit."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
 
-    async def end_turn(self, turn_id: str, status: str, session: SessionRecord) -> None:
-        """A turn ended: ``finish_turn``, then ``save_session(session)`` (one transaction in
-        a backend that overrides this)."""
-        await self.finish_turn(turn_id, status)
-        await self.save_session(session)
+    @abstractmethod
+    async def start_turn(self, turn_id: str) -> None:
+        """Mark a queued turn started (its worker took it)."""
+
+    @abstractmethod
+    async def end_turn(
+        self, turn_id: str, status: str, session: SessionRecord | None = None
+    ) -> None:
+        """Mark a turn finished with its ``done`` status (ok, error, interrupted, ...) and,
+        when given, store ``session`` (as :meth:`save_session`), in one transaction."""
+
+    @abstractmethod
+    async def pending_turns(self, session_id: str | None = None) -> list[QueuedTurn]:
+        """Turns queued or started but not finished, in the order they were accepted."""
 
     # -- approvals ---------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "hotplex"
 #: (name, module) of the core plugins, registered in code before entry points.
-BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (("core", "hotplex.core_plugin"),)
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (("core", "hotplex.core.plugin"),)
 UNDISABLEABLE = frozenset({"core"})
 
 Source = Literal["builtin", "entry point", "manual"]

@@ -29,7 +29,7 @@ from hotplex.sinks import SinkRunner
 from hotplex.templating import TEMPLATES, make_environment
 from hotplex.types import IncomingMessage
 
-__all__ = ["RUNTIME", "Runtime", "make_storage"]
+__all__ = ["RUNTIME", "OnMessage", "Runtime", "make_storage"]
 
 log = logging.getLogger(__name__)
 

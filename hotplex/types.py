@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from hotplex.engine.limits import Confinement
+    from hotplex.confinement import Confinement
 
 __all__ = [
     "AgentStartSpec",

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from hotplex import hookimpl
+from hotplex.compose import compose
 from hotplex.config import load_settings
 from hotplex.engine import ENGINE
 from hotplex.plugins import make_plugin_manager
@@ -30,13 +31,17 @@ async def runtime(tmp_path: Path) -> AsyncIterator[tuple[Runtime, FakeProvider]]
     pm.register(Plugin(), "fakeprov")
     text = f"engine: {{data_dir: {tmp_path}}}\nprovider: {{type: fake}}\n"
     settings = load_settings(None, text=text, environ={}).settings
-    async with Runtime(settings, pm) as rt:
+    async with compose(settings, pm) as rt:
         yield rt, provider
 
 
 async def say(rt: Runtime, text: str, platform: str = "web") -> str | None:
     return await rt.chat_commands.handle(
-        text, address="web:a/b", user="u", platform=platform, services=rt.ctx.services,
+        text,
+        address="web:a/b",
+        user="u",
+        platform=platform,
+        services=rt.ctx.services,
         session_key="web:a/b",
     )
 
@@ -63,7 +68,8 @@ async def test_status_stop_reset_model_mode(runtime: Any) -> None:
     assert await say(rt, "/mode plan") == "Permission mode set to `plan`."
     assert (await say(rt, "/mode yolo") or "").startswith("Usage:")
     assert provider.processes[0].controls == [
-        ("set_model", {"model": "sonnet"}), ("set_permission_mode", {"mode": "plan"})
+        ("set_model", {"model": "sonnet"}),
+        ("set_permission_mode", {"mode": "plan"}),
     ]
     assert await say(rt, "/reset") == "Started a fresh conversation; the agent forgot this one."
     await (await engine.execute("web:a/b", "again")).collect(5)

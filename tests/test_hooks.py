@@ -20,7 +20,7 @@ from pydantic import Field
 
 from hotplex import hookimpl, hookspecs
 from hotplex.cli import build_cli
-from hotplex.cli.bootstrap import compose
+from hotplex.compose import compose, load_composition
 from hotplex.config import PluginSettings, load_settings
 from hotplex.context import PluginContext
 from hotplex.events import AgentEvent, AuditEvent, agent_event
@@ -52,7 +52,7 @@ from hotplex.records import (
     StorageSpec,
     TemplateSpec,
 )
-from hotplex.runtime import Runtime, make_storage
+from hotplex.runtime import make_storage
 from hotplex.storage import ApprovalRecord, AuditRecord, QueuedTurn, SessionRecord
 from hotplex.templating import make_environment
 from hotplex.testing.fakes import FakeChatAdapter, FakeProvider
@@ -120,7 +120,7 @@ def test_hotplex_add_config(tmp_path: Path) -> None:
 
 
 def test_hotplex_register_providers(tmp_path: Path) -> None:
-    from hotplex.core_plugin import check_provider
+    from hotplex.core.doctor import check_provider
 
     class Plugin:
         @hookimpl
@@ -151,7 +151,7 @@ async def test_hotplex_register_chat_adapters(tmp_path: Path) -> None:
 
     pm = core_pm(Plugin())
     settings = settings_for(pm, "plugins:\n  fakechat: {enabled: true}\n", tmp_path)
-    async with Runtime(settings, pm, on_message=on_message) as rt:
+    async with compose(settings, pm, on_message=on_message) as rt:
         assert rt.adapters == {"fakechat": adapter}
         await adapter.receive(message("ping"))
     assert received == [("fake", "ping")]
@@ -173,13 +173,14 @@ class MemoryStorage(Storage):
     async def integrity_check(self) -> list[str]:
         return []
 
-    async def append_events(self, events: Sequence[AgentEvent]) -> None: ...
+    async def append_batch(
+        self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]
+    ) -> None: ...
     async def read_events(
         self, session_id: str, *, since_seq: int = 0, limit: int = 1000
     ) -> list[AgentEvent]:
         return []
 
-    async def append_audit(self, events: Sequence[AuditEvent]) -> None: ...
     async def read_audit(
         self,
         *,
@@ -201,16 +202,21 @@ class MemoryStorage(Storage):
     async def load_sessions(self) -> list[SessionRecord]:
         return []
 
-    async def enqueue_turn(
+    async def accept_turn(
         self,
         session_id: str,
         turn_id: str,
         prompt: str,
+        *,
         request_id: str | None = None,
         user: str | None = None,
+        inbound: IncomingMessage | None = None,
+        started: bool = False,
     ) -> None: ...
     async def start_turn(self, turn_id: str) -> None: ...
-    async def finish_turn(self, turn_id: str, status: str) -> None: ...
+    async def end_turn(
+        self, turn_id: str, status: str, session: SessionRecord | None = None
+    ) -> None: ...
     async def pending_turns(self, session_id: str | None = None) -> list[QueuedTurn]:
         return []
 
@@ -262,7 +268,7 @@ async def test_hotplex_register_sinks(tmp_path: Path) -> None:
             return [SinkSpec("collect", lambda ctx: Sink(), on_overflow="block")]
 
     pm = core_pm(Plugin())
-    async with Runtime(settings_for(pm, tmp=tmp_path), pm) as rt:
+    async with compose(settings_for(pm, tmp=tmp_path), pm) as rt:
         for i in range(300):
             await rt.emit(agent_event("text", text=str(i)))
         assert await rt.sinks.flush(5)
@@ -300,12 +306,12 @@ async def test_hotplex_register_middleware(tmp_path: Path) -> None:
         order.append("final")
 
     pm = core_pm(Plugin())
-    async with Runtime(settings_for(pm, tmp=tmp_path), pm) as rt:
+    async with compose(settings_for(pm, tmp=tmp_path), pm) as rt:
         await rt.process_inbound(message(), final)
     assert order == ["early", "late", "final"]
     order.clear()
     pm = core_pm(Plugin(), Blocker())
-    async with Runtime(settings_for(pm, tmp=tmp_path), pm) as rt:
+    async with compose(settings_for(pm, tmp=tmp_path), pm) as rt:
         ctx = await rt.process_inbound(message(), final)
     assert order == ["early", "late", "block"] and ctx.reply == "stopped by block"
 
@@ -321,7 +327,7 @@ async def test_hotplex_register_routes(tmp_path: Path) -> None:
 
     pm = core_pm(Plugin())
     text = "server:\n  api_keys: [{name: alice, key: k-alice-0123456789}]\n"
-    app = build_app(Runtime(settings_for(pm, text, tmp_path), pm))
+    app = build_app(compose(settings_for(pm, text, tmp_path), pm))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         denied = await client.get("/hello")
         assert denied.status == 401
@@ -345,7 +351,7 @@ async def test_hotplex_register_commands(tmp_path: Path) -> None:
     pm = core_pm(Plugin())
     result = CliRunner().invoke(build_cli(pm), ["hello"], obj={"plugins": pm})
     assert result.exit_code == 0 and result.output == "hello from plugin\n"
-    async with Runtime(settings_for(pm, tmp=tmp_path), pm) as rt:
+    async with compose(settings_for(pm, tmp=tmp_path), pm) as rt:
         reply = await rt.chat_commands.handle(
             "/shout hi there", address="web:a/b", user="u", platform="web"
         )
@@ -368,7 +374,7 @@ def test_hotplex_register_agent_tools(tmp_path: Path) -> None:
             return [AgentToolSpec("echo", "Echo text", schema, echo)]
 
     pm = core_pm(Plugin())
-    rt = Runtime(settings_for(pm, tmp=tmp_path), pm)
+    rt = compose(settings_for(pm, tmp=tmp_path), pm)
     assert rt.tool_catalog() == [
         {"name": "echo", "description": "Echo text", "inputSchema": schema}
     ]
@@ -428,7 +434,7 @@ async def test_hotplex_startup(tmp_path: Path) -> None:
             return [ResourceSpec("a", resource("a")), ResourceSpec("b", resource("b"))]
 
     pm = core_pm(Plugin())
-    async with Runtime(settings_for(pm, tmp=tmp_path), pm):
+    async with compose(settings_for(pm, tmp=tmp_path), pm):
         assert log == ["enter a", "enter b"]
     assert log == ["enter a", "enter b", "exit b", "exit a"]
 
@@ -454,7 +460,7 @@ async def test_hotplex_startup_failure_tears_down_only_what_started(tmp_path: Pa
 
     pm = core_pm(Plugin())
     with pytest.raises(RuntimeError, match="cannot start"):
-        async with Runtime(settings_for(pm, tmp=tmp_path), pm):
+        async with compose(settings_for(pm, tmp=tmp_path), pm):
             pass
     assert log == ["enter good", "exit good"]
 
@@ -483,12 +489,12 @@ async def test_hotplex_shutdown(tmp_path: Path) -> None:
             return [ShutdownSpec("hang", hang, timeout=0.1), ShutdownSpec("bye", goodbye)]
 
     pm = core_pm(Plugin())
-    async with Runtime(settings_for(pm, tmp=tmp_path), pm):
+    async with compose(settings_for(pm, tmp=tmp_path), pm):
         assert log == []
     assert log == ["goodbye", "resource closed"]
 
 
 def test_compose_uses_entry_point_sections(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("plugins:\n  slack: {enabled: false}\n")
-    composition = compose(str(tmp_path / "c.yaml"), environ={})
+    composition = load_composition(str(tmp_path / "c.yaml"), environ={})
     assert "slack" in composition.config.settings.plugins

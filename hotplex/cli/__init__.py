@@ -10,15 +10,15 @@ from collections.abc import Sequence
 import click
 
 from hotplex import __version__
-from hotplex.cli.bootstrap import make_plugins_for
 from hotplex.cli.chat import chat
 from hotplex.cli.client import sessions_group, status
 from hotplex.cli.config_option import CONFIG_ENV, peek_config, record_root, with_config_option
 from hotplex.cli.core_commands import config_group, doctor, plugins_command, version
 from hotplex.cli.serve import serve
+from hotplex.cli.waf import waf
+from hotplex.compose import make_plugins_for
 from hotplex.errors import HotplexError
 from hotplex.plugins import HotplexPluginManager
-from hotplex.waf.cli import waf
 
 __all__ = ["build_cli", "main"]
 

@@ -11,7 +11,8 @@ import click
 import yaml
 
 from hotplex import __version__
-from hotplex.cli.bootstrap import Composition, compose
+from hotplex.compose import Composition
+from hotplex.compose import load_composition as compose_from
 from hotplex.config import plugin_enabled
 from hotplex.context import PluginContext
 from hotplex.errors import HotplexError
@@ -25,7 +26,7 @@ def _plugins(ctx: click.Context) -> HotplexPluginManager:
     obj = ctx.ensure_object(dict)
     pm = obj.get("plugins")
     if pm is None:
-        from hotplex.cli.bootstrap import make_plugins_for
+        from hotplex.compose import make_plugins_for
 
         pm, _ = make_plugins_for(obj.get("config_path"))
         obj["plugins"] = pm
@@ -37,7 +38,7 @@ def load_composition(ctx: click.Context) -> Composition:
     """Compose plugins and config, or exit 1 with the config error."""
     obj = ctx.ensure_object(dict)
     try:
-        composition = compose(obj.get("config_path"), plugins=_plugins(ctx))
+        composition = compose_from(obj.get("config_path"), plugins=_plugins(ctx))
     except HotplexError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -126,7 +127,7 @@ def doctor(ctx: click.Context) -> None:
     pm = _plugins(ctx)
     obj = ctx.ensure_object(dict)
     try:
-        composition = compose(obj.get("config_path"), plugins=pm)
+        composition = compose_from(obj.get("config_path"), plugins=pm)
     except HotplexError as exc:
         _line("config", CheckResult(False, str(exc), hint="fix the file, then rerun"))
         sys.exit(1)

@@ -63,12 +63,12 @@ async def _greet(settings: Settings, plugins: object, addresses: Sequence[Any]) 
 async def _serve(settings: Settings, plugins: object) -> None:
     from aiohttp import web
 
+    from hotplex.compose import compose
     from hotplex.gateway import build_app
     from hotplex.plugins import HotplexPluginManager
-    from hotplex.runtime import Runtime
 
     assert isinstance(plugins, HotplexPluginManager)
-    app = build_app(Runtime(settings, plugins))
+    app = build_app(compose(settings, plugins))
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()  # enters the runtime: sinks, engine, plugins
     stop = asyncio.Event()

@@ -133,6 +133,10 @@ class SecuritySettings(Section):
 
 
 class StorageSettings(Section):
+    enabled: bool = Field(
+        True,
+        description="Store sessions, turns and events (false: nothing survives a restart).",
+    )
     url: str | None = Field(
         None,
         description="SQLAlchemy async URL (default sqlite+aiosqlite:///<data_dir>/hotplex.db).",

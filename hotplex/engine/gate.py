@@ -5,14 +5,16 @@ the CLI wants to ask, the session's unattended policy or a person (docs/engine.m
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
+from hotplex import interfaces
 from hotplex.config import Settings, UnattendedPolicy
 from hotplex.engine.approvals import ANYONE, Approvals
 from hotplex.engine.policy import PolicyChain, SessionGrants, ToolCall
+from hotplex.engine.publisher import Publisher
 from hotplex.engine.session import Session
-from hotplex.events import AgentEvent, agent_event
+from hotplex.events import agent_event
 from hotplex.tool_names import canonical_tool_name
 from hotplex.types import ToolDecision, ToolRequest
 
@@ -20,18 +22,27 @@ __all__ = ["ToolGate"]
 
 
 class ToolGate:
-    """Part of :class:`~hotplex.engine.engine.Engine`: the gate each agent gets."""
+    """The gate each agent gets (:meth:`for_session`): the policy chain, then the session's
+    unattended policy (``unattended``, by session id) or a person through ``approvals``."""
 
-    if TYPE_CHECKING:
-        settings: Settings
-        approvals: Approvals
-        grants: SessionGrants
-        policy: PolicyChain
-        _policies: dict[str, UnattendedPolicy | None]
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        approvals: Approvals,
+        policy: PolicyChain,
+        grants: SessionGrants,
+        unattended: Mapping[str, UnattendedPolicy | None],
+        publisher: Publisher,
+    ) -> None:
+        self._approvers = settings.security.approvers
+        self._approvals = approvals
+        self._policy = policy
+        self._grants = grants
+        self._unattended = unattended
+        self._publisher = publisher
 
-        async def _publish(self, session: Session, event: AgentEvent) -> AgentEvent: ...
-
-    def gate_for(self, session: Session) -> Callable[[ToolRequest], Awaitable[ToolDecision]]:
+    def for_session(self, session: Session) -> interfaces.ToolGate:
         async def gate(request: ToolRequest) -> ToolDecision:
             return await self._gate(session, request)
 
@@ -39,7 +50,7 @@ class ToolGate:
 
     async def _gate(self, session: Session, request: ToolRequest) -> ToolDecision:
         call = ToolCall(session.session_id, session.address, session.work_dir, request)
-        verdict = await self.policy.check(call)
+        verdict = await self._policy.check(call)
         if verdict is not None and verdict.action == "deny":
             reason = f"{verdict.rule}: {verdict.reason}" if verdict.rule else verdict.reason
             return ToolDecision("deny", message=reason or "denied by policy")
@@ -52,7 +63,7 @@ class ToolGate:
     async def _ask_person(
         self, session: Session, request: ToolRequest, reason: str | None
     ) -> ToolDecision:
-        policy = self._policies.get(session.session_id)
+        policy = self._unattended.get(session.session_id)
         address = session.address
         if policy == "deny":
             return ToolDecision(
@@ -67,10 +78,8 @@ class ToolGate:
             )
         if policy is not None and hasattr(policy, "route_to"):
             address = policy.route_to
-        approvers = self.settings.security.approvers or (
-            (session.owner,) if session.owner else (ANYONE,)
-        )
-        approval = await self.approvals.open(
+        approvers = self._approvers or ((session.owner,) if session.owner else (ANYONE,))
+        approval = await self._approvals.open(
             kind="tool",
             session_id=session.session_id,
             address=address,
@@ -83,7 +92,7 @@ class ToolGate:
         if turn is not None:
             turn.pending_permissions += 1
         try:
-            await self._publish(
+            await self._publisher.publish(
                 session,
                 agent_event(
                     "permission_request",
@@ -95,7 +104,7 @@ class ToolGate:
                     scopes=list(approval.scopes),
                 ),
             )
-            decision = await self.approvals.wait(approval)
+            decision = await self._approvals.wait(approval)
         finally:
             if turn is not None:
                 turn.pending_permissions -= 1
@@ -108,9 +117,9 @@ class ToolGate:
         }
         if decision.reason:
             data["reason"] = decision.reason
-        await self._publish(session, agent_event("permission_decision", **data))
+        await self._publisher.publish(session, agent_event("permission_decision", **data))
         if decision.decision == "allow":
             if decision.scope == "session":
-                self.grants.grant(session.session_id, request)
+                self._grants.grant(session.session_id, request)
             return ToolDecision("allow")
         return ToolDecision("deny", message=decision.reason or f"denied by {decision.by}")

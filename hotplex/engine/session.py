@@ -156,7 +156,7 @@ class Session:
     worker: asyncio.Task[None] | None = None
     spawn_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     accept_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    publish_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # see Engine._publish
+    publish_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # see Publisher.publish
 
     @property
     def busy(self) -> bool:

@@ -12,16 +12,15 @@ import logging
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hotplex.aio import cancel_and_wait
+from hotplex.engine.gate import ToolGate
+from hotplex.engine.launcher import Launcher
+from hotplex.engine.session import Session
+from hotplex.engine.slots import Slots
 from hotplex.errors import HotplexError
 from hotplex.interfaces import AgentProcess
 from hotplex.types import ToolDecision, ToolRequest
-
-if TYPE_CHECKING:
-    from hotplex.engine.engine import Engine
-    from hotplex.engine.session import Session
 
 __all__ = ["Spares"]
 
@@ -31,14 +30,14 @@ log = logging.getLogger(__name__)
 class _GateRef:
     """The gate of a spare: it answers for whichever session takes the spare."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, gate: ToolGate) -> None:
+        self.gate = gate
         self.session: Session | None = None
 
     async def __call__(self, request: ToolRequest) -> ToolDecision:
         if self.session is None:
             return ToolDecision("deny", message="no conversation owns this agent yet")
-        return await self.engine.gate_for(self.session)(request)
+        return await self.gate.for_session(self.session)(request)
 
 
 @dataclass
@@ -50,8 +49,10 @@ class _Spare:
 
 
 class Spares:
-    def __init__(self, engine: Engine, count: int) -> None:
-        self._engine = engine
+    def __init__(self, count: int, *, launcher: Launcher, slots: Slots, gate: ToolGate) -> None:
+        self._launcher = launcher
+        self._slots = slots
+        self._gate = gate
         self.count = count
         self._ready: list[_Spare] = []
         self._filler: asyncio.Task[None] | None = None
@@ -71,28 +72,28 @@ class Spares:
             self._filler = asyncio.create_task(self._fill(), name="engine-prewarm")
 
     async def _fill(self) -> None:
-        engine = self._engine
+        launcher, slots = self._launcher, self._slots
         while not self._closed and len(self._ready) < self.count:
             try:
-                await engine.reserve_slot(evict=False)
+                slots.reserve(evict=False)
             except HotplexError:
                 return  # the pool is full of real sessions: no spares now
             provider_session_id = str(uuid.uuid4())
-            work_dir = engine.workdirs.spare_dir(provider_session_id)
-            gate = _GateRef(engine)
-            spec = engine.start_spec(provider_session_id, provider_session_id, work_dir, False)
+            work_dir = launcher.workdirs.spare_dir(provider_session_id)
+            gate = _GateRef(self._gate)
+            spec = launcher.start_spec(provider_session_id, provider_session_id, work_dir, False)
             try:
-                process = await engine.provider.start(spec, gate)
+                process = await launcher.start(spec, gate)
             except Exception:
-                engine.release_slot()
+                slots.release()
                 log.exception("prewarming a spare agent failed")
                 return
             except BaseException:
-                engine.release_slot()
+                slots.release()
                 raise
             if self._closed:
                 await process.close(1.0)
-                engine.release_slot()
+                slots.release()
                 return
             await self._prime(process)
             self._ready.append(_Spare(process, provider_session_id, work_dir, gate))
@@ -111,7 +112,7 @@ class Spares:
 
     def take(self, session: Session) -> AgentProcess | None:
         """Hand a ready spare to a new session without a project (it keeps the slot)."""
-        if self._engine.workdirs.project_for(session.address) is not None:
+        if self._launcher.workdirs.project_for(session.address) is not None:
             return None
         while self._ready:
             spare = self._ready.pop(0)
@@ -120,7 +121,7 @@ class Spares:
                 session.provider_session_id = spare.provider_session_id
                 session.work_dir = spare.work_dir
                 return spare.process
-            self._engine.release_slot()
+            self._slots.release()
         return None
 
     async def aclose(self) -> None:
@@ -129,4 +130,4 @@ class Spares:
         spares, self._ready = self._ready, []
         for spare in spares:
             await spare.process.close(1.0)
-            self._engine.release_slot()
+            self._slots.release()

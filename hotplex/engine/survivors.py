@@ -19,7 +19,7 @@ import signal
 import time
 from pathlib import Path
 
-from hotplex.engine.subprocess import process_start_time
+from hotplex.agent_process import process_start_time
 
 __all__ = ["TAG", "agent_tag", "find_survivors", "sweep_survivors"]
 

@@ -1,6 +1,6 @@
 """The engine's turns: each session's worker runs its queued turns one at a time, each
-under a watchdog; a turn's ``done`` reaches clients only once the turn is stored
-(docs/engine.md, "Turns")."""
+under a watchdog; a turn's ``done`` reaches clients only once the turn is stored (the
+:class:`~hotplex.engine.ledger.TurnLedger`, docs/engine.md, "Turns")."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from hotplex.aio import cancel_and_wait
 from hotplex.config import Settings
-from hotplex.engine.persistence import record_of
+from hotplex.engine.ledger import TurnLedger
+from hotplex.engine.pool import Pool
+from hotplex.engine.publisher import Publisher
 from hotplex.engine.session import Session, Turn
 from hotplex.engine.spares import Spares
 from hotplex.errors import (
@@ -24,34 +24,38 @@ from hotplex.errors import (
     ProtocolError,
     UserFacingError,
 )
-from hotplex.events import AgentEvent, agent_event
-from hotplex.interfaces import AgentProcess, Storage
+from hotplex.events import agent_event
+from hotplex.interfaces import AgentProcess
 
-__all__ = ["DURABLE_TIMEOUT", "Durable", "TurnRunner"]
+__all__ = ["TurnRunner"]
 
 log = logging.getLogger("hotplex.engine.engine")
 
-#: Awaited before a turn's ``done`` reaches anyone: returns once its events are committed.
-Durable = Callable[[AgentEvent], Awaitable[None]]
-DURABLE_TIMEOUT = 30.0
-
 
 class TurnRunner:
-    """Part of :class:`~hotplex.engine.engine.Engine`: the sessions' workers."""
+    """One worker task per session runs its queued turns, one at a time."""
 
-    if TYPE_CHECKING:
-        settings: Settings
-        spares: Spares
-        _store: Storage | None
-        _durable: Durable | None
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pool: Pool,
+        ledger: TurnLedger,
+        publisher: Publisher,
+        spares: Spares,
+    ) -> None:
+        self._limits = settings.engine
+        self._pool = pool
+        self._ledger = ledger
+        self._publisher = publisher
+        self._spares = spares
 
-        async def _publish(self, session: Session, event: AgentEvent) -> AgentEvent: ...
-
-        async def _save(self, session: Session) -> None: ...
-
-        async def _ensure_process(self, session: Session) -> AgentProcess: ...
-
-        async def _stop_process(self, session: Session, state: str | None) -> None: ...
+    def ensure_worker(self, session: Session) -> None:
+        """Start the session's worker unless it runs."""
+        if session.worker is None or session.worker.done():
+            session.worker = asyncio.create_task(
+                self._worker(session), name=f"session:{session.key}"
+            )
 
     async def _worker(self, session: Session) -> None:
         while True:  # the turn is not kept while waiting for the next one
@@ -62,8 +66,7 @@ class TurnRunner:
         turn.started_at = time.time()
         turn.last_activity = time.monotonic()
         try:
-            if self._store is not None and not turn.stored_started:
-                await self._store.start_turn(turn.turn_id)
+            await self._ledger.start(turn)
             await self._run_turn(session, turn)
         except asyncio.CancelledError:
             await self._end_turn(
@@ -83,37 +86,9 @@ class TurnRunner:
             session.current = None
             session.last_active = time.monotonic()
             turn.finish()
-            if not turn.stored_ended:  # else the session was stored with the turn's end
-                await self._save_quietly(session)
+            await self._ledger.turn_over(session, turn)
             # refill after the turn, so starting a spare does not compete with it
-            self.spares.refill()
-
-    async def _make_durable(self, session: Session, done: AgentEvent) -> None:
-        """Before a turn's ``done`` reaches anyone: its events are committed and the turn is
-        stored as finished, so a client that saw ``done`` never sees the turn again."""
-        try:
-            if self._durable is not None:
-                async with asyncio.timeout(DURABLE_TIMEOUT):
-                    await self._durable(done)
-            store, status = self._store, str(done.data["status"])
-            if store is not None and done.turn_id:
-                turn = session.current
-                if turn is not None:
-                    await store.end_turn(done.turn_id, status, record_of(session, ending=True))
-                    turn.stored_ended = True
-                else:
-                    await store.finish_turn(done.turn_id, status)
-        except (TimeoutError, HotplexError) as exc:
-            log.error(
-                "session %s: turn %s not confirmed stored: %r", session.key, done.turn_id, exc
-            )
-
-    async def _save_quietly(self, session: Session) -> None:
-        """Store the session after a turn; a failure is logged (the turn itself is over)."""
-        try:
-            await self._save(session)
-        except Exception:
-            log.exception("session %s: storing the session failed", session.key)
+            self._spares.refill()
 
     async def _end_turn(
         self, session: Session, turn: Turn, status: str, code: str, message: str
@@ -121,21 +96,21 @@ class TurnRunner:
         if turn.status is not None:
             return
         retryable = status == "error" and code != "pool_exhausted"
-        await self._publish(
+        await self._publisher.publish(
             session, agent_event("error", code=code, message=message, retryable=retryable)
         )
-        await self._publish(session, agent_event("done", status=status, duration_ms=0))
+        await self._publisher.publish(session, agent_event("done", status=status, duration_ms=0))
 
     async def _run_turn(self, session: Session, turn: Turn) -> None:
         for attempt in (1, 2):
-            process = await self._ensure_process(session)
+            process = await self._pool.ensure(session)
             watchdog = asyncio.create_task(self._watchdog(session, turn, process))
             try:
                 delivered = await self._stream_turn(session, turn, process, retry=attempt == 1)
             finally:
                 await cancel_and_wait(watchdog)
             if not process.alive:
-                await self._stop_process(session, None)
+                await self._pool.stop(session, None)
             if delivered:
                 return
 
@@ -160,7 +135,7 @@ class TurnRunner:
                 if event.type == "error":
                     continue  # the kill's crash report; the timeout is the error
                 if event.type == "done":
-                    await self._publish(
+                    await self._publisher.publish(
                         session,
                         agent_event(
                             "error",
@@ -172,11 +147,11 @@ class TurnRunner:
                     event = agent_event(
                         "done", status="error", duration_ms=int(event.data["duration_ms"])
                     )
-            await self._publish(session, event)
+            await self._publisher.publish(session, event)
         return True
 
     async def _watchdog(self, session: Session, turn: Turn, process: AgentProcess) -> None:
-        engine = self.settings.engine
+        engine = self._limits
         started = time.monotonic()
         while True:
             now = time.monotonic()

@@ -21,10 +21,10 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hotplex.agent_process import AgentSubprocess
 from hotplex.aio import cancel_and_wait
 from hotplex.binaries import find_binary
 from hotplex.config import ProviderSettings
-from hotplex.engine.subprocess import AgentSubprocess
 from hotplex.errors import AgentStartError, ProtocolError
 from hotplex.events import AgentEvent, agent_event
 from hotplex.interfaces import AgentProcess, Provider, ToolGate

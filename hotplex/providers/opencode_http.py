@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from hotplex.engine.subprocess import AgentSubprocess
+from hotplex.agent_process import AgentSubprocess
 from hotplex.errors import ProtocolError
 
 __all__ = [

@@ -17,10 +17,10 @@ from typing import Any
 
 import aiohttp
 
+from hotplex.agent_process import AgentSubprocess
 from hotplex.aio import cancel_and_wait
 from hotplex.binaries import find_binary
 from hotplex.config import ProviderSettings
-from hotplex.engine.subprocess import AgentSubprocess
 from hotplex.errors import AgentStartError
 from hotplex.providers import opencode_config
 from hotplex.providers.opencode_http import ServerProcess, free_port

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hotplex.storage.migration import Migration
-from hotplex.storage.records import ApprovalRecord, AuditRecord, QueuedTurn, SessionRecord
+from hotplex.stored import ApprovalRecord, AuditRecord, QueuedTurn, SessionRecord
 
 if TYPE_CHECKING:
     from hotplex.storage.sink import StorageSink

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from hotplex.aio import cancel_and_wait
 from hotplex.context import PluginContext
+from hotplex.events import AgentEvent, AuditEvent
 from hotplex.interfaces import HookSink, Storage
 from hotplex.records import ResourceSpec, SinkSpec, StorageSpec
 
@@ -49,12 +50,21 @@ def storage_records() -> list[StorageSpec]:
     return [StorageSpec(name="sqlalchemy", schemes=SCHEMES, factory=make_sql_storage)]
 
 
+class _Unstored(HookSink):
+    """The storage sink with ``storage.enabled: false``: nothing to store into."""
+
+    async def handle(self, batch: Sequence[AgentEvent | AuditEvent]) -> None:
+        return None
+
+
 def make_storage_sink(ctx: PluginContext) -> HookSink:
     """The storage sink over the opened storage (service ``STORAGE``); also published as
     service ``STORAGE_SINK`` for the engine's ``committed()`` waits."""
     from hotplex.services import STORAGE
     from hotplex.storage.sink import STORAGE_SINK, StorageSink
 
+    if not ctx.settings.storage.enabled:
+        return _Unstored()
     existing = ctx.services.find(STORAGE_SINK)
     if existing is not None:
         return existing
@@ -97,7 +107,7 @@ async def run_retention(
     from hotplex.services import STORAGE
 
     days = ctx.settings.storage.retention_days
-    if days <= 0:
+    if days <= 0 or not ctx.settings.storage.enabled:
         yield
         return
     task = asyncio.create_task(

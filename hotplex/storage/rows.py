@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from hotplex.events import AgentEvent, AuditEvent
-from hotplex.storage.records import (
+from hotplex.stored import (
+    SESSION_FIELDS,
     ApprovalRecord,
     AuditRecord,
     QueuedTurn,
     SessionRecord,
-    SessionState,
     TurnState,
 )
 from hotplex.types import ApprovalRequest, IncomingMessage
@@ -80,51 +80,17 @@ def audit_from_row(row: Row) -> AuditRecord:
 
 
 def session_row(record: SessionRecord) -> dict[str, Any]:
-    return {
-        "session_id": record.session_id,
-        "key": record.key,
-        "address": record.address,
-        "owner": record.owner,
-        "provider_session_id": record.provider_session_id,
-        "work_dir": record.work_dir,
-        "state": record.state,
-        "agent_pid": record.agent_pid,
-        "agent_pgid": record.agent_pgid,
-        "agent_start_time": record.agent_start_time,
-        "last_seq": record.last_seq,
-        "turns": record.turns,
-        "input_tokens": record.input_tokens,
-        "output_tokens": record.output_tokens,
-        "cost_usd": record.cost_usd,
-        "overrides": dict(record.overrides),
-        "running_turn_id": record.running_turn_id,
-        "created_at": record.created_at,
-        "updated_at": record.updated_at,
-    }
+    """Every field of the record, one column each (the ``sessions`` table's columns are
+    the record's field names)."""
+    row = {name: getattr(record, name) for name in SESSION_FIELDS}
+    row["overrides"] = dict(record.overrides)
+    return row
 
 
 def session_from_row(row: Row) -> SessionRecord:
-    return SessionRecord(
-        session_id=row["session_id"],
-        key=row["key"],
-        address=row["address"],
-        owner=row["owner"],
-        provider_session_id=row["provider_session_id"],
-        work_dir=row["work_dir"],
-        state=cast(SessionState, row["state"]),
-        agent_pid=row["agent_pid"],
-        agent_pgid=row["agent_pgid"],
-        agent_start_time=row["agent_start_time"],
-        last_seq=int(row["last_seq"]),
-        turns=int(row["turns"]),
-        input_tokens=int(row["input_tokens"]),
-        output_tokens=int(row["output_tokens"]),
-        cost_usd=float(row["cost_usd"]),
-        overrides=dict(row["overrides"] or {}),
-        running_turn_id=row["running_turn_id"],
-        created_at=float(row["created_at"]),
-        updated_at=float(row["updated_at"]),
-    )
+    values = {name: row[name] for name in SESSION_FIELDS}
+    values["overrides"] = dict(values["overrides"] or {})
+    return SessionRecord(**values)
 
 
 def turn_from_row(row: Row) -> QueuedTurn:

@@ -56,7 +56,6 @@ from hotplex.storage.dialects import (
 from hotplex.storage.fastpath import FastWriter
 from hotplex.storage.migration import CORE_COMPONENT, Migration
 from hotplex.storage.migrator import applied_versions, apply_migrations, ordered
-from hotplex.storage.records import ApprovalRecord, AuditRecord, QueuedTurn, SessionRecord
 from hotplex.storage.schema import (
     CORE_TABLES,
     approvals,
@@ -66,6 +65,7 @@ from hotplex.storage.schema import (
 )
 from hotplex.storage.schema import audit as audit_table
 from hotplex.storage.schema import events as events_table
+from hotplex.stored import ApprovalRecord, AuditRecord, QueuedTurn, SessionRecord
 from hotplex.types import ApprovalRequest, IncomingMessage
 
 __all__ = ["SqlStorage"]
@@ -277,12 +277,6 @@ class SqlStorage(Storage):
 
     # -- events and audit --------------------------------------------------------------
 
-    async def append_events(self, events: Sequence[AgentEvent]) -> None:
-        await self.append_batch(events, ())
-
-    async def append_audit(self, events: Sequence[AuditEvent]) -> None:
-        await self.append_batch((), events)
-
     async def append_batch(self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]) -> None:
         if not events and not audit:
             return
@@ -409,19 +403,6 @@ class SqlStorage(Storage):
 
     # -- queued turns ------------------------------------------------------------------
 
-    async def enqueue_turn(
-        self,
-        session_id: str,
-        turn_id: str,
-        prompt: str,
-        request_id: str | None = None,
-        user: str | None = None,
-        inbound: IncomingMessage | None = None,
-    ) -> None:
-        await self.accept_turn(
-            session_id, turn_id, prompt, request_id=request_id, user=user, inbound=inbound
-        )
-
     async def accept_turn(
         self,
         session_id: str,
@@ -481,15 +462,14 @@ class SqlStorage(Storage):
         async with self.write() as conn:
             await conn.execute(stmt)
 
-    async def finish_turn(self, turn_id: str, status: str) -> None:
+    async def end_turn(
+        self, turn_id: str, status: str, session: SessionRecord | None = None
+    ) -> None:
+        """The turn finished (and the session stored), in one transaction."""
         async with self.write() as conn:
             await conn.execute(self._finish_turn_stmt(turn_id, status))
-
-    async def end_turn(self, turn_id: str, status: str, session: SessionRecord) -> None:
-        """The turn finished and the session stored, in one transaction."""
-        async with self.write() as conn:
-            await conn.execute(self._finish_turn_stmt(turn_id, status))
-            await conn.execute(self._save_session_stmt(session))
+            if session is not None:
+                await conn.execute(self._save_session_stmt(session))
 
     @staticmethod
     def _finish_turn_stmt(turn_id: str, status: str) -> Any:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hotplex.context import PluginContext
-from hotplex.core_plugin import check_credentials, check_provider
+from hotplex.core.doctor import check_credentials, check_provider
 from hotplex.records import CheckResult
 
 __all__ = ["SETUP_CHECKS", "SetupReport", "setup_lines", "setup_report"]

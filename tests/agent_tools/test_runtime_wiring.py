@@ -12,6 +12,7 @@ import yaml
 
 from hotplex import hookimpl
 from hotplex.agent_tools import AGENT_TOOLS, AgentToolBridge
+from hotplex.compose import compose
 from hotplex.config import load_settings
 from hotplex.context import PluginContext
 from hotplex.engine import ENGINE
@@ -47,7 +48,7 @@ def runtime_for(
     pm.register(Plugin(), "tools")
     raw = {"engine": {"data_dir": str(tmp_path / "data")}, "provider": {"type": provider}}
     settings = load_settings(None, text=yaml.safe_dump(raw), environ={}).settings
-    return Runtime(settings, pm), handed
+    return compose(settings, pm), handed
 
 
 async def test_the_provider_factory_gets_the_bridge(tmp_path: Path) -> None:

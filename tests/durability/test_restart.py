@@ -17,11 +17,13 @@ import pytest
 import yaml
 
 from hotplex.address import session_id_for
+from hotplex.agent_process import process_start_time
 from hotplex.config.models import DEFAULT_NAMESPACE
-from hotplex.engine.limits import HOLD_GATE_ENV, AgentLimits, detect_backend
-from hotplex.engine.subprocess import process_start_time
-from hotplex.storage.records import SessionRecord
+from hotplex.confinement import AgentLimits
+from hotplex.engine.limits import detect_backend
+from hotplex.engine.rlimits import HOLD_GATE_ENV
 from hotplex.storage.sql import SqlStorage
+from hotplex.stored import SessionRecord
 from hotplex.testing.daemon import Daemon
 from hotplex.testing.fake_agent import write_wrapper
 from hotplex.testing.fake_anthropic import FakeAnthropic

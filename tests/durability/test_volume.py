@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from hotplex import hookimpl
+from hotplex.compose import compose
 from hotplex.config import load_settings
 from hotplex.engine import ENGINE
 from hotplex.events import AgentEvent
@@ -50,7 +51,7 @@ async def test_200_sessions_x_20_turns_store_exactly_what_was_delivered(
             async for event in turn:
                 delivered.setdefault(event.session_id, []).append(event)
 
-    async with Runtime(settings, pm) as rt:
+    async with compose(settings, pm) as rt:
         await asyncio.wait_for(
             asyncio.gather(*(converse(rt, n) for n in range(SESSIONS))), timeout=500
         )
@@ -93,7 +94,7 @@ async def _store(storage: object, item: object) -> None:
     from hotplex.events import AgentEvent as Event
 
     if isinstance(item, Event) and item.type != "text_delta":
-        await storage.append_events([item])  # type: ignore[attr-defined]
+        await storage.append_batch([item], ())  # type: ignore[attr-defined]
 
 
 async def test_approvals_are_stored_with_their_decision(tmp_path: Path, db_url: str) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from hotplex.agent_process import group_members
 from hotplex.config import ProviderSettings
 from hotplex.engine.engine import Engine
-from hotplex.engine.subprocess import group_members
 from hotplex.errors import ProtocolError
 from hotplex.providers.claude_code import ClaudeAgentProcess, ClaudeCodeProvider
 from hotplex.testing.fake_agent import write_wrapper
@@ -294,24 +294,44 @@ async def test_200_spawn_stop_cycles_leak_nothing(tmp_path: Path) -> None:
 async def test_python_api_open_execute_iterate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The README's embedding example, with the fake agent as the provider's binary."""
+    """The embedding API with a tool call, the fake agent as the provider's binary."""
+    import hotplex
+
     binary = write_wrapper(tmp_path / "bin")
     cfg = tmp_path / "hotplex.yaml"
     cfg.write_text(f"engine: {{data_dir: {tmp_path / 'data'}}}\nprovider: {{binary: {binary}}}\n")
     monkeypatch.setenv("HOTPLEX_DISABLE_PLUGINS", "")
-    async with Engine.open(cfg) as engine:
-        turn = await engine.execute("my-project", "RUN: touch made.txt")
+    async with hotplex.open(cfg) as hp:
+        reply = await hp.execute("my-project", "RUN: touch made.txt")
         seen = []
-        async for event in turn:
+        async for event in reply:
             seen.append(event.type)
             if event.type == "permission_request":
-                await engine.approvals.decide(
-                    event.data["permission_id"], "allow", by="admin", scope="once"
-                )
-        sessions = engine.sessions()
-        assert await engine.interrupt(engine.session_id("my-project")) is False
+                await hp.decide(event.data["permission_id"], "allow", scope="once")
+        sessions = hp.sessions()
+        assert await hp.interrupt(hp.session_id("my-project")) is False
     assert seen[-1] == "done" and "tool_result" in seen
     assert (Path(sessions[0].work_dir) / "made.txt").exists()
+
+
+def test_readme_embedding_example_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's Python block, run as it is, against a hotplex.yaml in the working
+    directory that points the provider at the fake agent."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Embedding HotPlex in Python") :]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    binary = write_wrapper(tmp_path / "bin")
+    (tmp_path / "hotplex.yaml").write_text(
+        f"engine: {{data_dir: {tmp_path / 'data'}}}\nprovider: {{binary: {binary}}}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOTPLEX_DISABLE_PLUGINS", "")
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    out = capsys.readouterr().out
+    assert "list the failing tests" in out  # the fake agent's echo, streamed
+    assert "SessionInfo(" in out and "my-project" in out
 
 
 def running(pid: int) -> bool:

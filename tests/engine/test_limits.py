@@ -23,17 +23,13 @@ from typing import Any
 
 import pytest
 
+from hotplex.confinement import AgentLimits, LimitBackend
 from hotplex.engine import limits as limits_module
+from hotplex.engine import rlimits
+from hotplex.engine.cgroups import Cgroup1Backend, Cgroup2Backend
 from hotplex.engine.environment import agent_environment
-from hotplex.engine.limits import (
-    BACKENDS,
-    AgentLimits,
-    Cgroup1Backend,
-    Cgroup2Backend,
-    LimitBackend,
-    RlimitBackend,
-    detect_backend,
-)
+from hotplex.engine.limits import BACKENDS, detect_backend
+from hotplex.engine.rlimits import RlimitBackend
 
 CLAUDE = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "claude"
 CLAUDE_VERSION = "2.1.197"
@@ -220,15 +216,15 @@ def test_group_names_cannot_escape_the_parent(tmp_path: Path, bad: str) -> None:
 
 @pytest.mark.parametrize("prlimit", ["/usr/bin/prlimit", None])
 def test_rlimit_as_is_never_used(prlimit: str | None) -> None:
-    rlimits = limits_module._Rlimits(prlimit)
-    settings = rlimits.settings(AgentLimits(), tree=True, process=True)
+    limiter = rlimits.Rlimits(prlimit)
+    settings = limiter.settings(AgentLimits(), tree=True, process=True)
     assert resource.RLIMIT_AS not in {res for res, _, _ in settings}
     wrapped = RlimitBackend(prlimit).wrap(["x"], AgentLimits())
     assert not any(arg.startswith("--as") for arg in wrapped)
 
 
 def test_prlimit_wrapper_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(limits_module, "user_task_count", lambda uid: 100)
+    monkeypatch.setattr(rlimits, "user_task_count", lambda uid: 100)
     soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
     if soft != resource.RLIM_INFINITY and soft <= 100 + 512:
         pytest.skip(f"RLIMIT_NPROC soft limit {soft} is already tighter")
@@ -236,7 +232,7 @@ def test_prlimit_wrapper_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert argv[0] == "/usr/bin/prlimit"
     assert argv[-3:] == ["--", "claude", "-p"]
     assert f"--data={4 * 1024**3}:{4 * 1024**3}" in argv
-    assert f"--nproc=612:{limits_module._fmt(hard)}" in argv
+    assert f"--nproc=612:{rlimits._fmt(hard)}" in argv
     assert "--nofile=4096:4096" in argv
     assert "--core=0:0" in argv
 
@@ -247,13 +243,13 @@ def test_nproc_is_never_set_below_the_users_tasks_plus_max_pids(
     soft, _ = resource.getrlimit(resource.RLIMIT_NPROC)
     if soft == resource.RLIM_INFINITY:
         pytest.skip("RLIMIT_NPROC is unlimited here")
-    monkeypatch.setattr(limits_module, "user_task_count", lambda uid: soft)
+    monkeypatch.setattr(rlimits, "user_task_count", lambda uid: soft)
     argv = RlimitBackend("/usr/bin/prlimit").wrap(["x"], AgentLimits())
     assert not any(arg.startswith("--nproc") for arg in argv)
 
 
 def test_user_task_count_counts_this_process() -> None:
-    assert limits_module.user_task_count(os.getuid()) >= 1
+    assert rlimits.user_task_count(os.getuid()) >= 1
 
 
 def test_nothing_to_limit_runs_the_command_unwrapped() -> None:
@@ -417,7 +413,7 @@ def test_attach_falls_back_to_rlimits_when_the_cgroup_write_fails(
     blocker.write_text("")
     broken = Cgroup1Backend(blocker / "memory", blocker / "pids", prlimit)
     limits = AgentLimits(memory_bytes=300 * MiB)
-    caplog.set_level(logging.INFO, logger="hotplex.engine.limits")
+    caplog.set_level(logging.INFO, logger="hotplex.engine.cgroups")
     proc = subprocess.Popen(broken.wrap(["sleep", "60"], limits), start_new_session=True)
     try:
         broken.attach(proc.pid, "agent", limits)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hotplex.engine.subprocess import process_start_time
+from hotplex.agent_process import process_start_time
 from hotplex.engine.survivors import TAG, agent_tag, find_survivors, sweep_survivors
 
 

@@ -17,6 +17,7 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from hotplex import hookimpl
+from hotplex.compose import compose
 from hotplex.config import load_settings
 from hotplex.engine import ENGINE, Engine
 from hotplex.errors import StorageError
@@ -27,7 +28,6 @@ from hotplex.interfaces import Middleware, MiddlewareContext, Next
 from hotplex.plugins import make_plugin_manager
 from hotplex.records import MiddlewareSpec, ProviderSpec, StorageSpec
 from hotplex.runtime import Runtime
-from hotplex.services import STORAGE
 from hotplex.storage.sql import SqlStorage
 from hotplex.testing.fakes import FakeProvider
 
@@ -55,13 +55,7 @@ class MemoryStorage(SqlStorage):
         self.events.extend(e for e in events if (e.session_id, e.seq) not in have)
         self.stored.set()
 
-    async def append_events(self, events: Sequence[AgentEvent]) -> None:
-        await super().append_events(events)
-        self._observe(events)
-
-    async def append_batch(
-        self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]
-    ) -> None:
+    async def append_batch(self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]) -> None:
         await super().append_batch(events, audit)
         self._observe(events)
 
@@ -231,12 +225,10 @@ def make_harness(
             "provider": {"type": "fake"},
             "security": dict(security or {}),
         }
-        raw["storage"] = {"url": url}
+        raw["storage"] = {"url": url, "enabled": storage}
         settings = load_settings(None, text=yaml.safe_dump(raw), environ={}).settings
-        runtime = Runtime(settings, pm)
+        runtime = compose(settings, pm)
         async with TestClient(TestServer(build_app(runtime), host="127.0.0.1")) as client:
-            if not storage:  # what the gateway sees in a deployment without storage
-                runtime.ctx.services.remove(STORAGE)
             h = Harness(client, runtime, fake, memory)
             try:
                 yield h

@@ -67,8 +67,8 @@ async def append(url: str, session: str, count: int) -> None:
     print("opened", flush=True)
     for seq in range(1, count + 1):
         event = agent_event("status", text=f"{seq}")
-        await storage.append_events(
-            [event.stamped(session_id=session, turn_id="t", seq=seq, request_id=None)]
+        await storage.append_batch(
+            [event.stamped(session_id=session, turn_id="t", seq=seq, request_id=None)], ()
         )
     await storage.close()
     print("done", flush=True)
@@ -84,8 +84,8 @@ async def fill(url: str, session: str, limit: int) -> None:
         while True:
             seq += 1
             event = agent_event("text", text="y" * 20_000)
-            await storage.append_events(
-                [event.stamped(session_id=session, turn_id="t", seq=seq, request_id=None)]
+            await storage.append_batch(
+                [event.stamped(session_id=session, turn_id="t", seq=seq, request_id=None)], ()
             )
             print(f"committed {seq}", flush=True)
     except StorageError as exc:

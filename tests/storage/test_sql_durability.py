@@ -98,12 +98,13 @@ async def test_write_lock_is_taken_at_begin(storage: SqlStorage, db_url: str) ->
         try:
             async with storage.write():
                 task = asyncio.create_task(
-                    second.append_events(
+                    second.append_batch(
                         [
                             agent_event("text", text="x").stamped(
                                 session_id="s", turn_id="t", seq=1, request_id=None
                             )
-                        ]
+                        ],
+                        (),
                     )
                 )
                 await asyncio.sleep(0.3)
@@ -185,8 +186,8 @@ async def test_concurrent_writers_in_two_processes(storage: SqlStorage, db_url: 
     async def writer(n: int) -> None:
         for seq in range(1, per_task + 1):
             event = agent_event("status", text=str(seq))
-            await storage.append_events(
-                [event.stamped(session_id=f"task{n}", turn_id="t", seq=seq, request_id=None)]
+            await storage.append_batch(
+                [event.stamped(session_id=f"task{n}", turn_id="t", seq=seq, request_id=None)], ()
             )
 
     proc = await asyncio.create_subprocess_exec(
@@ -237,12 +238,13 @@ async def test_full_disk_fails_loudly_and_keeps_the_database_sound(tmp_path: Pat
         assert await store.integrity_check() == []
         stored = [e.seq for e in await store.read_events("full", limit=100_000)]
         assert stored[: len(acked)] == acked
-        await store.append_events(  # usable again once there is room
+        await store.append_batch(  # usable again once there is room
             [
                 agent_event("text", text="after").stamped(
                     session_id="full", turn_id="t", seq=10_000, request_id=None
                 )
-            ]
+            ],
+            (),
         )
     finally:
         await store.close()
@@ -259,7 +261,7 @@ async def test_integrity_check_reports_a_damaged_file(tmp_path: Path) -> None:
         )
         for seq in range(1, 201)
     ]
-    await store.append_events(batch)
+    await store.append_batch(batch, ())
     assert await store.integrity_check() == []
     await store.close()  # the last connection checkpoints the WAL into the file
     data = bytearray(path.read_bytes())

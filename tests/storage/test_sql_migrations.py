@@ -275,8 +275,8 @@ async def test_upgrade_from_a_v1_database_keeps_every_row(db_url: str) -> None:
             type="session.created", data={"x": 1}, session_id="s1", actor="u", ts=8.0
         )
         # and the upgraded database takes new rows as usual
-        await store.append_events(
-            [AgentEvent(type="text", data={"text": "3"}, session_id="s1", seq=3)]
+        await store.append_batch(
+            [AgentEvent(type="text", data={"text": "3"}, session_id="s1", seq=3)], ()
         )
         assert [e.seq for e in await store.read_events("s1", since_seq=2)] == [3]
     finally:

@@ -117,15 +117,17 @@ async def test_unreachable_backend_raises_storage_error(backend: str, tmp_path: 
 
 async def test_events_round_trip_equal_to_dict(storage: SqlStorage) -> None:
     stamped = [stamp(e, i + 1, req="req_1" if i % 2 else None) for i, e in enumerate(SAMPLES)]
-    await storage.append_events(stamped)
+    await storage.append_batch(stamped, ())
     got = await storage.read_events("s1")
     assert [e.to_dict() for e in got] == [e.to_dict() for e in stamped]
     assert [AgentEvent.from_dict(e.to_dict()) for e in got] == got
 
 
 async def test_read_events_since_seq_limit_gaps_and_sessions(storage: SqlStorage) -> None:
-    await storage.append_events([stamp(agent_event("status", text=str(s)), s) for s in (1, 2, 5)])
-    await storage.append_events([stamp(agent_event("status", text="b"), 1, session="s2")])
+    await storage.append_batch(
+        [stamp(agent_event("status", text=str(s)), s) for s in (1, 2, 5)], ()
+    )
+    await storage.append_batch([stamp(agent_event("status", text="b"), 1, session="s2")], ())
     assert [e.seq for e in await storage.read_events("s1")] == [1, 2, 5]
     assert [e.seq for e in await storage.read_events("s1", since_seq=2)] == [5]
     assert [e.seq for e in await storage.read_events("s1", since_seq=3)] == [5]
@@ -136,19 +138,19 @@ async def test_read_events_since_seq_limit_gaps_and_sessions(storage: SqlStorage
 
 
 async def test_existing_seq_is_kept_not_overwritten(storage: SqlStorage) -> None:
-    await storage.append_events([stamp(agent_event("text", text="first"), 1)])
-    await storage.append_events(
-        [stamp(agent_event("text", text="again"), 1), stamp(agent_event("text", text="two"), 2)]
+    await storage.append_batch([stamp(agent_event("text", text="first"), 1)], ())
+    await storage.append_batch(
+        [stamp(agent_event("text", text="again"), 1), stamp(agent_event("text", text="two"), 2)], ()
     )
     assert [e.data["text"] for e in await storage.read_events("s1")] == ["first", "two"]
 
 
 async def test_nul_characters_and_lone_surrogates(storage: SqlStorage) -> None:
-    await storage.append_events([stamp(agent_event("text", text="a\x00b"), 1)])
-    await storage.enqueue_turn("s1", "t1", "pr\x00ompt")
+    await storage.append_batch([stamp(agent_event("text", text="a\x00b"), 1)], ())
+    await storage.accept_turn("s1", "t1", "pr\x00ompt")
     # a lone surrogate (e.g. from "\\ud800" in the CLI's JSON) cannot be encoded as UTF-8
-    await storage.append_events([stamp(agent_event("text", text="x\ud800y"), 2)])
-    await storage.enqueue_turn("s1", "t2", "p\udc80q")
+    await storage.append_batch([stamp(agent_event("text", text="x\ud800y"), 2)], ())
+    await storage.accept_turn("s1", "t2", "p\udc80q")
     events = await storage.read_events("s1")
     turns = await storage.pending_turns()
     assert events[1].data["text"] == "x\ufffdy" and turns[1].prompt == "p\ufffdq"
@@ -229,16 +231,18 @@ def test_session_record_rejects_unknown_state() -> None:
 
 async def test_queued_turns_order_start_finish(storage: SqlStorage) -> None:
     for i in range(5):
-        await storage.enqueue_turn("s1" if i % 2 == 0 else "s2", f"t{i}", f"p{i}", f"r{i}", "U1")
-    await storage.enqueue_turn("s1", "t0", "duplicate ignored")
+        await storage.accept_turn(
+            "s1" if i % 2 == 0 else "s2", f"t{i}", f"p{i}", request_id=f"r{i}", user="U1"
+        )
+    await storage.accept_turn("s1", "t0", "duplicate ignored")
     pending = await storage.pending_turns()
     assert [t.turn_id for t in pending] == ["t0", "t1", "t2", "t3", "t4"]
     assert pending[0].prompt == "p0" and pending[0].request_id == "r0" and pending[0].user == "U1"
     assert {t.state for t in pending} == {"queued"} and pending[0].started_at is None
     await storage.start_turn("t0")
     await storage.start_turn("t1")
-    await storage.finish_turn("t1", "ok")
-    await storage.finish_turn("t3", "interrupted")  # finished without having started
+    await storage.end_turn("t1", "ok")
+    await storage.end_turn("t3", "interrupted")  # finished without having started
     pending = await storage.pending_turns()
     assert [(t.turn_id, t.state) for t in pending] == [
         ("t0", "started"),
@@ -290,7 +294,7 @@ async def test_audit_filters_and_paging(storage: SqlStorage) -> None:
         )
         for i in range(20)
     ]
-    await storage.append_audit(batch)
+    await storage.append_batch((), batch)
     newest = await storage.read_audit(limit=5)
     assert [r.event.data["i"] for r in newest] == [19, 18, 17, 16, 15]
     assert newest[0].event == batch[19]
@@ -371,18 +375,23 @@ async def test_pending_inbound_and_finish(storage: SqlStorage) -> None:
 async def test_prune_deletes_only_older_rows(storage: SqlStorage) -> None:
     now = time.time()
     old, new = now - 40 * 86400, now - 3600
-    await storage.append_events(
+    await storage.append_batch(
         [
             AgentEvent(type="text", data={"text": "old"}, session_id="s1", seq=1, ts=old),
             AgentEvent(type="text", data={"text": "new"}, session_id="s1", seq=2, ts=new),
-        ]
+        ],
+        (),
     )
-    await storage.append_audit(
-        [AuditEvent(type="cron.run", data={}, ts=old), AuditEvent(type="cron.run", data={}, ts=new)]
+    await storage.append_batch(
+        (),
+        [
+            AuditEvent(type="cron.run", data={}, ts=old),
+            AuditEvent(type="cron.run", data={}, ts=new),
+        ],
     )
-    await storage.enqueue_turn("s1", "t_old", "p")
-    await storage.finish_turn("t_old", "ok")
-    await storage.enqueue_turn("s1", "t_open", "p")
+    await storage.accept_turn("s1", "t_old", "p")
+    await storage.end_turn("t_old", "ok")
+    await storage.accept_turn("s1", "t_open", "p")
     await storage.record_inbound(message(event_id="done"))
     await storage.finish_inbound(message(event_id="done"))
     await storage.record_inbound(message(event_id="open"))
@@ -408,7 +417,7 @@ async def test_prune_in_chunks(storage: SqlStorage, monkeypatch: pytest.MonkeyPa
         AgentEvent(type="status", data={"text": "x"}, session_id="s", seq=i, ts=10.0)
         for i in range(1, 51)
     ]
-    await storage.append_events(batch)
-    await storage.append_audit([AuditEvent(type="cron.run", data={}, ts=10.0)] * 15)
+    await storage.append_batch(batch, ())
+    await storage.append_batch((), [AuditEvent(type="cron.run", data={}, ts=10.0)] * 15)
     assert await storage.prune(11.0) == 65
     assert await storage.read_events("s") == [] and await storage.read_audit() == []

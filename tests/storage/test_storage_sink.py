@@ -240,7 +240,7 @@ async def test_storage_records_sink_spec_and_retention(
         new = AgentEvent(
             type="text", data={"text": "new"}, session_id="s", seq=2, ts=now - 29 * 86400
         )
-        await store.append_events([old, new])
+        await store.append_batch([old, new], ())
         assert await plugin.prune_expired(store, 0) == 0  # 0 days: keep everything
         assert len(await store.read_events("s")) == 2
         assert hotplex_settings.storage.retention_days == 30

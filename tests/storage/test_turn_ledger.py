@@ -1,4 +1,4 @@
-"""SqlStorage's turn records (``Storage.accept_turn``, ``end_turn``): a turn's start and
+"""The turn ledger (``Storage.accept_turn``, ``start_turn``, ``end_turn``): a turn's start and
 its end in one transaction each, and on SQLite the start in the WAL before its fsync
 (hotplex.storage.fastpath)."""
 
@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 import hotplex.storage.fastpath as fastpath
 from hotplex.interfaces import Storage
-from hotplex.storage.records import SessionRecord
 from hotplex.storage.schema import inbound
 from hotplex.storage.sql import SqlStorage
+from hotplex.stored import SessionRecord
 from hotplex.types import IncomingMessage
 
 
@@ -71,22 +71,21 @@ async def test_end_turn_finishes_the_turn_and_stores_the_session(storage: SqlSto
     assert stored is not None and (stored.turns, stored.last_seq) == (3, 9)
 
 
-async def test_the_default_turn_records_compose_the_basic_methods(storage: SqlStorage) -> None:
-    """A backend that overrides none of them: ``Storage``'s own accept_turn, synced and
-    end_turn, run against the real storage's basic methods."""
-    chat = web_message("chat")
-    assert await storage.record_inbound(chat)
-    await Storage.accept_turn(storage, "s1", "t1", "first", user="k", inbound=chat, started=True)
-    await Storage.accept_turn(storage, "s1", "t2", "second", request_id="r2")
-    await Storage.synced(storage)
-    pending = await storage.pending_turns()
-    assert [(t.turn_id, t.state) for t in pending] == [("t1", "started"), ("t2", "queued")]
-    assert await inbound_rows(storage) == [(None, "done", "chat")]
-    record = SessionRecord(session_id="s1", key="k", state="idle", turns=1, last_seq=4)
-    await Storage.end_turn(storage, "t1", "ok", record)
+def test_the_turn_ledger_methods_are_the_interfaces_primitives() -> None:
+    """One method per step of a turn, each abstract: no default built on another."""
+    assert {"accept_turn", "start_turn", "end_turn", "append_batch"} <= (
+        Storage.__abstractmethods__
+    )
+    for gone in ("enqueue_turn", "finish_turn", "append_events", "append_audit"):
+        assert not hasattr(Storage, gone), gone
+
+
+async def test_end_turn_without_a_session_finishes_only_the_turn(storage: SqlStorage) -> None:
+    await storage.accept_turn("s1", "t1", "p", started=True)
+    await storage.accept_turn("s1", "t2", "q")
+    await storage.end_turn("t1", "interrupted")
     assert [t.turn_id for t in await storage.pending_turns()] == ["t2"]
-    stored = await storage.get_session("s1")
-    assert stored is not None and (stored.turns, stored.last_seq) == (1, 4)
+    assert await storage.get_session("s1") is None
 
 
 async def test_sqlite_accept_is_in_the_wal_before_its_fsync(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from hotplex.waf.cli import waf as waf_group
+from hotplex.cli.waf import waf as waf_group
 
 
 @pytest.fixture

@@ -112,11 +112,11 @@ async def test_real_cli_dangerous_and_exfiltrating_calls_are_denied(
 
 async def test_prompt_middleware_blocks_warns_and_asks(tmp_path: Path) -> None:
     from hotplex import hookimpl
+    from hotplex.compose import compose
     from hotplex.engine import ENGINE
     from hotplex.interfaces import MiddlewareContext
     from hotplex.plugins import make_plugin_manager
     from hotplex.records import ProviderSpec, SinkSpec
-    from hotplex.runtime import Runtime
     from hotplex.testing.fakes import FakeProvider
 
     audits: list[AuditEvent] = []
@@ -153,7 +153,7 @@ async def test_prompt_middleware_blocks_warns_and_asks(tmp_path: Path) -> None:
     def msg(text: str) -> IncomingMessage:
         return IncomingMessage(address="web:t/s", text=text, user="alice", platform="web")
 
-    async with Runtime(settings, pm) as rt:
+    async with compose(settings, pm) as rt:
         blocked = await rt.process_inbound(msg("run this now: rm -rf / --no-preserve-root"), final)
         assert blocked.reply is not None and "delete.root" in blocked.reply
         question = await rt.process_inbound(msg("what does `rm -rf /` do?"), final)

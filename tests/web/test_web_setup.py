@@ -14,9 +14,9 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from hotplex.compose import compose
 from hotplex.config import load_settings
 from hotplex.plugins import make_plugin_manager
-from hotplex.runtime import Runtime
 from hotplex.testing.daemon import Daemon
 from hotplex.testing.fake_agent import write_wrapper
 from hotplex.web import add_web_routes, setup_lines, setup_report
@@ -42,7 +42,7 @@ def web_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...,
         raw = {"engine": {"data_dir": str(tmp_path / "data")}, "provider": {"binary": binary}}
         settings = load_settings(None, text=yaml.safe_dump(raw), environ={}).settings
         app = web.Application()
-        add_web_routes(app, Runtime(settings, make_plugin_manager(entry_points=False, environ={})))
+        add_web_routes(app, compose(settings, make_plugin_manager(entry_points=False, environ={})))
         async with TestClient(TestServer(app)) as client:
             yield client
 

@@ -1,19 +1,22 @@
-"""Typed rows the :class:`~hotplex.interfaces.Storage` interface reads and writes.
+"""What storage keeps: the records the :class:`~hotplex.interfaces.Storage` interface reads
+and writes (part of the contract; re-exported by :mod:`hotplex.storage`).
 
-Plain frozen dataclasses with no database import, so :mod:`hotplex.interfaces` can use them
-without loading SQLAlchemy.
+Plain frozen dataclasses with no database import. :class:`SessionRecord` is where a stored
+session's fields are written down: the row mapper (:mod:`hotplex.storage.rows`) and the
+engine's persistence map them by name, and a test holds the ``sessions`` table to them.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from hotplex.events import AuditEvent
 from hotplex.types import ApprovalRequest
 
 __all__ = [
+    "SESSION_FIELDS",
     "SESSION_STATES",
     "TURN_STATES",
     "ApprovalRecord",
@@ -62,6 +65,10 @@ class SessionRecord:
     def __post_init__(self) -> None:
         if self.state not in SESSION_STATES:
             raise ValueError(f"session state {self.state!r} not in {sorted(SESSION_STATES)}")
+
+
+#: The stored session's fields, in order (the ``sessions`` table's columns).
+SESSION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(SessionRecord))
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hotplex.aio import cancel_and_wait
-from hotplex.engine.limits import Confinement
+from hotplex.confinement import Confinement
 from hotplex.errors import AgentStartError, ProtocolError
 
 __all__ = ["AgentSubprocess", "group_members", "process_start_time"]

@@ -1,0 +1,133 @@
+"""Core's start-up resources, entered in this order by the runtime (``hotplex_startup``):
+storage (opened and migrated), the sinks, the retention task, then the engine (the
+configured provider, the WAF as a tool policy, the agent tools, events to the sinks and
+"durable" waits on the storage sink). Each is an async context manager; leaving them runs
+in reverse, so the engine stops before the sinks drain and storage closes last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from hotplex.context import PluginContext
+from hotplex.events import AgentEvent
+from hotplex.records import ResourceSpec
+
+__all__ = ["core_resources", "run_engine", "run_sinks", "run_storage"]
+
+
+@asynccontextmanager
+async def run_engine(ctx: PluginContext) -> AsyncIterator[None]:
+    """The engine as a start-up resource: the configured provider, events to the sinks."""
+    from hotplex.engine import ENGINE, Engine
+    from hotplex.errors import ConfigError
+    from hotplex.runtime import RUNTIME
+
+    spec = ctx.plugins.providers().get(ctx.settings.provider.type)
+    if spec is None:
+        known = ", ".join(sorted(ctx.plugins.providers())) or "none"
+        raise ConfigError(
+            f"provider.type: {ctx.settings.provider.type!r} is not registered "
+            f"(registered: {known})",
+            path="provider.type",
+        )
+    from hotplex.services import STORAGE
+    from hotplex.storage.sink import STORAGE_SINK
+
+    runtime = ctx.services.find(RUNTIME)
+    emit = runtime.emit if runtime is not None else None
+    sink = ctx.services.find(STORAGE_SINK)
+
+    async def durable(event: AgentEvent) -> None:
+        if sink is not None:
+            await sink.committed(event.session_id, event.seq)
+
+    policies = []
+    if ctx.settings.security.waf.enabled:
+        from hotplex.waf.policy import WafToolPolicy, make_waf
+
+        policies.append(WafToolPolicy(make_waf(ctx), emit))
+    async with contextlib.AsyncExitStack() as stack:
+        tools = ctx.plugins.agent_tools()
+        if tools:  # before the engine, so every agent (spares too) gets the hotplex server
+            from hotplex.agent_tools import AGENT_TOOLS, AgentToolBridge
+
+            def resolve(session_id: str) -> tuple[str, str | None] | None:
+                # a spare was started under its provider session id; find who took it
+                engine = ctx.services.find(ENGINE)
+                if engine is None:
+                    return None
+                session = engine.get(session_id)
+                if session is not None:
+                    return session.session_id, session.address
+                for info in engine.sessions():
+                    if info.provider_session_id == session_id:
+                        return info.session_id, info.address
+                return None
+
+            bridge = AgentToolBridge(tools, ctx, resolve=resolve, audit=emit)
+            await stack.enter_async_context(bridge)
+            ctx.services.set(AGENT_TOOLS, bridge)
+            stack.callback(ctx.services.remove, AGENT_TOOLS)
+        engine = await stack.enter_async_context(
+            Engine(
+                ctx.settings,
+                spec.factory(ctx),
+                emit=emit,
+                policies=policies,
+                store=ctx.services.find(STORAGE),
+                durable=durable if sink is not None else None,
+            )
+        )
+        ctx.services.set(ENGINE, engine)
+        try:
+            yield
+        finally:
+            ctx.services.remove(ENGINE)
+
+
+@asynccontextmanager
+async def run_storage(ctx: PluginContext) -> AsyncIterator[None]:
+    """The storage backend for ``storage.url``, opened (migrated) for the daemon's life;
+    nothing with ``storage.enabled: false`` (service ``STORAGE`` stays unset)."""
+    from hotplex.runtime import make_storage
+    from hotplex.services import STORAGE
+
+    if not ctx.settings.storage.enabled:
+        yield
+        return
+    storage = make_storage(ctx)
+    await storage.open()
+    ctx.services.set(STORAGE, storage)
+    try:
+        yield
+    finally:
+        ctx.services.remove(STORAGE)
+        await storage.close()
+
+
+@asynccontextmanager
+async def run_sinks(ctx: PluginContext) -> AsyncIterator[None]:
+    from hotplex.runtime import RUNTIME
+
+    runtime = ctx.services.find(RUNTIME)
+    if runtime is None:
+        yield
+        return
+    async with runtime.running_sinks():
+        yield
+
+
+def core_resources() -> list[ResourceSpec]:
+    """Storage outlives the sinks, the sinks outlive the engine (its last events still
+    reach them), and plugin resources (entered after these) find the engine running."""
+    from hotplex.storage.plugin import retention_resource
+
+    return [
+        ResourceSpec("storage", run_storage),
+        ResourceSpec("sinks", run_sinks),
+        retention_resource(),
+        ResourceSpec("engine", run_engine),
+    ]
