@@ -59,7 +59,9 @@ class Runtime:
         *,
         on_message: OnMessage | None = None,
     ) -> None:
-        self.ctx = PluginContext(settings=settings, plugins=plugins)
+        # every registration is read through the switched-on view: a plugin switched off
+        # (plugin_off) mounts, starts and offers nothing
+        self.ctx = PluginContext(settings=settings, plugins=plugins.switched_on(settings))
         self.ctx.services.set(RUNTIME, self)
         self._on_message = on_message
         self._stack = AsyncExitStack()
@@ -70,14 +72,14 @@ class Runtime:
         #: platform -> how to run a stored, unfinished inbound message again after a crash
         self.replayers: dict[str, Callable[[IncomingMessage], Awaitable[None]]] = {}
         self._adapter_tasks: list[asyncio.Task[None]] = []
-        self._shutdown = plugins.shutdown_callbacks
+        self._shutdown = self.ctx.plugins.shutdown_callbacks
 
     @property
     def settings(self) -> Settings:
         return self.ctx.settings
 
     def enabled(self, plugin: str) -> bool:
-        return plugin_enabled(self.settings, plugin)
+        return plugin_enabled(self.settings, plugin, disabled=self.ctx.plugins.disabled)
 
     def _check_available(self) -> None:
         for info in self.ctx.plugins.plugins():

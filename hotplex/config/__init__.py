@@ -18,7 +18,13 @@ from hotplex.config.models import (
     WafSettings,
     parse_duration,
 )
-from hotplex.config.settings import PluginSettings, Settings, plugin_enabled, secret_values
+from hotplex.config.settings import (
+    PluginSettings,
+    Settings,
+    plugin_enabled,
+    plugin_off,
+    secret_values,
+)
 
 __all__ = [
     "AllowTools",
@@ -40,5 +46,6 @@ __all__ = [
     "load_settings",
     "parse_duration",
     "plugin_enabled",
+    "plugin_off",
     "secret_values",
 ]
