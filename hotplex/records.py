@@ -186,12 +186,27 @@ class ToolCallContext:
 class AgentToolSpec:
     """A tool the agent can call on the ``hotplex`` MCP server. ``input_schema`` is a JSON
     Schema object; ``handler(args, ctx)`` returns the text (or JSON-able value) the agent
-    sees. Every call goes through approvals first."""
+    sees. Every call goes through approvals first.
+
+    ``timeout`` (seconds) replaces the bridge's default per-call limit for this tool.
+    ``platforms`` limits the tool to sessions whose conversation address is on one of
+    those platforms (``("slack", "feishu")``): other sessions are not offered it and a
+    call from one is refused; None offers it to every session.
+    """
 
     name: str
     description: str
     input_schema: Mapping[str, Any]
     handler: Callable[[dict[str, Any], ToolCallContext], Awaitable[Any]]
+    timeout: float | None = None
+    platforms: tuple[str, ...] | None = None
+
+    def offered_to(self, address: str | None) -> bool:
+        """Whether a session with this conversation ``address`` may see and call the tool
+        (a session without an address has no platform: only unscoped tools)."""
+        if self.platforms is None:
+            return True
+        return address is not None and address.partition(":")[0] in self.platforms
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,11 +119,14 @@ class AgentToolBridge:
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
-    def catalog(self) -> list[dict[str, Any]]:
-        """The tools in MCP ``tools/list`` form."""
+    def catalog(self, session: str | None = None) -> list[dict[str, Any]]:
+        """The tools in MCP ``tools/list`` form: those offered to ``session``'s address
+        (:meth:`AgentToolSpec.offered_to`), or every tool when the session is not known."""
+        address = self._context(session).address if session else None
         return [
             {"name": t.name, "description": t.description, "inputSchema": dict(t.input_schema)}
             for t in self.tools.values()
+            if session is None or t.offered_to(address)
         ]
 
     async def start(self) -> None:
@@ -200,7 +203,7 @@ class AgentToolBridge:
     async def handle(self, request: Mapping[str, Any]) -> dict[str, Any]:
         method = request.get("method")
         if method == "tools/list":
-            return {"tools": self.catalog()}
+            return {"tools": self.catalog(str(request.get("session") or "") or None)}
         if method != "tools/call":
             raise _RpcError(-32601, f"unknown method: {method!r}")
         params = request.get("params") or {}
@@ -225,11 +228,17 @@ class AgentToolBridge:
                 return _error_result(f"tool {name} was not approved for this call")
             session = granted
         ctx = self._context(session)
+        if not spec.offered_to(ctx.address):
+            log.warning(
+                "agent tool %s refused for %s (platforms %s)", name, ctx.address, spec.platforms
+            )
+            return _error_result(f"tool {name} is not available in this conversation")
+        timeout = spec.timeout if spec.timeout is not None else self.call_timeout
         try:
-            value = await asyncio.wait_for(spec.handler(arguments, ctx), self.call_timeout)
+            value = await asyncio.wait_for(spec.handler(arguments, ctx), timeout)
         except TimeoutError:
-            log.warning("agent tool %s timed out after %ss", name, self.call_timeout)
-            return _error_result(f"tool {name} timed out after {self.call_timeout:g}s")
+            log.warning("agent tool %s timed out after %ss", name, timeout)
+            return _error_result(f"tool {name} timed out after {timeout:g}s")
         except Exception as exc:
             log.exception("agent tool %s failed", name)
             return _error_result(f"tool {name} failed: {type(exc).__name__}: {exc}")
