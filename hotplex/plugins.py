@@ -32,6 +32,7 @@ from hotplex.records import (
     ConfigSection,
     DoctorCheck,
     MiddlewareSpec,
+    Migration,
     PluginManifest,
     ProviderSpec,
     Requirement,
@@ -243,6 +244,19 @@ class HotplexPluginManager:
         chosen = self._unique("storage scheme", per_scheme, lambda pair: pair[0])
         return {scheme: spec for scheme, (_, spec) in chosen.items()}
 
+    def migrations(self) -> list[Migration]:
+        """Every plugin's schema migrations. A plugin migrates only its own component (its
+        name): another component is a :class:`PluginError` naming the plugin."""
+        out: list[Migration] = []
+        for plugin, migration, _ in self._collect("hotplex_register_migrations", Migration):
+            if migration.component != plugin:
+                raise PluginError(
+                    f"plugin {plugin!r}: migration {migration} must name its own component "
+                    f"({plugin!r})"
+                )
+            out.append(migration)
+        return out
+
     def sinks(self) -> dict[str, SinkSpec]:
         return self._unique(
             "sink", self._collect("hotplex_register_sinks", SinkSpec), lambda s: s.name
@@ -301,6 +315,7 @@ class HotplexPluginManager:
         self.providers()
         self.chat_adapters()
         self.storages()
+        self.migrations()
         self.sinks()
         self.middleware()
         self.routes()
