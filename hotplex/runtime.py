@@ -98,7 +98,10 @@ class Runtime:
                 await self._stack.enter_async_context(spec.factory(self.ctx))
             self.middleware = MiddlewareChain([m.factory(self.ctx) for m in plugins.middleware()])
             self.chat_commands = ChatCommands(plugins.chat_commands())
-            self.ctx.services.set(TEMPLATES, make_environment(plugins.templates()))
+            self.ctx.services.set(
+                TEMPLATES,
+                make_environment(plugins.templates(), override_dir=self.settings.templates.dir),
+            )
             self._start_adapters()
         except BaseException:
             await self._stack.aclose()

@@ -15,6 +15,7 @@ from hotplex.config.models import (
     SecuritySettings,
     ServerSettings,
     StorageSettings,
+    TemplatesSettings,
 )
 
 __all__ = [
@@ -42,6 +43,7 @@ class Settings(Section):
     provider: ProviderSettings = Field(default_factory=ProviderSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    templates: TemplatesSettings = Field(default_factory=TemplatesSettings)
     plugins_enabled: tuple[str, ...] | None = Field(
         None, description="Allow-list of entry-point plugins to load (default: all)."
     )
