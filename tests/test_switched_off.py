@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from hotplex import hookimpl
 from hotplex.config import PluginSettings, load_settings, plugin_off
 from hotplex.context import PluginContext
+from hotplex.errors import DuplicateNameError
 from hotplex.events import AgentEvent, AuditEvent
 from hotplex.gateway.app import build_app
 from hotplex.interfaces import ChatAdapter, HookSink, Middleware, MiddlewareContext, Next
@@ -237,3 +238,27 @@ def test_the_rule(tmp_path: Path) -> None:
     allow = settings.model_copy(update={"plugins_enabled": ("fakeprov",)})
     assert plugin_off(allow, "extra") == "not in plugins_enabled"
     assert plugin_off(allow, "core") is None
+
+
+async def test_a_switched_off_plugins_names_do_not_clash(tmp_path: Path) -> None:
+    """Switching one of two plugins off is how a duplicate name is resolved."""
+
+    async def other(request: web.Request) -> web.Response:
+        return web.Response(text="other")
+
+    class Twin:
+        @hookimpl
+        def hotplex_register_routes(self) -> list[RouteSpec]:
+            return [RouteSpec("GET", "/extra/ping", other, auth="none")]
+
+    runtime, rec, pm = build(tmp_path, {"enabled": False})
+    pm.register(Twin(), "twin")
+    runtime = Runtime(runtime.settings, pm)
+    assert "/extra/ping" in mounted_paths(runtime)  # the twin's, alone
+    async with runtime:
+        assert rec.ran == set()
+    runtime, _, pm = build(tmp_path, {"enabled": True})
+    pm.register(Twin(), "twin")
+    with pytest.raises(DuplicateNameError):
+        async with Runtime(runtime.settings, pm):
+            pass
