@@ -49,7 +49,7 @@ EVENT_DATA: Final[dict[str, tuple[frozenset[str], frozenset[str]]]] = {
     "tool_result": (frozenset({"tool_use_id", "output", "is_error"}), frozenset()),
     "permission_request": (
         frozenset({"permission_id", "tool", "input", "scopes"}),
-        frozenset({"reason"}),
+        frozenset({"reason", "kind"}),
     ),
     "permission_decision": (
         frozenset({"permission_id", "decision", "scope", "by"}),
@@ -86,6 +86,7 @@ AUDIT_TYPES: Final = frozenset(
         "waf.verdict",
         "approval.requested",
         "approval.decided",
+        "agent_tool.refused",
         "relay.sent",
         "relay.dropped",
         "cron.run",
@@ -181,7 +182,7 @@ class AgentEvent:
         return cls.from_dict(raw)
 
 
-def agent_event(kind: EventType, **data: Any) -> AgentEvent:
+def agent_event(kind: EventType, /, **data: Any) -> AgentEvent:
     """Build a validated, unstamped event: ``agent_event("text_delta", text="hi")``."""
     _check_data(kind, data)
     return AgentEvent(type=kind, data=data)

@@ -9,8 +9,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any, cast
 
-from hotplex.agent_tools import AgentToolBridge
+from hotplex.agent_tools import AgentToolBridge, SdkServer
 from hotplex.context import PluginContext
+from hotplex.events import AuditEvent
 from hotplex.records import AgentToolSpec, ToolCallContext
 from hotplex.testing.fakes import EchoTool
 
@@ -23,13 +24,21 @@ def resolve(session: str) -> tuple[str, str | None] | None:
 
 
 def bridge_for(
-    tmp_path: Path, *specs: AgentToolSpec, call_timeout: float = 60.0
+    tmp_path: Path,
+    *specs: AgentToolSpec,
+    call_timeout: float = 60.0,
+    audits: list[AuditEvent] | None = None,
 ) -> AgentToolBridge:
+    async def audit(event: AuditEvent) -> None:
+        if audits is not None:
+            audits.append(event)
+
     return AgentToolBridge(
         {s.name: s for s in specs},
         CONTEXT,
         data_dir=tmp_path / "d",
         resolve=resolve,
+        audit=audit,
         call_timeout=call_timeout,
     )
 
@@ -39,27 +48,28 @@ def listed(bridge: AgentToolBridge, session: str) -> set[str]:
 
 
 async def call(bridge: AgentToolBridge, session: str, name: str) -> dict[str, Any]:
-    request = {"method": "tools/call", "session": session}
-    request["params"] = {"name": name, "arguments": {"text": "hi"}}
-    return await bridge.handle(request)
+    return await bridge.call({"name": name, "arguments": {"text": "hi"}}, session=session)
 
 
 async def test_a_platform_scoped_tool_is_offered_and_callable_only_there(tmp_path: Path) -> None:
     echo = EchoTool()
     scoped = dataclasses.replace(echo.spec(), name="slack_only", platforms=("slack", "feishu"))
-    everywhere = echo.spec()
-    bridge = bridge_for(tmp_path, scoped, everywhere)
+    audits: list[AuditEvent] = []
+    bridge = bridge_for(tmp_path, scoped, echo.spec(), audits=audits)
     assert listed(bridge, "s-slack") == {"slack_only", "echo"}
     assert listed(bridge, "s-web") == {"echo"}
     assert listed(bridge, "s-none") == {"echo"}
-    listing = await bridge.handle({"method": "tools/list", "session": "s-web"})
-    assert [t["name"] for t in listing["tools"]] == ["echo"]
+    # a spare agent lists before any session took it: everything (its calls are checked)
+    assert listed(bridge, "spare-not-taken-yet") == {"slack_only", "echo"}
+    # what Claude Code's in-process server answers for the session
+    reply = await SdkServer(bridge, "s-web").handle({"id": 1, "method": "tools/list"})
+    assert [t["name"] for t in reply["result"]["tools"]] == ["echo"]
 
     refused = await call(bridge, "s-web", "slack_only")
     assert refused["isError"] and "not available" in refused["content"][0]["text"]
-    refused = await call(bridge, "s-none", "slack_only")
-    assert refused["isError"]
+    assert (await call(bridge, "s-none", "slack_only"))["isError"]
     assert echo.calls == []  # the handler never ran for a refused call
+    assert [e.data["reason"] for e in audits] == ["not offered to this conversation"] * 2
     allowed = await call(bridge, "s-slack", "slack_only")
     assert not allowed["isError"] and "ECHOED<hi> for s-slack" in allowed["content"][0]["text"]
     assert not (await call(bridge, "s-web", "echo"))["isError"]
