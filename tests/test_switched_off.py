@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from hotplex import hookimpl
-from hotplex.agent_tools.bridge import active_socket
+from hotplex.agent_tools import AGENT_TOOLS
 from hotplex.config import PluginSettings, load_settings, plugin_off
 from hotplex.context import PluginContext
 from hotplex.errors import DuplicateNameError
@@ -193,7 +193,7 @@ async def test_switched_on_plugin_registers_every_kind(tmp_path: Path) -> None:
     async with runtime:
         assert "extra" in runtime.adapters
         assert [t["name"] for t in runtime.tool_catalog()] == ["extra_tool"]
-        assert active_socket(tmp_path / "data") is not None  # the agent-tool bridge runs
+        assert list(runtime.ctx.services.get(AGENT_TOOLS).tools) == ["extra_tool"]
         assert {s.name for s in runtime.chat_commands.specs()} >= {"extraping"}
         assert "extra" in runtime.ctx.plugins.templates()
         assert "extra-check" in {c.name for _, c in runtime.ctx.plugins.doctor_checks()}
@@ -218,7 +218,7 @@ async def test_switched_off_plugin_mounts_starts_and_offers_nothing(
     async with runtime:
         assert runtime.adapters == {}
         assert runtime.tool_catalog() == []
-        assert active_socket(tmp_path / "data") is None  # no bridge: nothing to offer
+        assert runtime.ctx.services.find(AGENT_TOOLS) is None  # no bridge: nothing offered
         assert "extraping" not in {s.name for s in runtime.chat_commands.specs()}
         assert "extra" not in runtime.ctx.plugins.templates()
         assert "extra-check" not in {c.name for _, c in runtime.ctx.plugins.doctor_checks()}
