@@ -17,6 +17,7 @@ from click.testing import CliRunner, Result
 
 from hotplex.address import session_id_for
 from hotplex.cli import build_cli, client
+from hotplex.client import DaemonClient
 from hotplex.config.models import DEFAULT_NAMESPACE
 from hotplex.plugins import make_plugin_manager
 from hotplex.testing.daemon import Daemon
@@ -172,10 +173,10 @@ def test_the_daemon_is_found_from_the_config(tmp_path: Path) -> None:
 
 
 def test_the_token_comes_from_the_config(tmp_path: Path) -> None:
-    seen: list[client.Daemon] = []
-    original: Callable[..., client.Daemon] = client._daemon
+    seen: list[DaemonClient] = []
+    original: Callable[..., DaemonClient] = client._daemon
 
-    def spy(*args: Any) -> client.Daemon:
+    def spy(*args: Any) -> DaemonClient:
         found = original(*args)
         seen.append(found)
         return found
