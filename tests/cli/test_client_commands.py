@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
-import yaml
+from cli_kit import KEY, TOKEN, free_port, write_config
 from click.testing import CliRunner, Result
 
 from hotplex.address import session_id_for
@@ -21,10 +20,6 @@ from hotplex.client import DaemonClient
 from hotplex.config.models import DEFAULT_NAMESPACE
 from hotplex.plugins import make_plugin_manager
 from hotplex.testing.daemon import Daemon
-from hotplex.testing.fake_agent import write_wrapper
-
-KEY = "k-cli-0123456789"
-TOKEN = "admin-cli-0123456789"
 
 
 def cli() -> click.Group:
@@ -34,31 +29,6 @@ def cli() -> click.Group:
 def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
     base = {"HOTPLEX_URL": None, "HOTPLEX_TOKEN": None, "HOTPLEX_CONFIG": None}
     return CliRunner().invoke(cli(), args, env={**base, **(env or {})}, catch_exceptions=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def write_config(tmp_path: Path, **server: Any) -> Path:
-    config = {
-        "engine": {"data_dir": str(tmp_path / "data"), "kill_grace": "1s"},
-        "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'data' / 'hotplex.db'}"},
-        "provider": {"binary": str(write_wrapper(tmp_path / "bin"))},
-        "server": {
-            "port": 0,
-            "api_keys": [{"name": "tester", "key": KEY}],
-            "admin_token": TOKEN,
-            "rate_limit": {"enabled": False},
-            **server,
-        },
-    }
-    path = tmp_path / "hotplex.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 import pytest
-import yaml
+from cli_kit import KEY, TOKEN, free_port, running_daemon, write_config
 from click.testing import CliRunner
 
 from hotplex import hookimpl
@@ -22,45 +22,12 @@ from hotplex.config import load_settings
 from hotplex.plugins import make_plugin_manager
 from hotplex.records import CommandSpec
 from hotplex.testing.daemon import Daemon
-from hotplex.testing.fake_agent import write_wrapper
-
-KEY = "k-client-0123456789"
-TOKEN = "admin-client-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def write_config(tmp_path: Path, **server: Any) -> Path:
-    config = {
-        "engine": {"data_dir": str(tmp_path / "data"), "kill_grace": "1s"},
-        "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'data' / 'hotplex.db'}"},
-        "provider": {"binary": str(write_wrapper(tmp_path / "bin"))},
-        "server": {
-            "port": 0,
-            "api_keys": [{"name": "tester", "key": KEY}],
-            "admin_token": TOKEN,
-            "rate_limit": {"enabled": False},
-            **server,
-        },
-    }
-    path = tmp_path / "hotplex.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @pytest.fixture
 async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
-    running = Daemon(write_config(tmp_path), env={"CLAUDE_CONFIG_DIR": str(tmp_path / "c")})
-    await running.start()
-    try:
+    async with running_daemon(tmp_path) as running:
         yield running
-    finally:
-        assert await running.stop() == 0
 
 
 def plugin_cli() -> click.Group:
