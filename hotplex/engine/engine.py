@@ -73,6 +73,9 @@ class Engine:
         self.settings = settings
         self.provider = provider
         self._sessions: dict[str, Session] = {}
+        #: turns a crashed predecessor left (queued: run again; started: reported as
+        #: interrupted), for the chat bridge to render into their conversations
+        self.recovered: list[tuple[Session, Turn]] = []
         self._unattended: dict[str, UnattendedPolicy | None] = {}
         self.ledger = TurnLedger(store, durable)
         self._publisher = publisher = Publisher(self.ledger, emit)
@@ -115,6 +118,7 @@ class Engine:
             publisher=publisher,
             runner=self.runner,
             launcher=self.launcher,
+            recovered=self.recovered,
         )
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False

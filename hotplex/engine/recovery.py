@@ -30,12 +30,14 @@ class Recovery:
         publisher: Publisher,
         runner: TurnRunner,
         launcher: Launcher,
+        recovered: list[tuple[Session, Turn]],
     ) -> None:
         self._sessions = sessions
         self._ledger = ledger
         self._publisher = publisher
         self._runner = runner
         self._launcher = launcher
+        self._recovered = recovered
 
     async def run(self) -> None:
         """Reap a crashed predecessor's agents, restore sessions, report interrupted turns
@@ -59,6 +61,7 @@ class Recovery:
                 user=queued.user,
                 turn_id=queued.turn_id,
             )
+            self._recovered.append((session, turn))
             if queued.state == "started":
                 await self._report_interrupted(session, turn)
                 await self._ledger.save(session)

@@ -13,9 +13,11 @@ the session) applies its policy instead of waiting for a person who is not there
 refuses at once, ``{allow_tools: [...]}`` lets the prompt through when the list names
 ``prompt`` (and refuses it otherwise), ``{route_to: ...}`` asks in that conversation.
 
-The inbound-chain facts read here: ``request_id`` (str), ``on_event`` (a callable taking
-each :class:`~hotplex.events.AgentEvent` published about the message) and ``unattended``
-(an :data:`~hotplex.config.UnattendedPolicy`).
+The inbound-chain facts read here: ``session_key`` (the session the message is for, as the
+chat dispatcher keys it by the platform's scope; default: the message's address),
+``request_id`` (str), ``on_event`` (a callable taking each
+:class:`~hotplex.events.AgentEvent` published about the message) and ``unattended`` (an
+:data:`~hotplex.config.UnattendedPolicy`).
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ async def ask_prompt(
 ) -> PromptDecision:
     """Ask about ``ctx.message`` (see the module docstring); returns the outcome."""
     message = ctx.message
-    key = message.address
+    key = str(ctx.facts.get("session_key") or message.address)
     session_id = engine.session_id(key)
     policy = ctx.facts.get("unattended") or engine.unattended_policy(session_id)
     answer = unattended_answer(policy)

@@ -119,7 +119,8 @@ class WafMiddleware(Middleware):
         from hotplex.engine import ENGINE
 
         engine = self._ctx.services.find(ENGINE)
-        session_id = engine.session_id(message.address) if engine is not None else None
+        key = str(ctx.facts.get("session_key") or message.address)
+        session_id = engine.session_id(key) if engine is not None else None
         if verdict.action == "block":
             await self._audit(
                 verdict_audit(verdict, where="prompt", session_id=session_id, actor=message.user)
