@@ -30,6 +30,7 @@ from hotplex.records import (
     ConfigSection,
     DoctorCheck,
     MiddlewareSpec,
+    Migration,
     ProviderSpec,
     ResourceSpec,
     RouteSpec,
@@ -72,6 +73,12 @@ def hotplex_register_chat_adapters() -> Sequence[ChatAdapterSpec] | None:
 def hotplex_register_storage() -> Sequence[StorageSpec] | None:
     """Called at start-up; return storage backends by URL scheme. The built-in SQLAlchemy
     backend is ``trylast``: a plugin registering the same scheme replaces it."""
+
+
+@hookspec
+def hotplex_register_migrations() -> Sequence[Migration] | None:
+    """Called when storage is built; return the plugin's schema migrations (component: the
+    plugin's name). Storage applies them at open, after core's, in version order, once."""
 
 
 @hookspec

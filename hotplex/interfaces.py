@@ -355,6 +355,24 @@ class Storage(ABC):
     async def pending_turns(self, session_id: str | None = None) -> list[QueuedTurn]:
         """Turns queued or started but not finished, in the order they were accepted."""
 
+    # -- leases: one holder at a time, with expiry, across processes ------------------
+
+    @abstractmethod
+    async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Hold the lease ``name`` for ``ttl`` seconds when nobody else holds it (it is
+        free or expired); True when ``holder`` holds it now (again: a holder's second
+        acquire renews). One holder at a time, also across processes sharing the storage."""
+
+    @abstractmethod
+    async def renew_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Extend ``holder``'s unexpired lease to ``ttl`` seconds from now; False when it
+        lost it (expired, taken over, released, never held): stop the guarded work."""
+
+    @abstractmethod
+    async def release_lease(self, name: str, holder: str) -> bool:
+        """Give the lease up so another holder can take it at once; False when ``holder``
+        did not hold it."""
+
     # -- approvals ---------------------------------------------------------------------
 
     @abstractmethod

@@ -8,6 +8,7 @@ names) and the config's ``plugins_enabled`` allow-list.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import logging
@@ -21,6 +22,7 @@ from typing import Any, Literal, TypeVar
 import pluggy
 
 from hotplex import hookspecs
+from hotplex.config.settings import ALWAYS_ON, Settings, plugin_off
 from hotplex.errors import DuplicateNameError, PluginError
 from hotplex.records import (
     AgentToolSpec,
@@ -30,6 +32,7 @@ from hotplex.records import (
     ConfigSection,
     DoctorCheck,
     MiddlewareSpec,
+    Migration,
     PluginManifest,
     ProviderSpec,
     Requirement,
@@ -54,7 +57,7 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "hotplex"
 #: (name, module) of the core plugins, registered in code before entry points.
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (("core", "hotplex.core.plugin"),)
-UNDISABLEABLE = frozenset({"core"})
+UNDISABLEABLE = ALWAYS_ON
 
 Source = Literal["builtin", "entry point", "manual"]
 R = TypeVar("R")
@@ -103,6 +106,32 @@ class HotplexPluginManager:
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._infos: dict[str, PluginInfo] = {}
+        #: names ``HOTPLEX_DISABLE_PLUGINS`` switched off (see :func:`plugin_off`)
+        self.disabled: frozenset[str] = frozenset()
+        #: plugins whose records this view leaves out (see :meth:`switched_on`)
+        self._off: dict[str, str] = {}
+
+    def switched_on(self, settings: Settings) -> HotplexPluginManager:
+        """A view of the same plugins that leaves out every record of a plugin switched
+        off by :func:`~hotplex.config.plugin_off` (``HOTPLEX_DISABLE_PLUGINS``,
+        ``plugins_enabled``, ``enabled: false``): its routes, start-up resources, shutdown
+        callbacks, sinks, middleware, chat commands and adapters, agent tools, providers,
+        storage backends, templates and doctor checks. Its config section (the file is
+        validated against it) and its CLI commands (built before the config is read, so a
+        switched-off plugin can still be set up) remain. The runtime builds everything
+        through this view."""
+        view = copy.copy(self)
+        view._off = {
+            info.name: reason
+            for info in self._infos.values()
+            if info.loaded
+            and (reason := plugin_off(settings, info.name, disabled=self.disabled)) is not None
+        }
+        return view
+
+    def switched_off(self) -> dict[str, str]:
+        """Plugin name -> why this view leaves its records out."""
+        return dict(self._off)
 
     # -- registration ------------------------------------------------------------------
 
@@ -148,11 +177,16 @@ class HotplexPluginManager:
 
     # -- collecting records ------------------------------------------------------------
 
-    def _collect(self, hook_name: str, kind: type[R]) -> list[tuple[str, R, bool]]:
-        """Call every implementation of a hook; (plugin name, record, trylast) in call order."""
+    def _collect(
+        self, hook_name: str, kind: type[R], *, even_off: bool = False
+    ) -> list[tuple[str, R, bool]]:
+        """Call every implementation of a hook; (plugin name, record, trylast) in call order.
+        Plugins switched off in this view are skipped unless ``even_off``."""
         caller = getattr(self._pm.hook, hook_name)
         out: list[tuple[str, R, bool]] = []
         for impl in reversed(caller.get_hookimpls()):
+            if impl.plugin_name in self._off and not even_off:
+                continue
             try:
                 result = impl.function()
             except Exception as exc:
@@ -192,7 +226,7 @@ class HotplexPluginManager:
         return {name: record for name, (_, record, _) in chosen.items()}
 
     def config_sections(self) -> dict[str, ConfigSection]:
-        items = self._collect("hotplex_add_config", ConfigSection)
+        items = self._collect("hotplex_add_config", ConfigSection, even_off=True)
         return self._unique("config section", items, lambda s: s.name)
 
     def providers(self) -> dict[str, ProviderSpec]:
@@ -209,6 +243,19 @@ class HotplexPluginManager:
         per_scheme = [(p, (scheme, s), t) for p, s, t in items for scheme in s.schemes]
         chosen = self._unique("storage scheme", per_scheme, lambda pair: pair[0])
         return {scheme: spec for scheme, (_, spec) in chosen.items()}
+
+    def migrations(self) -> list[Migration]:
+        """Every plugin's schema migrations. A plugin migrates only its own component (its
+        name): another component is a :class:`PluginError` naming the plugin."""
+        out: list[Migration] = []
+        for plugin, migration, _ in self._collect("hotplex_register_migrations", Migration):
+            if migration.component != plugin:
+                raise PluginError(
+                    f"plugin {plugin!r}: migration {migration} must name its own component "
+                    f"({plugin!r})"
+                )
+            out.append(migration)
+        return out
 
     def sinks(self) -> dict[str, SinkSpec]:
         return self._unique(
@@ -228,7 +275,7 @@ class HotplexPluginManager:
     def cli_commands(self) -> dict[str, CommandSpec]:
         items = [
             (p, r, t)
-            for p, r, t in self._collect("hotplex_register_commands", object)
+            for p, r, t in self._collect("hotplex_register_commands", object, even_off=True)
             if isinstance(r, CommandSpec)
         ]
         return self._unique("CLI command", items, lambda c: c.command.name or "")
@@ -268,6 +315,7 @@ class HotplexPluginManager:
         self.providers()
         self.chat_adapters()
         self.storages()
+        self.migrations()
         self.sinks()
         self.middleware()
         self.routes()
@@ -337,6 +385,7 @@ def make_plugin_manager(
     """
     pm = HotplexPluginManager()
     disabled = disabled_from_env(environ)
+    pm.disabled = disabled
     allowed = None if plugins_enabled is None else frozenset(plugins_enabled)
 
     def skip(name: str, source: Source, module: str, why: str) -> None:

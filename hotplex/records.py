@@ -7,6 +7,7 @@ with a :class:`~hotplex.context.PluginContext`. docs/plugins.md documents every 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     import click
     from aiohttp import web
+    from sqlalchemy import Connection
 
     from hotplex.context import PluginContext
     from hotplex.interfaces import ChatAdapter, HookSink, Middleware, Provider, Storage
@@ -30,6 +32,7 @@ __all__ = [
     "ConfigSection",
     "DoctorCheck",
     "MiddlewareSpec",
+    "Migration",
     "PluginManifest",
     "ProviderSpec",
     "Requirement",
@@ -186,12 +189,27 @@ class ToolCallContext:
 class AgentToolSpec:
     """A tool the agent can call on the ``hotplex`` MCP server. ``input_schema`` is a JSON
     Schema object; ``handler(args, ctx)`` returns the text (or JSON-able value) the agent
-    sees. Every call goes through approvals first."""
+    sees. Every call goes through approvals first.
+
+    ``timeout`` (seconds) replaces the bridge's default per-call limit for this tool.
+    ``platforms`` limits the tool to sessions whose conversation address is on one of
+    those platforms (``("slack", "feishu")``): other sessions are not offered it and a
+    call from one is refused; None offers it to every session.
+    """
 
     name: str
     description: str
     input_schema: Mapping[str, Any]
     handler: Callable[[dict[str, Any], ToolCallContext], Awaitable[Any]]
+    timeout: float | None = None
+    platforms: tuple[str, ...] | None = None
+
+    def offered_to(self, address: str | None) -> bool:
+        """Whether a session with this conversation ``address`` may see and call the tool
+        (a session without an address has no platform: only unscoped tools)."""
+        if self.platforms is None:
+            return True
+        return address is not None and address.partition(":")[0] in self.platforms
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,3 +257,43 @@ class ShutdownSpec:
     name: str
     callback: Callable[[PluginContext], Awaitable[None]]
     timeout: float = field(default=5.0)
+
+
+_COMPONENT = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema change of a plugin's (or core's) tables, returned by the
+    ``hotplex_register_migrations`` hook and applied by storage when it opens.
+    ``upgrade(conn)`` runs inside the transaction that records it in
+    ``hotplex_migrations``: either both happen or neither does.
+
+    ``component`` names who owns the tables (``core``, or the plugin's name); ``version``
+    counts from 1 per component. A database applies each (component, version) once, core's
+    first, then the plugins' in (component, version) order. ``upgrade`` gets a synchronous
+    :class:`sqlalchemy.Connection` and must not commit.
+    """
+
+    component: str
+    version: int
+    description: str
+    upgrade: Callable[[Connection], None]
+
+    def __post_init__(self) -> None:
+        if not _COMPONENT.fullmatch(self.component):
+            raise ValueError(
+                f"migration component {self.component!r} must be lowercase letters, digits "
+                "and _.- (starting with a letter)"
+            )
+        if isinstance(self.version, bool) or not isinstance(self.version, int):
+            raise ValueError(f"migration version must be an int, not {self.version!r}")
+        if self.version < 1:
+            raise ValueError(f"migration version must be >= 1, not {self.version}")
+
+    @property
+    def id(self) -> tuple[str, int]:
+        return (self.component, self.version)
+
+    def __str__(self) -> str:
+        return f"{self.component} v{self.version} ({self.description})"

@@ -61,7 +61,9 @@ class Runtime:
         *,
         on_message: OnMessage | None = None,
     ) -> None:
-        self.ctx = PluginContext(settings=settings, plugins=plugins)
+        # every registration is read through the switched-on view: a plugin switched off
+        # (plugin_off) mounts, starts and offers nothing
+        self.ctx = PluginContext(settings=settings, plugins=plugins.switched_on(settings))
         self.ctx.services.set(RUNTIME, self)
         #: what an adapter's ``deliver`` calls (core's chat bridge sets it when not given)
         self.on_message = on_message
@@ -81,14 +83,14 @@ class Runtime:
         #: platform -> how to run a stored, unfinished inbound message again after a crash
         self.replayers: dict[str, Callable[[IncomingMessage], Awaitable[None]]] = {}
         self._adapter_tasks: list[asyncio.Task[None]] = []
-        self._shutdown = plugins.shutdown_callbacks
+        self._shutdown = self.ctx.plugins.shutdown_callbacks
 
     @property
     def settings(self) -> Settings:
         return self.ctx.settings
 
     def enabled(self, plugin: str) -> bool:
-        return plugin_enabled(self.settings, plugin)
+        return plugin_enabled(self.settings, plugin, disabled=self.ctx.plugins.disabled)
 
     def _check_available(self) -> None:
         for info in self.ctx.plugins.plugins():
@@ -109,7 +111,10 @@ class Runtime:
             self._middleware_names = frozenset(m.name for m in specs)
             self.middleware = MiddlewareChain([m.factory(self.ctx) for m in specs])
             self.chat_commands = ChatCommands(plugins.chat_commands())
-            self.ctx.services.set(TEMPLATES, make_environment(plugins.templates()))
+            self.ctx.services.set(
+                TEMPLATES,
+                make_environment(plugins.templates(), override_dir=self.settings.templates.dir),
+            )
             self._start_adapters()
         except BaseException:
             await self._stack.aclose()

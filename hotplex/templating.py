@@ -2,12 +2,19 @@
 
 Templates are addressed ``<folder name>/<path>`` (``core/text/help.md.j2``). Undefined
 variables are errors; JSON output goes through the ``tojson`` filter only.
+
+A user's override folder (``templates.dir`` in the config) is searched first: the file
+``<dir>/core/text/usage.md.j2`` replaces the shipped ``core/text/usage.md.j2``, so any
+message or card can be changed without forking. An edited override is read again at its
+next use.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from importlib import resources
+from pathlib import Path
 
 import jinja2
 
@@ -15,6 +22,8 @@ from hotplex.context import ServiceKey
 from hotplex.records import TemplateSpec
 
 __all__ = ["TEMPLATES", "make_environment"]
+
+log = logging.getLogger(__name__)
 
 
 class _ResourceLoader(jinja2.BaseLoader):
@@ -57,9 +66,22 @@ class _ResourceLoader(jinja2.BaseLoader):
 TEMPLATES = ServiceKey("templates", jinja2.Environment)
 
 
-def make_environment(specs: Mapping[str, TemplateSpec]) -> jinja2.Environment:
+def make_environment(
+    specs: Mapping[str, TemplateSpec], *, override_dir: Path | None = None
+) -> jinja2.Environment:
+    """The environment over ``specs``' folders; a file of ``override_dir`` with a
+    template's name wins over the shipped one."""
+    loader: jinja2.BaseLoader = _ResourceLoader(specs)
+    if override_dir is not None:
+        if not override_dir.is_dir():
+            log.warning(
+                "templates.dir %s is not a folder; the shipped templates apply", override_dir
+            )
+        loader = jinja2.ChoiceLoader(
+            [jinja2.FileSystemLoader(override_dir, encoding="utf-8"), loader]
+        )
     return jinja2.Environment(
-        loader=_ResourceLoader(specs),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,

@@ -44,6 +44,7 @@ from hotplex.records import (
     ConfigSection,
     DoctorCheck,
     MiddlewareSpec,
+    Migration,
     ProviderSpec,
     ResourceSpec,
     RouteSpec,
@@ -237,6 +238,15 @@ class MemoryStorage(Storage):
     async def pending_inbound(self) -> list[IncomingMessage]:
         return []
 
+    async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        return True
+
+    async def renew_lease(self, name: str, holder: str, ttl: float) -> bool:
+        return True
+
+    async def release_lease(self, name: str, holder: str) -> bool:
+        return True
+
 
 def test_hotplex_register_storage(tmp_path: Path) -> None:
     class Default:
@@ -253,6 +263,32 @@ def test_hotplex_register_storage(tmp_path: Path) -> None:
     settings = settings_for(pm, "storage: {url: 'memory://x'}\n")
     storage = make_storage(PluginContext(settings=settings, plugins=pm))
     assert isinstance(storage, MemoryStorage) and storage.url == "memory://x"
+
+
+async def test_hotplex_register_migrations(tmp_path: Path) -> None:
+    from sqlalchemy import Column, Connection, MetaData, String, Table, text
+
+    from hotplex.runtime import Runtime
+    from hotplex.storage.sql import SqlStorage
+
+    def v1(conn: Connection) -> None:
+        Table("notes", MetaData(), Column("id", String, primary_key=True)).create(conn)
+
+    class Plugin:
+        @hookimpl
+        def hotplex_register_migrations(self) -> list[Migration]:
+            return [Migration("test0", 1, "notes", v1)]
+
+    pm = core_pm(Plugin())
+    runtime = Runtime(settings_for(pm, tmp=tmp_path), pm)
+    storage = make_storage(runtime.ctx)
+    assert isinstance(storage, SqlStorage)
+    await storage.open()
+    try:
+        async with storage.write() as conn:  # the plugin's table exists: storage made it
+            await conn.execute(text("INSERT INTO notes (id) VALUES ('n1')"))
+    finally:
+        await storage.close()
 
 
 async def test_hotplex_register_sinks(tmp_path: Path) -> None:

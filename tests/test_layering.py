@@ -5,7 +5,8 @@ dependency).
     contract     records, interfaces, types, events, errors, ... (what plugins rely on)
     composition  plugin manager, runtime, compose, sinks, middleware chain
     features     engine, providers, storage, WAF, agent tools
-    surface      core plugin (wires the features), embedding API, gateway, web, CLI, test kit
+    surface      core plugin (wires the features), embedding API, gateway, web, CLI, daemon
+                 client, test kit
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ LAYERS: dict[str, int] = {
         ),
         2,
     ),
-    **dict.fromkeys(("__main__", "cli", "core", "embed", "gateway", "testing", "web"), 3),
+    **dict.fromkeys(("__main__", "cli", "client", "core", "embed", "gateway", "testing", "web"), 3),
 }
 LAYER_NAMES = ("contract", "composition", "features", "surface")
 

@@ -80,11 +80,16 @@ class AgentToolBridge:
         self.grants = CallGrants(opencode_tool_name(SERVER_NAME, name) for name in self.tools)
         self.socket = SharedSocket(self, path or socket_path(data_dir))
 
-    def catalog(self) -> list[dict[str, Any]]:
-        """The tools in MCP ``tools/list`` form."""
+    def catalog(self, session: str | None = None) -> list[dict[str, Any]]:
+        """The tools in MCP ``tools/list`` form: those offered to ``session``'s address
+        (:meth:`AgentToolSpec.offered_to`), or every tool when the session is not known
+        yet (a spare agent lists its tools before a session takes it; every call is
+        checked against the session's address anyway)."""
+        resolved = self.resolve(session) if self.resolve is not None and session else None
         return [
             {"name": t.name, "description": t.description, "inputSchema": dict(t.input_schema)}
             for t in self.tools.values()
+            if resolved is None or t.offered_to(resolved[1])
         ]
 
     async def shared_server(self) -> dict[str, Any]:
@@ -124,11 +129,15 @@ class AgentToolBridge:
                 return error_result(f"tool {name} was not approved for this call")
             session = granted
         ctx = self._context(session)
+        if not spec.offered_to(ctx.address):
+            await self.refused(spec.name, "not offered to this conversation", session=session)
+            return error_result(f"tool {name} is not available in this conversation")
+        timeout = spec.timeout if spec.timeout is not None else self.call_timeout
         try:
-            value = await asyncio.wait_for(spec.handler(arguments, ctx), self.call_timeout)
+            value = await asyncio.wait_for(spec.handler(arguments, ctx), timeout)
         except TimeoutError:
-            log.warning("agent tool %s timed out after %ss", name, self.call_timeout)
-            return error_result(f"tool {name} timed out after {self.call_timeout:g}s")
+            log.warning("agent tool %s timed out after %ss", name, timeout)
+            return error_result(f"tool {name} timed out after {timeout:g}s")
         except Exception as exc:
             log.exception("agent tool %s failed", name)
             return error_result(f"tool {name} failed: {type(exc).__name__}: {exc}")

@@ -108,7 +108,7 @@ class SdkServer:
         if method == "ping" or (isinstance(method, str) and method.startswith("notifications/")):
             return {}
         if method == "tools/list":
-            return {"tools": self.bridge.catalog()}
+            return {"tools": self.bridge.catalog(self.session_id)}
         if method == "tools/call":
             return await self._call(params)
         raise RpcError(-32601, f"method not found: {method}")

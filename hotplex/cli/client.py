@@ -1,9 +1,9 @@
 """Client commands that talk to a running daemon through its admin API: ``status`` and
-``sessions list|show|kill|logs``.
+``sessions list|show|kill|logs``, through the public :class:`~hotplex.client.DaemonClient`.
 
 The daemon is found from ``--url``/``--token``, else ``HOTPLEX_URL``/``HOTPLEX_TOKEN``, else
-the config (``server.host``/``server.port`` and ``server.admin_token``). Requests use
-urllib with a timeout; a daemon that cannot be reached is one clear line and exit 1.
+the config (``server.host``/``server.port`` and ``server.admin_token``). Every request has a
+timeout; a daemon that cannot be reached is one clear line and exit 1.
 """
 
 from __future__ import annotations
@@ -12,80 +12,23 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import click
 
+from hotplex.client import DaemonClient, DaemonError, connection_options
+
 __all__ = ["sessions_group", "status"]
 
-REQUEST_TIMEOUT = 10.0
 PAGE = 500
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ClientError(Exception):
-    """Something to print as one line before exiting 1."""
-
-
-@dataclass(frozen=True)
-class Daemon:
-    url: str
-    token: str | None
-
-    def request(self, method: str, path: str) -> Any:
-        """The JSON body of ``method path``; ClientError on any failure."""
-        import urllib.error
-        import urllib.request
-
-        headers = {"Accept": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(self.url + path, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
-                return json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            raise ClientError(self._http_error(exc.code, exc.read())) from None
-        except urllib.error.URLError as exc:
-            reason = getattr(exc.reason, "strerror", None) or str(exc.reason)
-            raise ClientError(self._unreachable(str(reason).lower())) from None
-        except (TimeoutError, ConnectionError, OSError) as exc:
-            raise ClientError(self._unreachable(str(exc) or type(exc).__name__)) from None
-        except ValueError:
-            raise ClientError(f"HotPlex at {self.url} answered with something not JSON") from None
-
-    def _unreachable(self, reason: str) -> str:
-        return f"cannot reach HotPlex at {self.url}: {reason}; is `hotplex serve` running?"
-
-    def _http_error(self, status: int, body: bytes) -> str:
-        if status == 401:
-            return (
-                f"HotPlex at {self.url} refused the request (401): pass the admin token "
-                "with --token or HOTPLEX_TOKEN (server.admin_token)"
-            )
-        try:
-            message = json.loads(body)["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = body.decode(errors="replace").strip()[:200] or "no detail"
-        return f"HotPlex at {self.url} answered {status}: {message}"
-
-
-def _daemon(ctx: click.Context, url: str | None, token: str | None) -> Daemon:
-    if url is None or token is None:
-        from hotplex.cli.core_commands import load_composition
-
-        server = load_composition(ctx).config.settings.server
-        if url is None:
-            host = server.host
-            if host in {"0.0.0.0", "::", ""}:
-                host = "127.0.0.1"
-            elif ":" in host:
-                host = f"[{host}]"
-            url = f"http://{host}:{server.port}"
-        if token is None and server.admin_token is not None:
-            token = server.admin_token.get_secret_value()
-    return Daemon(url.rstrip("/"), token or None)
+def _daemon(ctx: click.Context, url: str | None, token: str | None) -> DaemonClient:
+    try:
+        return DaemonClient.from_click(ctx, url, token)
+    except DaemonError as exc:
+        _fail(str(exc))
 
 
 def _fail(message: str) -> NoReturn:
@@ -94,16 +37,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def _connection_options(command: F) -> F:
-    command = click.option(
-        "--token",
-        envvar="HOTPLEX_TOKEN",
-        help="Admin token (else HOTPLEX_TOKEN, else server.admin_token).",
-    )(command)
-    command = click.option(
-        "--url",
-        envvar="HOTPLEX_URL",
-        help="Daemon URL (else HOTPLEX_URL, else server.host:port of the config).",
-    )(command)
+    command = connection_options(command)
     return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(command)
 
 
@@ -111,10 +45,10 @@ def _call(ctx: click.Context, url: str | None, token: str | None, method: str, p
     return _request(_daemon(ctx, url, token), method, path)
 
 
-def _request(daemon: Daemon, method: str, path: str) -> Any:
+def _request(daemon: DaemonClient, method: str, path: str) -> Any:
     try:
         return daemon.request(method, path)
-    except ClientError as exc:
+    except DaemonError as exc:
         _fail(str(exc))
 
 
@@ -267,14 +201,14 @@ def sessions_logs(
     try:
         for event in _events(daemon, session_id, since, follow, interval):
             click.echo(json.dumps(event) if as_json else _event_line(event))
-    except ClientError as exc:
+    except DaemonError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         pass
 
 
 def _events(
-    daemon: Daemon, session_id: str, since: int, follow: bool, interval: float
+    daemon: DaemonClient, session_id: str, since: int, follow: bool, interval: float
 ) -> Iterator[dict[str, Any]]:
     path = f"/admin/v1/sessions/{_quote(session_id)}/events"
     while True:

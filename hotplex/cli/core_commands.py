@@ -136,9 +136,10 @@ def doctor(ctx: click.Context) -> None:
     for warning in composition.config.warnings:
         _line("config", CheckResult(True, warning, warning=True))
     failed = False
+    settings = composition.config.settings
     for info in pm.plugins():
         if info.loaded and not info.available:
-            enabled = plugin_enabled(composition.config.settings, info.name)
+            enabled = plugin_enabled(settings, info.name, disabled=pm.disabled)
             result = CheckResult(
                 not enabled,
                 f"plugin unavailable: {info.reason}",
@@ -147,9 +148,9 @@ def doctor(ctx: click.Context) -> None:
             )
             _line(f"plugin {info.name}", result)
             failed |= not result.ok
-    pctx = PluginContext(settings=composition.config.settings, plugins=pm)
+    pctx = PluginContext(settings=settings, plugins=pm.switched_on(settings))
     try:
-        checks = pm.doctor_checks()
+        checks = pctx.plugins.doctor_checks()
     except HotplexError as exc:
         _line("plugins", CheckResult(False, str(exc)))
         sys.exit(1)

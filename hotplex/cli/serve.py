@@ -54,7 +54,7 @@ async def _greet(settings: Settings, plugins: object, addresses: Sequence[Any]) 
     assert isinstance(plugins, HotplexPluginManager)
     if addresses:
         click.echo(f"hotplex: open {browser_url(addresses[0])} in a browser for the web chat")
-    ctx = PluginContext(settings=settings, plugins=plugins)
+    ctx = PluginContext(settings=settings, plugins=plugins.switched_on(settings))
     report = await asyncio.to_thread(setup_report, ctx)
     for line in setup_lines(report):
         click.echo(f"hotplex: {line}")

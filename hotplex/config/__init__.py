@@ -14,11 +14,18 @@ from hotplex.config.models import (
     SecuritySettings,
     ServerSettings,
     StorageSettings,
+    TemplatesSettings,
     UnattendedPolicy,
     WafSettings,
     parse_duration,
 )
-from hotplex.config.settings import PluginSettings, Settings, plugin_enabled, secret_values
+from hotplex.config.settings import (
+    PluginSettings,
+    Settings,
+    plugin_enabled,
+    plugin_off,
+    secret_values,
+)
 
 __all__ = [
     "AllowTools",
@@ -34,11 +41,13 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StorageSettings",
+    "TemplatesSettings",
     "UnattendedPolicy",
     "WafSettings",
     "find_config_file",
     "load_settings",
     "parse_duration",
     "plugin_enabled",
+    "plugin_off",
     "secret_values",
 ]

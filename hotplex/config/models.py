@@ -37,6 +37,7 @@ __all__ = [
     "SecuritySettings",
     "ServerSettings",
     "StorageSettings",
+    "TemplatesSettings",
     "UnattendedPolicy",
     "WafSettings",
     "default_data_dir",
@@ -149,6 +150,16 @@ class StorageSettings(Section):
         if value is not None and "://" not in value:
             raise ValueError("expected a URL such as postgresql+asyncpg://user@host/db")
         return value
+
+
+class TemplatesSettings(Section):
+    dir: UserPath | None = Field(
+        None,
+        description=(
+            "Folder of your own templates: <dir>/<folder>/<path> replaces the shipped "
+            "template <folder>/<path> (e.g. core/text/usage.md.j2)."
+        ),
+    )
 
 
 class AllowTools(Section):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
@@ -15,9 +15,17 @@ from hotplex.config.models import (
     SecuritySettings,
     ServerSettings,
     StorageSettings,
+    TemplatesSettings,
 )
 
-__all__ = ["PluginSettings", "Settings", "plugin_enabled", "secret_values"]
+__all__ = [
+    "ALWAYS_ON",
+    "PluginSettings",
+    "Settings",
+    "plugin_enabled",
+    "plugin_off",
+    "secret_values",
+]
 
 
 class PluginSettings(Section):
@@ -35,6 +43,7 @@ class Settings(Section):
     provider: ProviderSettings = Field(default_factory=ProviderSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    templates: TemplatesSettings = Field(default_factory=TemplatesSettings)
     plugins_enabled: tuple[str, ...] | None = Field(
         None, description="Allow-list of entry-point plugins to load (default: all)."
     )
@@ -49,15 +58,43 @@ class Settings(Section):
         return f"sqlite+aiosqlite:///{self.engine.data_dir / 'hotplex.db'}"
 
 
-def plugin_enabled(settings: Settings, name: str) -> bool:
-    """Whether plugin ``name`` should run: its section's ``enabled`` key when it has one,
-    otherwise whether the config file set any key of its section."""
+#: plugins nothing can switch off (they compose HotPlex itself)
+ALWAYS_ON = frozenset({"core"})
+
+
+def plugin_off(settings: Settings, name: str, *, disabled: Iterable[str] = ()) -> str | None:
+    """Why plugin ``name`` is switched off, or None when it is on: the one rule.
+
+    In order: core is always on; a plugin named in ``disabled`` (``HOTPLEX_DISABLE_PLUGINS``)
+    or missing from ``plugins_enabled`` (when set) is off; a plugin with a config section
+    whose model has an ``enabled`` key is on when it says so; one whose section has no
+    ``enabled`` key is on when the config file sets any key of it; a plugin without a
+    section is on. The plugin manager's :meth:`~hotplex.plugins.HotplexPluginManager.
+    switched_on` view applies it to every registration kind but config sections and CLI
+    commands (docs/plugins.md, "Switching a plugin off").
+    """
+    if name in ALWAYS_ON:
+        return None
+    if name in set(disabled):
+        return "disabled by HOTPLEX_DISABLE_PLUGINS"
+    if settings.plugins_enabled is not None and name not in settings.plugins_enabled:
+        return "not in plugins_enabled"
     section = settings.plugins.get(name)
     if not isinstance(section, BaseModel):
-        return False
+        return None
     if "enabled" in type(section).model_fields:
-        return bool(getattr(section, "enabled", False))
-    return bool(section.model_fields_set)
+        if not getattr(section, "enabled", False):
+            return f"plugins.{name}.enabled is false"
+        return None
+    if not section.model_fields_set:
+        return f"plugins.{name} is not configured"
+    return None
+
+
+def plugin_enabled(settings: Settings, name: str, *, disabled: Iterable[str] = ()) -> bool:
+    """Whether plugin ``name`` is on and has a config section (what a chat adapter needs:
+    its factory gets the section); :func:`plugin_off` is the rule."""
+    return name in settings.plugins and plugin_off(settings, name, disabled=disabled) is None
 
 
 def _walk_secrets(value: Any) -> Iterator[str]:

@@ -231,6 +231,20 @@ class OpenCodeNormalizer:
         return self._turn.finished
 
     @property
+    def answered(self) -> bool:
+        """True once one of this turn's assistant messages is complete (or failed).
+
+        OpenCode stores the user message before it marks the session busy, so a session
+        that is idle with our user message stored may not have started on it yet: only an
+        answer shows that the turn ran."""
+        return any(
+            (info.get("time") or {}).get("completed") is not None
+            or info.get("finish")
+            or isinstance(info.get("error"), Mapping)
+            for info in self._turn.assistants.values()
+        )
+
+    @property
     def retry_since(self) -> float | None:
         """Monotonic time of this turn's first retry status, if any."""
         return self._turn.retry_since

@@ -129,6 +129,11 @@ class OpenCodeHttp:
         except ValueError:
             return text
 
+    @property
+    def stream_live(self) -> bool:
+        """True while the event stream of the current server is connected."""
+        return self._stream_ready.is_set()
+
     async def wait_stream(self, timeout: float) -> None:
         """Wait (bounded) until the event stream is connected."""
         with contextlib.suppress(TimeoutError):

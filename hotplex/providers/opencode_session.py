@@ -56,6 +56,10 @@ class OpenCodeSession(PermissionAnswers):
         self._asked: set[str] = set()
         self._grants: dict[str, Grant] = {}
         self._turn_running = False
+        #: The turn's prompt is on its way: a reconnected stream may have missed its events.
+        self._prompt_sent = False
+        #: The stream was not live for the whole turn: catch up from the messages at the end.
+        self._gap = False
         self._abort_at: float | None = None
         self._closed = False
         self._model: str | None = None
@@ -91,6 +95,8 @@ class OpenCodeSession(PermissionAnswers):
         reconnected: events may be missing)."""
         if kind == "_lost":
             self._revoke_grants()
+        if kind == "_resync" and not self._prompt_sent:
+            return  # the stream is live before our prompt goes: nothing of it was missed
         if self._turn_running:
             self._queue.put_nowait((kind, {"text": text}))
 
@@ -118,6 +124,7 @@ class OpenCodeSession(PermissionAnswers):
         if self._turn_running:
             raise ProtocolError("a turn is already running on this session")
         self._turn_running = True
+        self._prompt_sent = self._gap = False
         self._abort_at = None
         norm = self._normalizer
         began = time.monotonic()
@@ -136,6 +143,9 @@ class OpenCodeSession(PermissionAnswers):
                 return
             body = self.prompt_body(prompt)
             await self._provider.wait_stream(5.0)
+            # events sent before the stream is live are lost: catch up before the end
+            self._gap = not self._provider.stream_live
+            self._prompt_sent = True
             try:
                 await self._provider.request(
                     "POST",
@@ -174,15 +184,15 @@ class OpenCodeSession(PermissionAnswers):
                     elif self._abort_at is not None and now >= self._abort_at + ABORT_GRACE:
                         break  # OpenCode never confirmed the abort; the turn is over for us
                     else:
-                        running, caught_up = await self._poll(norm)
+                        busy, caught_up = await self._poll(norm)
                         for event in caught_up:
                             yield event
-                        idle_polls = 0 if running else idle_polls + 1
-                        if idle_polls >= 2:  # idle and our prompt never showed up
+                        idle_polls = 0 if busy else idle_polls + 1
+                        if idle_polls >= 2 and not norm.finished:  # idle, no answer came
                             failure = agent_event(
                                 "error",
                                 code="protocol_error",
-                                message="OpenCode went idle without running the prompt",
+                                message="OpenCode went idle without answering the prompt",
                                 retryable=True,
                             )
                             break
@@ -198,6 +208,7 @@ class OpenCodeSession(PermissionAnswers):
                     )
                     break
                 if kind == "_resync":
+                    self._gap = True
                     _, caught_up = await self._poll(norm)
                     for event in caught_up:
                         yield event
@@ -209,18 +220,23 @@ class OpenCodeSession(PermissionAnswers):
                 for event in norm.feed(kind, props):
                     yield event
             window = 0
+            if failure is None and self._gap and norm.finished:
+                for event in await self._catch_up(norm) or ():
+                    yield event
             if failure is None:
                 window = await self._provider.context_window(norm.model(), self.directory)
             duration = int((time.monotonic() - began) * 1000)
             for event in norm.finish(duration, context_window=window, failure=failure):
                 yield event
         finally:
-            self._turn_running = False
+            self._turn_running = self._prompt_sent = False
 
     async def _poll(self, norm: OpenCodeNormalizer) -> tuple[bool, list[AgentEvent]]:
         """Ask for the session's status after a silence (events may have been lost while the
-        stream reconnected). When it is idle, catch up from the stored messages and end the
-        turn; returns (False, ...) when it is idle and this turn never started."""
+        stream reconnected). When it is idle, catch up from the stored messages, and end
+        the turn when they hold its answer. Returns (busy, caught-up events); (False, ...)
+        when it is idle without an answer: the prompt did not start, or not yet (OpenCode
+        stores the user message before it marks the session busy)."""
         try:
             status = await self._provider.request(
                 "GET", "/session/status", directory=self.directory, timeout=5.0
@@ -229,6 +245,17 @@ class OpenCodeSession(PermissionAnswers):
             return True, []
         if isinstance(status, Mapping) and self.opencode_session_id in status:
             return True, []
+        events = await self._catch_up(norm)
+        if events is None:
+            return True, []
+        if norm.started and norm.answered:
+            log.info("OpenCode session %s is idle; events were lost", self.opencode_session_id)
+            norm.feed("session.idle", {})
+        return False, events
+
+    async def _catch_up(self, norm: OpenCodeNormalizer) -> list[AgentEvent] | None:
+        """This turn's parts from the stored messages that the stream did not bring (None
+        when the server did not answer)."""
         try:
             messages = await self._provider.request(
                 "GET",
@@ -238,12 +265,8 @@ class OpenCodeSession(PermissionAnswers):
                 timeout=10.0,
             )
         except ProtocolError:
-            return True, []
-        events = norm.replay(messages if isinstance(messages, list) else [])
-        if norm.started:
-            log.info("OpenCode session %s is idle; events were lost", self.opencode_session_id)
-            norm.feed("session.idle", {})
-        return norm.started, events
+            return None
+        return norm.replay(messages if isinstance(messages, list) else [])
 
     async def _abort(self) -> None:
         self._abort_at = time.monotonic()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, Float, Index, MetaData, text
 
 from hotplex.storage.migration import CORE_COMPONENT, Migration
-from hotplex.storage.schema import define_v1
+from hotplex.storage.schema import define_v1, define_v3
 
 __all__ = ["CORE_MIGRATIONS"]
 
@@ -26,6 +26,12 @@ def _upgrade_v2(conn: Connection) -> None:
     Index("ix_events_turn", table.c.session_id, table.c.turn_id).create(conn)
 
 
+def _upgrade_v3(conn: Connection) -> None:
+    md = MetaData()
+    define_v3(md)
+    md.create_all(conn)
+
+
 CORE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         CORE_COMPONENT,
@@ -39,4 +45,5 @@ CORE_MIGRATIONS: tuple[Migration, ...] = (
         "events.stored_at (backfilled from ts) and index ix_events_turn",
         _upgrade_v2,
     ),
+    Migration(CORE_COMPONENT, 3, "leases", _upgrade_v3),
 )

@@ -39,10 +39,11 @@ RETENTION_INTERVAL = 6 * 3600.0
 
 
 def make_sql_storage(ctx: PluginContext, url: str) -> Storage:
-    """The built-in backend for ``url`` (not opened yet)."""
+    """The built-in backend for ``url`` (not opened yet), with every switched-on plugin's
+    migrations (``hotplex_register_migrations``), applied when it opens."""
     from hotplex.storage.sql import SqlStorage
 
-    return SqlStorage(url)
+    return SqlStorage(url, migrations=ctx.plugins.migrations())
 
 
 def storage_records() -> list[StorageSpec]:

@@ -2,8 +2,8 @@
 migration created them.
 
 The head schema is built by replaying the same definitions the migrations use
-(:func:`define_v1`, then :func:`define_v2`), so queries and migrations cannot drift apart;
-a test compares the migrated database against :data:`metadata`.
+(:func:`define_v1`, :func:`define_v2`, then :func:`define_v3`), so queries and migrations
+cannot drift apart; a test compares the migrated database against :data:`metadata`.
 """
 
 from __future__ import annotations
@@ -37,16 +37,18 @@ __all__ = [
     "audit",
     "define_v1",
     "define_v2",
+    "define_v3",
     "events",
     "inbound",
     "json_type",
+    "leases",
     "metadata",
     "sessions",
     "turns",
 ]
 
 #: Every table core owns (plugins add theirs with their own migrations).
-CORE_TABLES = ("sessions", "events", "inbound", "turns", "approvals", "audit")
+CORE_TABLES = ("sessions", "events", "inbound", "turns", "approvals", "audit", "leases")
 
 
 def json_type() -> TypeEngine[Any]:
@@ -190,9 +192,23 @@ def define_v2(md: MetaData) -> None:
     Index("ix_events_turn", table.c.session_id, table.c.turn_id)
 
 
+def define_v3(md: MetaData) -> None:
+    """Core migration 3: ``leases``, one row per named lease (see
+    :mod:`hotplex.storage.leases`): who holds it and until when (Unix time)."""
+    Table(
+        "leases",
+        md,
+        Column("name", String, primary_key=True),
+        Column("holder", String, nullable=False),
+        Column("expires_at", Float, nullable=False),
+        Column("acquired_at", Float, nullable=False),
+    )
+
+
 metadata = MetaData()
 define_v1(metadata)
 define_v2(metadata)
+define_v3(metadata)
 
 sessions = metadata.tables["sessions"]
 events = metadata.tables["events"]
@@ -200,3 +216,4 @@ inbound = metadata.tables["inbound"]
 turns = metadata.tables["turns"]
 approvals = metadata.tables["approvals"]
 audit = metadata.tables["audit"]
+leases = metadata.tables["leases"]

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from hotplex.errors import StorageError
 from hotplex.events import AgentEvent, AuditEvent
 from hotplex.interfaces import Storage
-from hotplex.storage import rows
+from hotplex.storage import leases, rows
 from hotplex.storage.core_migrations import CORE_MIGRATIONS
 from hotplex.storage.dialects import (
     AUTOCOMMIT_OPTION,
@@ -65,6 +65,7 @@ from hotplex.storage.schema import (
 )
 from hotplex.storage.schema import audit as audit_table
 from hotplex.storage.schema import events as events_table
+from hotplex.storage.schema import leases as leases_table
 from hotplex.stored import ApprovalRecord, AuditRecord, QueuedTurn, SessionRecord
 from hotplex.types import ApprovalRequest, IncomingMessage
 
@@ -96,8 +97,10 @@ class SqlStorage(Storage):
         migrations: Sequence[Migration] = (),
         synchronous: str | None = None,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._url, url_synchronous = parse_url(url)
+        self._clock = clock  # the leases' time
         self.dialect = self._url.get_backend_name()
         self.synchronous = (synchronous or url_synchronous or DEFAULT_SYNCHRONOUS).upper()
         if self.synchronous not in SYNCHRONOUS_VALUES:
@@ -400,6 +403,25 @@ class SqlStorage(Storage):
         async with self.read() as conn:
             result = await conn.execute(query)
             return [rows.session_from_row(row) for row in result.mappings()]
+
+    # -- leases (hotplex.storage.leases) -----------------------------------------------
+
+    async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        leases.check_lease_args(name, holder, ttl)
+        async with self.write() as conn:
+            return await leases.acquire(
+                conn, self._insert(leases_table), name, holder, ttl, self._clock()
+            )
+
+    async def renew_lease(self, name: str, holder: str, ttl: float) -> bool:
+        leases.check_lease_args(name, holder, ttl)
+        async with self.write() as conn:
+            return await leases.renew(conn, name, holder, ttl, self._clock())
+
+    async def release_lease(self, name: str, holder: str) -> bool:
+        leases.check_lease_args(name, holder)
+        async with self.write() as conn:
+            return await leases.release(conn, name, holder)
 
     # -- queued turns ------------------------------------------------------------------
 

@@ -24,8 +24,6 @@ PG_ADMIN_DSN = os.environ.get(
     "HOTPLEX_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 
-_pg_error: list[str] = []  # why PostgreSQL was unreachable, once known
-
 
 def pg_unavailable(reason: str) -> None:
     """Skip, or with CI=true fail."""
@@ -39,14 +37,11 @@ async def pg_admin(database: str | None = None) -> Any:
     """An asyncpg connection to the maintenance database, or to ``database``."""
     import asyncpg
 
-    if _pg_error:
-        pg_unavailable(_pg_error[0])
     dsn = PG_ADMIN_DSN if database is None else PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
     try:
         return await asyncio.wait_for(asyncpg.connect(dsn), timeout=5.0)
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        _pg_error.append(f"{type(exc).__name__}: {exc}")
-        pg_unavailable(_pg_error[0])
+        pg_unavailable(f"{type(exc).__name__}: {exc}")
         raise  # not reached: pg_unavailable raises
 
 

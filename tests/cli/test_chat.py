@@ -16,32 +16,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
+from cli_kit import KEY, running_daemon
 
 from hotplex.address import session_id_for
 from hotplex.cli.chat import ChatSession, ws_url
 from hotplex.config.models import DEFAULT_NAMESPACE
 from hotplex.testing.daemon import Daemon
-from hotplex.testing.fake_agent import write_wrapper
-
-KEY = "k-chat-0123456789"
-
-
-def write_config(tmp_path: Path) -> Path:
-    config = {
-        "engine": {"data_dir": str(tmp_path / "data"), "kill_grace": "1s"},
-        "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'data' / 'hotplex.db'}"},
-        "provider": {"binary": str(write_wrapper(tmp_path / "bin"))},
-        "server": {
-            "port": 0,
-            "api_keys": [{"name": "tester", "key": KEY}],
-            "admin_token": "admin-chat-0123456789",
-            "rate_limit": {"enabled": False},
-        },
-    }
-    path = tmp_path / "hotplex.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 class Script:
@@ -71,12 +51,8 @@ class Script:
 
 @pytest.fixture
 async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
-    running = Daemon(write_config(tmp_path), env={"CLAUDE_CONFIG_DIR": str(tmp_path / "claude")})
-    await running.start()
-    try:
+    async with running_daemon(tmp_path) as running:
         yield running
-    finally:
-        assert await running.stop() == 0
 
 
 def test_ws_url() -> None:

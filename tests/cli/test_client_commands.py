@@ -5,25 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
-import yaml
+from cli_kit import KEY, TOKEN, free_port, write_config
 from click.testing import CliRunner, Result
 
 from hotplex.address import session_id_for
 from hotplex.cli import build_cli, client
+from hotplex.client import DaemonClient
 from hotplex.config.models import DEFAULT_NAMESPACE
 from hotplex.plugins import make_plugin_manager
 from hotplex.testing.daemon import Daemon
-from hotplex.testing.fake_agent import write_wrapper
-
-KEY = "k-cli-0123456789"
-TOKEN = "admin-cli-0123456789"
 
 
 def cli() -> click.Group:
@@ -33,31 +29,6 @@ def cli() -> click.Group:
 def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
     base = {"HOTPLEX_URL": None, "HOTPLEX_TOKEN": None, "HOTPLEX_CONFIG": None}
     return CliRunner().invoke(cli(), args, env={**base, **(env or {})}, catch_exceptions=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def write_config(tmp_path: Path, **server: Any) -> Path:
-    config = {
-        "engine": {"data_dir": str(tmp_path / "data"), "kill_grace": "1s"},
-        "storage": {"url": f"sqlite+aiosqlite:///{tmp_path / 'data' / 'hotplex.db'}"},
-        "provider": {"binary": str(write_wrapper(tmp_path / "bin"))},
-        "server": {
-            "port": 0,
-            "api_keys": [{"name": "tester", "key": KEY}],
-            "admin_token": TOKEN,
-            "rate_limit": {"enabled": False},
-            **server,
-        },
-    }
-    path = tmp_path / "hotplex.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @pytest.fixture
@@ -172,10 +143,10 @@ def test_the_daemon_is_found_from_the_config(tmp_path: Path) -> None:
 
 
 def test_the_token_comes_from_the_config(tmp_path: Path) -> None:
-    seen: list[client.Daemon] = []
-    original: Callable[..., client.Daemon] = client._daemon
+    seen: list[DaemonClient] = []
+    original: Callable[..., DaemonClient] = client._daemon
 
-    def spy(*args: Any) -> client.Daemon:
+    def spy(*args: Any) -> DaemonClient:
         found = original(*args)
         seen.append(found)
         return found

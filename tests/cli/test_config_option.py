@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import click
 import pytest
+from cli_kit import free_port
 from click.testing import CliRunner, Result
 
 from hotplex import hookimpl
@@ -18,13 +18,6 @@ from hotplex.plugins import make_plugin_manager
 from hotplex.records import CommandSpec
 
 BASE_ENV = {"HOTPLEX_URL": None, "HOTPLEX_TOKEN": None, "HOTPLEX_CONFIG": None}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class EchoConfigPlugin:
@@ -130,14 +123,16 @@ def run_main(*args: str) -> subprocess.CompletedProcess[str]:
     env.pop("HOTPLEX_CONFIG", None)
     return subprocess.run(
         [sys.executable, "-m", "hotplex", *args],
-        capture_output=True, text=True, timeout=60, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
     )
 
 
 @pytest.mark.parametrize("after", [False, True])
-def test_plugins_load_from_the_config_named_after_the_command(
-    tmp_path: Path, after: bool
-) -> None:
+def test_plugins_load_from_the_config_named_after_the_command(tmp_path: Path, after: bool) -> None:
     """Plugins load before click parses; the file after the command still decides which."""
     cfg = tmp_path / "h.yaml"
     cfg.write_text("plugins_enabled: [relay]\n")

@@ -7,6 +7,9 @@
   until killed.
 - ``append URL SESSION N`` prints ``opened``, appends N events one transaction each, then
   prints ``done``.
+- ``lease URL HOLDER ROUNDS`` opens the storage, prints ``ready``, waits for a line on
+  stdin, then tries to acquire the leases ``race-0`` .. ``race-<ROUNDS-1>`` as HOLDER,
+  printing ``won <name>`` for each it got, then ``done``.
 - ``fill URL SESSION LIMIT`` sets RLIMIT_FSIZE to LIMIT bytes and appends large events until
   a write fails; prints ``committed <seq>`` per commit, then ``failed <ErrorType>``.
 """
@@ -94,6 +97,18 @@ async def fill(url: str, session: str, limit: int) -> None:
         await storage.close()
 
 
+async def lease(url: str, holder: str, rounds: int) -> None:
+    storage = SqlStorage(url)
+    await storage.open()
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # every racer starts at the same moment
+    for i in range(rounds):
+        if await storage.acquire_lease(f"race-{i}", holder, 60.0):
+            print(f"won race-{i}", flush=True)
+    await storage.close()
+    print("done", flush=True)
+
+
 def main(argv: list[str]) -> None:
     command, url, *rest = argv
     if command == "migrate":
@@ -102,6 +117,8 @@ def main(argv: list[str]) -> None:
         asyncio.run(write(url, rest[0]))
     elif command == "append":
         asyncio.run(append(url, rest[0], int(rest[1])))
+    elif command == "lease":
+        asyncio.run(lease(url, rest[0], int(rest[1])))
     elif command == "fill":
         asyncio.run(fill(url, rest[0], int(rest[1])))
     else:
