@@ -5,9 +5,13 @@ are still relayed to the client with its ids. (The middleware chain seeing platf
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from gateway_kit import HarnessFactory, frames_until, is_done, is_type, read_sse
+from gateway_kit import WAIT, HarnessFactory, frames_until, is_done, is_type, read_sse
+
+from hotplex.testing.fakes import ToolCall
+from hotplex.types import ApprovalRequest
 
 
 def agent_prompts(h: Any) -> list[str]:
@@ -51,3 +55,31 @@ async def test_a_chat_command_over_sse_ends_the_stream_with_its_answer(
         assert [e.event for e in stream] == ["message"]
         assert stream[0].data is not None and stream[0].data["session_id"] == "s2"
         assert agent_prompts(h) == []
+
+
+async def test_a_session_owned_by_the_bare_key_name_is_still_decided_by_that_key(
+    gateway: HarnessFactory,
+) -> None:
+    """Sessions stored before prompts took the dispatcher's path are owned by ``alice``,
+    not ``key:alice``: alice still decides their tool calls, bob still may not."""
+    async with gateway() as h:
+        asked: asyncio.Queue[ApprovalRequest] = asyncio.Queue()
+
+        async def on_request(request: ApprovalRequest) -> None:
+            asked.put_nowait(request)
+
+        unsubscribe = h.engine.approvals.subscribe(on_request)
+        h.provider.queue_turn(ToolCall("Bash", {"command": "ls"}, output="a.txt"))
+        address = "web:alice/old"
+        turn = await h.engine.execute(address, "tool", address=address, user="alice")
+        request = await asyncio.wait_for(asked.get(), WAIT)
+        unsubscribe()
+        assert request.approvers == ("alice",)
+        answer = {"decision": "allow"}
+        path = f"/api/v1/permissions/{request.permission_id}"
+        async with h.post(path, answer, key="bob") as refused:
+            assert refused.status == 403
+        async with h.post(path, answer) as decided:
+            assert decided.status == 200 and (await decided.json())["by"] == "alice"
+        events = await turn.collect(WAIT)
+        assert events[-1].data["status"] == "ok"
