@@ -268,7 +268,7 @@ class RawAgent:
             resume=False,
             work_dir=engine.workdirs.root / session_id,
             state_dir=engine.workdirs.state_dir(session_id),
-            env=engine.environment(),
+            env=engine.launcher.environment(),
         )
         spec.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         spec.work_dir.mkdir(parents=True, exist_ok=True)
