@@ -17,17 +17,28 @@ import logging
 import os
 import signal
 import time
+from dataclasses import fields
 from pathlib import Path
 
 from hotplex.agent_process import process_start_time
 from hotplex.confinement import LimitBackend
 from hotplex.engine.session import Session
 from hotplex.interfaces import Storage
-from hotplex.stored import SessionRecord, SessionState
+from hotplex.stored import SESSION_FIELDS, SessionRecord, SessionState
 
-__all__ = ["reap_orphans", "record_of", "restore"]
+__all__ = ["CARRIED", "reap_orphans", "record_of", "restore"]
 
 log = logging.getLogger(__name__)
+
+
+#: The stored fields a live Session carries under the same name (the others are mapped in
+#: :func:`record_of` and :func:`restore`: ``work_dir`` a Path, ``seq`` is ``last_seq``,
+#: and the process and turn fields describe the live state).
+CARRIED = tuple(
+    name
+    for name in SESSION_FIELDS
+    if name in {f.name for f in fields(Session)} and name != "work_dir"
+)
 
 
 def record_of(session: Session, *, ending: bool = False) -> SessionRecord:
@@ -39,25 +50,19 @@ def record_of(session: Session, *, ending: bool = False) -> SessionRecord:
     state: SessionState = "running"
     if current is None:
         state = "idle" if pid is not None else "stopped"
+    carried = {name: getattr(session, name) for name in CARRIED}
+    if ending and session.current is not None:
+        carried["turns"] = session.turns + 1
+    carried["overrides"] = dict(session.overrides)
     return SessionRecord(
-        session_id=session.session_id,
-        key=session.key,
-        address=session.address,
-        owner=session.owner,
-        provider_session_id=session.provider_session_id,
+        **carried,
         work_dir=str(session.work_dir),
         state=state,
         agent_pid=pid,
         agent_pgid=pid,
         agent_start_time=process_start_time(pid) if pid is not None else None,
         last_seq=session.seq,
-        turns=session.turns + 1 if ending and session.current is not None else session.turns,
-        input_tokens=session.input_tokens,
-        output_tokens=session.output_tokens,
-        cost_usd=session.cost_usd,
-        overrides=dict(session.overrides),
         running_turn_id=current.turn_id if current is not None else None,
-        created_at=session.created_at,
         updated_at=time.time(),
     )
 
@@ -105,19 +110,6 @@ async def restore(storage: Storage, record: SessionRecord) -> Session:
     """A Session object for a stored session; its seq continues after every stored event."""
     tail = await storage.read_events(record.session_id, since_seq=record.last_seq, limit=1_000_000)
     seq = max([record.last_seq, *(e.seq for e in tail)])
-    return Session(
-        key=record.key,
-        session_id=record.session_id,
-        address=record.address,
-        owner=record.owner,
-        provider_session_id=record.provider_session_id,
-        work_dir=Path(record.work_dir),
-        seq=seq,
-        turns=record.turns,
-        input_tokens=record.input_tokens,
-        output_tokens=record.output_tokens,
-        cost_usd=record.cost_usd,
-        started_once=True,
-        overrides=dict(record.overrides),
-        created_at=record.created_at,
-    )
+    carried = {name: getattr(record, name) for name in CARRIED}
+    carried["overrides"] = dict(record.overrides)
+    return Session(**carried, work_dir=Path(record.work_dir), seq=seq, started_once=True)

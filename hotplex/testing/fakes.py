@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hotplex.address import AddressLike
 from hotplex.errors import RateLimitedError
 from hotplex.events import AgentEvent, agent_event
 from hotplex.interfaces import AgentProcess, ChatAdapter, MessageOperations, Provider, ToolGate
 from hotplex.records import AgentToolSpec, ToolCallContext
 from hotplex.types import (
     AgentStartSpec,
+    ApprovalOutcome,
     ApprovalRequest,
     ChatCapabilities,
     IncomingMessage,
@@ -256,8 +258,8 @@ class FakeMessageOperations(MessageOperations):
     def _ref(self, address: str) -> MessageRef:
         return MessageRef(address=address, message_id=f"m{next(self._ids)}")
 
-    async def send(self, address: str, text: str) -> MessageRef:
-        ref = self._ref(address)
+    async def send(self, address: AddressLike, text: str) -> MessageRef:
+        ref = self._ref(str(address))
         self._record("send", address, text, ref.message_id)
         return ref
 
@@ -267,8 +269,8 @@ class FakeMessageOperations(MessageOperations):
     async def delete(self, ref: MessageRef) -> None:
         self._record("delete", ref.address, ref.message_id)
 
-    async def start_stream(self, address: str, text: str = "") -> MessageRef:
-        ref = self._ref(address)
+    async def start_stream(self, address: AddressLike, text: str = "") -> MessageRef:
+        ref = self._ref(str(address))
         self._record("start_stream", address, text, ref.message_id)
         return ref
 
@@ -278,17 +280,28 @@ class FakeMessageOperations(MessageOperations):
     async def stop_stream(self, ref: MessageRef, delta: str = "") -> None:
         self._record("stop_stream", ref.address, delta, ref.message_id)
 
-    async def set_status(self, address: str, status: str | None) -> None:
-        self._record("set_status", address, status)
+    async def set_status(self, address: AddressLike, status: str | None) -> None:
+        self._record("set_status", str(address), status)
 
     async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
         ref = self._ref(request.address or "")
         self._record("ask_approval", request.address, request.permission_id)
         return ref
 
-    async def upload_file(self, address: str, path: Path, title: str = "") -> MessageRef:
-        ref = self._ref(address)
-        self._record("upload_file", address, str(path), title)
+    async def update_approval(
+        self, ref: MessageRef, request: ApprovalRequest, outcome: ApprovalOutcome
+    ) -> None:
+        self._record("update_approval", ref.address, request.permission_id, outcome, ref.message_id)
+
+    async def react(self, ref: MessageRef, emoji: str) -> None:
+        self._record("react", ref.address, emoji, ref.message_id)
+
+    async def reply_ephemeral(self, address: AddressLike, user: str, text: str) -> None:
+        self._record("reply_ephemeral", str(address), user, text)
+
+    async def upload_file(self, address: AddressLike, path: Path, title: str = "") -> MessageRef:
+        ref = self._ref(str(address))
+        self._record("upload_file", str(address), str(path), title)
         return ref
 
     def texts(self, address: str | None = None) -> list[str]:
@@ -312,6 +325,7 @@ class FakeChatAdapter(ChatAdapter):
     ``operations`` declare ``capabilities`` (default ``ChatCapabilities()``)."""
 
     name = "fake"
+    platform = "fake"
 
     def __init__(self, capabilities: ChatCapabilities | None = None) -> None:
         self._operations = FakeMessageOperations(capabilities)

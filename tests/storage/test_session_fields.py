@@ -1,11 +1,16 @@
 """A stored session's fields are written down once, in ``SessionRecord``: the ``sessions``
-table has exactly those columns, and the row mapper carries every one of them."""
+table has exactly those columns, the row mapper carries every one of them, and a live
+session's record (and the session restored from it) carries them by name."""
 
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
+from hotplex.engine.persistence import CARRIED, record_of, restore
+from hotplex.engine.session import Session
 from hotplex.storage import rows, schema
+from hotplex.storage.sql import SqlStorage
 from hotplex.stored import SESSION_FIELDS, SessionRecord
 
 
@@ -39,3 +44,32 @@ def test_the_row_mapper_round_trips_every_field() -> None:
     row = rows.session_row(record)
     assert set(row) == set(SESSION_FIELDS)
     assert rows.session_from_row(row) == record
+
+
+async def test_a_session_comes_back_from_its_record(storage: SqlStorage, tmp_path: Path) -> None:
+    session = Session(
+        key="k",
+        session_id="s1",
+        address="web:a/b",
+        owner="alice",
+        provider_session_id="p1",
+        work_dir=tmp_path,
+        seq=9,
+        turns=3,
+        input_tokens=30,
+        output_tokens=40,
+        cost_usd=0.25,
+        overrides={"model": "m"},
+        created_at=5.0,
+    )
+    record = record_of(session)
+    assert record.state == "stopped" and record.last_seq == 9 and record.work_dir == str(tmp_path)
+    # every stored field a live session has is carried by name (work_dir as a Path)
+    assert {name for name in SESSION_FIELDS if hasattr(session, name)} <= {*CARRIED, "work_dir"}
+    await storage.save_session(record)
+    stored = await storage.get_session("s1")
+    assert stored is not None
+    back = await restore(storage, stored)
+    for name in (*CARRIED, "work_dir", "seq"):
+        assert getattr(back, name) == getattr(session, name), name
+    assert back.started_once
