@@ -86,6 +86,8 @@ AUDIT_TYPES: Final = frozenset(
         "waf.verdict",
         "approval.requested",
         "approval.decided",
+        "approval.shown",
+        "approval.closed",
         "relay.sent",
         "relay.dropped",
         "cron.run",

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from hotplex.errors import AlreadyDecidedError, ApprovalError, NotAuthorizedError
 from hotplex.events import AuditEvent
+from hotplex.identity import ANYONE
 from hotplex.interfaces import Storage
 from hotplex.types import ApprovalRequest
 
@@ -42,8 +43,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: An approver list holding ANYONE lets every identity decide.
-ANYONE = "*"
 #: The identity of an administrator (admin token, owners): may decide every request.
 ADMIN = "admin"
 #: Who "decided" a request nobody answered in time.
@@ -199,6 +198,13 @@ class Approvals:
                     request.permission_id, Decision("deny", "once", "system", "cancelled")
                 )
             raise
+
+    async def expire_pending(self, reason: str) -> None:
+        """Expire every pending request (``by: restart``): HotPlex is stopping, and what
+        waits for them will not be there to go on."""
+        for permission_id in list(self._pending):
+            with contextlib.suppress(AlreadyDecidedError):
+                await self._finish(permission_id, Decision("deny", "once", RESTART, reason))
 
     def may_decide(self, request: ApprovalRequest, by: str) -> bool:
         return by == ADMIN or ANYONE in request.approvers or by in request.approvers
