@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ANYONE", "check_identity", "is_identity", "platform_of"]
+__all__ = ["ADMIN", "ANYONE", "check_identity", "is_identity", "platform_of"]
 
 #: An approver list holding ANYONE lets every identity decide.
 ANYONE = "*"
+#: The identity of an administrator (the gateway's admin token): may decide every request
+#: and run every command. Not namespaced, so no platform's user can be it.
+ADMIN = "admin"
 
 _IDENTITY = re.compile(r"[a-z][a-z0-9_-]{0,31}:[^\s:][^\s]{0,255}")
 

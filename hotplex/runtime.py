@@ -95,7 +95,9 @@ class Runtime:
                 log.debug("starting resource %s", spec.name)
                 await self._stack.enter_async_context(spec.factory(self.ctx))
             self.middleware = MiddlewareChain([m.factory(self.ctx) for m in plugins.middleware()])
-            self.chat_commands = ChatCommands(plugins.chat_commands())
+            self.chat_commands = ChatCommands(
+                plugins.chat_commands(), owners=self.settings.security.owners
+            )
             self.ctx.services.set(TEMPLATES, make_environment(plugins.templates()))
             self._start_adapters()
         except BaseException:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from hotplex.errors import AlreadyDecidedError, ApprovalError, NotAuthorizedError
 from hotplex.events import AuditEvent
-from hotplex.identity import ANYONE
+from hotplex.identity import ADMIN, ANYONE
 from hotplex.interfaces import Storage
 from hotplex.types import ApprovalRequest
 
@@ -43,8 +43,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: The identity of an administrator (admin token, owners): may decide every request.
-ADMIN = "admin"
 #: Who "decided" a request nobody answered in time.
 TIMEOUT = "timeout"
 #: Who "decided" a request an earlier run of HotPlex left undecided.
