@@ -38,9 +38,7 @@ async def runtime(tmp_path: Path) -> AsyncIterator[tuple[Runtime, FakeProvider]]
         yield rt, provider
 
 
-async def say(
-    rt: Runtime, text: str, platform: str = "web", user: str = "web:owner"
-) -> str | None:
+async def say(rt: Runtime, text: str, platform: str = "web", user: str = "web:owner") -> str | None:
     return await rt.chat_commands.handle(
         text,
         address="web:a/b",

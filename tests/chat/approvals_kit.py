@@ -14,7 +14,7 @@ from pydantic import Field
 from hotplex import hookimpl
 from hotplex.chat.approvals import CHAT_APPROVALS, ChatApprovals
 from hotplex.compose import compose
-from hotplex.config import PluginSettings, Settings, load_settings
+from hotplex.config import ChatAccessSettings, Settings, load_settings
 from hotplex.engine import ENGINE, Engine
 from hotplex.events import AgentEvent
 from hotplex.plugins import make_plugin_manager
@@ -23,13 +23,8 @@ from hotplex.runtime import OnMessage, Runtime
 from hotplex.testing.fakes import FakeChatAdapter, FakeMessageOperations, FakeProvider
 
 
-class FakeChatSettings(PluginSettings):
+class FakeChatSettings(ChatAccessSettings):
     enabled: bool = Field(True)
-    dm_policy: str = Field("open")
-    group_policy: str = Field("mention")
-    allow_users: tuple[str, ...] = Field(())
-    allow_channels: tuple[str, ...] = Field(())
-    allow_bots: tuple[str, ...] = Field(())
 
 
 @dataclass
