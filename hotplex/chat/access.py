@@ -4,8 +4,9 @@ It decides from the typed fields of the incoming message (``direct``, ``mentions
 ``from_bot``, ``user``, the address's channel) and the access keys of the section of the
 message's platform (``plugins.<platform>``: ``dm_policy``, ``group_policy``,
 ``allow_users``, ``allow_channels``, ``allow_bots``; see
-:class:`~hotplex.config.ChatAccessSettings`). A platform without a section (the gateway's
-``web``, cron, webhooks: their callers are authenticated already) is open to people.
+:class:`~hotplex.config.ChatAccessSettings`). A platform whose section lacks them (or has
+none: the gateway's ``web``, whose messages are direct and whose callers hold API keys)
+gets the defaults: direct messages open, group messages that mention the bot, no bots.
 
 - A bot's message (``from_bot``, ours included) never starts a turn unless its identity is
   in ``allow_bots``; it gets no reply either (two bots must not answer each other).
@@ -51,10 +52,11 @@ class Refusal:
 
 @dataclass(frozen=True, slots=True)
 class AccessRules:
-    """The access keys of one platform (the defaults: open to people, closed to bots)."""
+    """The access keys of one platform (the defaults: direct messages open, group messages
+    that mention the bot, no bots)."""
 
     dm_policy: str = "open"
-    group_policy: str = "open"
+    group_policy: str = "mention"
     allow_users: tuple[str, ...] = ()
     allow_channels: tuple[str, ...] = ()
     allow_bots: tuple[str, ...] = ()
@@ -115,7 +117,7 @@ class AccessRules:
 
 
 def rules_for(ctx: PluginContext, platform: str) -> AccessRules:
-    """The access keys of ``plugins.<platform>`` (a section without them: open to people)."""
+    """The access keys of ``plugins.<platform>`` (the defaults for those it lacks)."""
     section = ctx.settings.plugins.get(platform)
     if section is None:
         return AccessRules()

@@ -73,7 +73,7 @@ async def run_chat_approvals(ctx: PluginContext) -> AsyncIterator[None]:
         return
     lookup = AdapterOperations(
         lambda: runtime.adapters,
-        started=lambda: bool(runtime.adapters),
+        started=runtime.started.is_set,
         expected=lambda: any(runtime.enabled(n) for n in ctx.plugins.chat_adapters()),
     )
     cards = ChatApprovals(

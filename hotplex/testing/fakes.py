@@ -19,6 +19,7 @@ from hotplex.types import (
     AgentStartSpec,
     ApprovalOutcome,
     ApprovalRequest,
+    Attachment,
     ChatCapabilities,
     IncomingMessage,
     MessageRef,
@@ -321,16 +322,29 @@ class FakeMessageOperations(MessageOperations):
 
 
 class FakeChatAdapter(ChatAdapter):
-    """A chat platform driven by the test: ``await adapter.receive(message)``; its
-    ``operations`` declare ``capabilities`` (default ``ChatCapabilities()``)."""
+    """A chat platform driven by the test; its ``operations`` declare ``capabilities``
+    (default ``ChatCapabilities()``) and record every call.
+
+    ``await adapter.dm("hi")`` delivers a direct message, ``await adapter.mention("hi")``
+    a group message that mentions the bot, ``await adapter.say("hi")`` a group message
+    that does not; each returns the :class:`~hotplex.types.IncomingMessage` it delivered
+    (with a fresh event id, message key and ``ref``). ``await adapter.receive(message)``
+    delivers any message. Addresses are ``fake:<workspace>/<channel>[/<thread>]``; a DM's
+    channel is ``D-<user id>``.
+    """
 
     name = "fake"
     platform = "fake"
 
-    def __init__(self, capabilities: ChatCapabilities | None = None) -> None:
+    def __init__(
+        self, capabilities: ChatCapabilities | None = None, *, workspace: str = "w"
+    ) -> None:
         self._operations = FakeMessageOperations(capabilities)
         self._deliver: Callable[[IncomingMessage], Awaitable[None]] | None = None
         self._ready = asyncio.Event()
+        self._ids = itertools.count(1)
+        self.workspace = workspace
+        self.delivered: list[IncomingMessage] = []
 
     @property
     def operations(self) -> FakeMessageOperations:
@@ -344,7 +358,61 @@ class FakeChatAdapter(ChatAdapter):
     async def receive(self, message: IncomingMessage, timeout: float = 5.0) -> None:
         await asyncio.wait_for(self._ready.wait(), timeout)
         assert self._deliver is not None
+        self.delivered.append(message)
         await self._deliver(message)
+
+    def message(
+        self,
+        text: str,
+        *,
+        channel: str = "C1",
+        thread: str | None = None,
+        user: str = "fake:U1",
+        direct: bool = False,
+        mentions_bot: bool = False,
+        from_bot: bool = False,
+        display_name: str | None = None,
+        attachments: tuple[Attachment, ...] = (),
+        event_id: str | None = None,
+    ) -> IncomingMessage:
+        """A message as this platform would deliver it (nothing is delivered)."""
+        number = next(self._ids)
+        address = f"{self.platform}:{self.workspace}/{channel}"
+        if thread is not None:
+            address += f"/{thread}"
+        return IncomingMessage(
+            address=address,
+            text=text,
+            user=user,
+            platform=self.platform,
+            event_id=event_id or f"Ev{id(self):x}-{number}",
+            message_key=f"{self.platform}:{channel}:{id(self):x}-{number}",
+            attachments=attachments,
+            ref=MessageRef(address, f"in{number}"),
+            direct=direct,
+            mentions_bot=mentions_bot,
+            from_bot=from_bot,
+            display_name=display_name,
+        )
+
+    async def dm(self, text: str, *, user: str = "fake:U1", **fields: Any) -> IncomingMessage:
+        """Deliver a direct message from ``user``."""
+        channel = "D-" + user.rpartition(":")[2]
+        message = self.message(text, channel=channel, user=user, direct=True, **fields)
+        await self.receive(message)
+        return message
+
+    async def mention(self, text: str, *, channel: str = "C1", **fields: Any) -> IncomingMessage:
+        """Deliver a group message in ``channel`` that mentions the bot."""
+        message = self.message(text, channel=channel, mentions_bot=True, **fields)
+        await self.receive(message)
+        return message
+
+    async def say(self, text: str, *, channel: str = "C1", **fields: Any) -> IncomingMessage:
+        """Deliver a group message in ``channel`` that does not mention the bot."""
+        message = self.message(text, channel=channel, **fields)
+        await self.receive(message)
+        return message
 
 
 class EchoTool:

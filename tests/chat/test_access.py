@@ -111,12 +111,21 @@ async def test_group_policies_users_and_channels(tmp_path: Path) -> None:
         assert await through(hp.runtime, message(user="fake:bob")) == (False, None)
 
 
-async def test_a_platform_without_access_keys_is_open_to_people_only(tmp_path: Path) -> None:
+async def test_a_platform_without_access_keys_gets_the_defaults(tmp_path: Path) -> None:
     async with running(tmp_path, FakeProvider()) as hp:
-        web = IncomingMessage(address="web:default/s1", text="hi", user="key:ci", platform="web")
+        web = IncomingMessage(
+            address="web:default/s1", text="hi", user="key:ci", platform="web", direct=True
+        )
         assert await through(hp.runtime, web) == (True, None)
+        group = IncomingMessage(address="web:default/s1", text="hi", user="key:ci", platform="web")
+        assert await through(hp.runtime, group) == (False, None)
         bot = IncomingMessage(
-            address="web:default/s1", text="hi", user="web:b", platform="web", from_bot=True
+            address="web:default/s1",
+            text="hi",
+            user="web:b",
+            platform="web",
+            direct=True,
+            from_bot=True,
         )
         assert await through(hp.runtime, bot) == (False, None)
 
