@@ -37,6 +37,7 @@ EventType = Literal[
     "status",
     "error",
     "done",
+    "message",
 ]
 
 #: type -> (required data keys, optional data keys)
@@ -49,7 +50,7 @@ EVENT_DATA: Final[dict[str, tuple[frozenset[str], frozenset[str]]]] = {
     "tool_result": (frozenset({"tool_use_id", "output", "is_error"}), frozenset()),
     "permission_request": (
         frozenset({"permission_id", "tool", "input", "scopes"}),
-        frozenset({"reason"}),
+        frozenset({"reason", "kind"}),
     ),
     "permission_decision": (
         frozenset({"permission_id", "decision", "scope", "by"}),
@@ -72,6 +73,9 @@ EVENT_DATA: Final[dict[str, tuple[frozenset[str], frozenset[str]]]] = {
     "status": (frozenset({"text"}), frozenset()),
     "error": (frozenset({"code", "message", "retryable"}), frozenset()),
     "done": (frozenset({"status", "duration_ms"}), frozenset()),
+    # a message delivered into the conversation from outside a turn (turn_id empty): a
+    # cron job, a relay, a webhook posting to a web chat address; ``from`` names the sender
+    "message": (frozenset({"text", "from"}), frozenset()),
 }
 
 SESSION_STATES: Final = frozenset({"started", "resumed", "reset", "ended"})
@@ -183,7 +187,7 @@ class AgentEvent:
         return cls.from_dict(raw)
 
 
-def agent_event(kind: EventType, **data: Any) -> AgentEvent:
+def agent_event(kind: EventType, /, **data: Any) -> AgentEvent:
     """Build a validated, unstamped event: ``agent_event("text_delta", text="hi")``."""
     _check_data(kind, data)
     return AgentEvent(type=kind, data=data)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -75,6 +75,9 @@ class Runtime:
         self.middleware = MiddlewareChain(())
         self.chat_commands = ChatCommands({})
         self.adapters: dict[str, ChatAdapter] = {}
+        #: True once every enabled adapter was started (the delivery router then knows
+        #: every platform there will be)
+        self.adapters_started = False
         #: platform -> how to run a stored, unfinished inbound message again after a crash
         self.replayers: dict[str, Callable[[IncomingMessage], Awaitable[None]]] = {}
         self._adapter_tasks: list[asyncio.Task[None]] = []
@@ -131,6 +134,7 @@ class Runtime:
                 self.replayers[platform] = functools.partial(self._replay, adapter)
             task = asyncio.create_task(self._run_adapter(name, adapter), name=f"adapter:{name}")
             self._adapter_tasks.append(task)
+        self.adapters_started = True
 
     async def _replay(self, adapter: ChatAdapter, message: IncomingMessage) -> None:
         if self.on_replay is None:
@@ -185,10 +189,14 @@ class Runtime:
         final: Callable[[MiddlewareContext], Awaitable[None]],
         *,
         replay: bool = False,
+        facts: Mapping[str, Any] | None = None,
     ) -> MiddlewareContext:
         """Run an inbound message through the middleware chain, then ``final``. ``replay``
-        marks a stored message run again after a crash (it is not recorded twice)."""
+        marks a stored message run again after a crash (it is not recorded twice);
+        ``facts`` start the context's facts (the gateway's ``request_id``, ``on_event``
+        and ``unattended``: see hotplex/waf/asks.py)."""
         ctx = MiddlewareContext(message)
+        ctx.facts.update(facts or {})
         ctx.facts["replay"] = replay
         await self.middleware.run(ctx, final)
         return ctx

@@ -3,9 +3,10 @@ its buttons decide through one entry point, and the card shows how it ended.
 
 - **Shown.** Each :class:`~hotplex.types.ApprovalRequest` the engine opens with an address
   (the conversation it came from, or the ``route_to`` conversation of an unattended
-  session) is posted with ``MessageOperations.ask_approval`` of the adapter that owns the
-  address's platform, off the request's path (the agent does not wait for the platform).
-  The card's reference is audited (``approval.shown``), so a restart can find it.
+  session) is posted through the delivery router (``DELIVERY.ask_approval``: the adapter
+  that owns the address's platform, waited for while it connects), off the request's path
+  (the agent does not wait for the platform). The card's reference is audited
+  (``approval.shown``), so a restart can find it.
 - **Decided.** The adapter's button callback calls :meth:`ChatApprovals.decide` (through
   ``ChatBridge.decide``) with the decision, the scope and who pressed. Only the request's
   approvers decide: anyone else gets a refusal only they see (``reply_ephemeral``); a
@@ -24,23 +25,29 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from hotplex.context import ServiceKey
 from hotplex.engine.approvals import Approvals, Decision, describe
-from hotplex.errors import AlreadyDecidedError, NotAuthorizedError
+from hotplex.errors import AlreadyDecidedError, DeliveryError, NotAuthorizedError
 from hotplex.events import AuditEvent
 from hotplex.identity import is_identity
 from hotplex.interfaces import MessageOperations, Storage
 from hotplex.types import ApprovalOutcome, ApprovalRequest, MessageRef
 
-__all__ = ["CHAT_APPROVALS", "ChatApprovals", "OperationsFor", "outcome_of"]
+__all__ = ["CHAT_APPROVALS", "ChatApprovals", "Conversations", "outcome_of"]
 
 log = logging.getLogger(__name__)
 
-#: The MessageOperations of the adapter owning an address's platform (None: no adapter).
-OperationsFor = Callable[[str], Awaitable[MessageOperations | None]]
 Audit = Callable[[AuditEvent], Awaitable[None]]
+
+
+class Conversations(Protocol):
+    """Where cards go: the delivery router (service ``DELIVERY``) is one."""
+
+    async def ask_approval(self, request: ApprovalRequest) -> MessageRef | None: ...
+
+    async def wait_for(self, address: str) -> MessageOperations: ...
 
 SHOWN = "approval.shown"
 CLOSED = "approval.closed"
@@ -65,21 +72,22 @@ class _Card:
 class ChatApprovals:
     """Cards for the approval requests of chat conversations (see the module docstring).
 
-    ``operations_for(address)`` finds the adapter's operations; ``audit`` stores the card
-    references (``approval.shown`` / ``approval.closed``) that ``storage`` reads back at
-    start; ``call_timeout`` bounds each platform call."""
+    ``conversations`` shows the cards and finds the adapter's operations (the delivery
+    router); ``audit`` stores the card references (``approval.shown`` /
+    ``approval.closed``) that ``storage`` reads back at start; ``call_timeout`` bounds each
+    platform call."""
 
     def __init__(
         self,
         approvals: Approvals,
         *,
-        operations_for: OperationsFor,
+        conversations: Conversations,
         audit: Audit | None = None,
         storage: Storage | None = None,
         call_timeout: float = 30.0,
     ) -> None:
         self._approvals = approvals
-        self._operations_for = operations_for
+        self._conversations = conversations
         self._audit = audit
         self._storage = storage
         self._call_timeout = call_timeout
@@ -142,15 +150,24 @@ class ChatApprovals:
         self._cards[request.permission_id] = _Card(request, posted)
         self._remember(request.permission_id, request.address)
 
+    async def _operations_for(self, address: str) -> MessageOperations | None:
+        try:
+            return await self._conversations.wait_for(address)
+        except (DeliveryError, ValueError) as exc:  # no adapter owns it, or not in time
+            log.info("no chat card in %s: %s", address, exc)
+            return None
+
     async def _post(self, request: ApprovalRequest) -> tuple[MessageOperations, MessageRef] | None:
         assert request.address is not None
         try:
             operations = await self._operations_for(request.address)
             if operations is None:
-                return None  # no chat adapter owns it (the gateway's clients show it)
-            ref = await asyncio.wait_for(operations.ask_approval(request), self._call_timeout)
+                return None
+            ref = await self._call(self._conversations.ask_approval(request))
         except Exception:
             log.exception("showing approval request %s failed", request.permission_id)
+            return None
+        if not isinstance(ref, MessageRef):
             return None
         self._remember(request.permission_id, ref.address)
         await self._emit(SHOWN, request, ref)

@@ -36,6 +36,21 @@ class Publisher:
             session.deliver(stamped)
             return stamped
 
+    async def post(
+        self, session: Session, event: AgentEvent, request_id: str | None = None
+    ) -> AgentEvent:
+        """Place an event that belongs to no turn (``turn_id`` empty) in the session's
+        stream, even while a turn runs: to the sinks, then to the live subscribers."""
+        async with session.publish_lock:
+            session.seq += 1
+            stamped = event.stamped(
+                session_id=session.session_id, turn_id="", seq=session.seq, request_id=request_id
+            )
+            if self._emit is not None:
+                await self._emit(stamped)
+            session.deliver(stamped)
+            return stamped
+
     async def audit(self, event: AuditEvent) -> None:
         if self._emit is not None:
             await self._emit(event)

@@ -40,14 +40,23 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ToolCall:
-    """A queued step: the fake agent asks to run ``tool`` with ``input`` (through the gate)."""
+    """A queued step: the fake agent asks to run ``tool`` with ``input`` (through the gate).
+
+    When the gate allows, ``run(input)`` (if given) is the tool: it runs then and its return
+    value is the output (else ``output``). With ``say_result`` the agent then answers
+    ``tool said: <output>`` or ``tool error: <denial>``, as the fake Anthropic API does.
+    """
 
     tool: str
     input: Mapping[str, Any]
     output: str = "ok"
+    run: Callable[[Mapping[str, Any]], str] | None = None
+    say_result: bool = False
 
 
-Step = AgentEvent | ToolCall
+Step = AgentEvent | ToolCall | Callable[["FakeAgentProcess"], AgentEvent]
+"""A queued turn's step: an event, a tool call, or a function of the process that gives the
+event when the turn reaches it (``lambda p: agent_event("text", text=str(p.prompts))``)."""
 
 
 def echo_turn(prompt: str) -> list[Step]:
@@ -79,6 +88,7 @@ class FakeAgentProcess(AgentProcess):
         self.prompts: list[str] = []
         self.controls: list[tuple[str, dict[str, Any]]] = []
         self._alive = True
+        self._crashed = False
         self._interrupted = asyncio.Event()
 
     @property
@@ -86,14 +96,16 @@ class FakeAgentProcess(AgentProcess):
         return self._alive
 
     async def turn(self, prompt: str) -> AsyncIterator[AgentEvent]:
-        if not self._alive:
+        if not self._alive and not self._crashed:
             raise RuntimeError("fake agent is closed")
         self.prompts.append(prompt)
-        self._interrupted.clear()
-        steps = self.provider.next_turn(prompt)
-        for step in steps:
+        if not self._crashed:
+            self._interrupted.clear()
+        steps = [] if self._crashed else self.provider.next_turn(prompt)
+        for item in steps:
             if self._interrupted.is_set():
                 break
+            step = item if isinstance(item, AgentEvent | ToolCall) else item(self)
             if isinstance(step, ToolCall):
                 async for event in self._tool(step):
                     yield event
@@ -107,6 +119,11 @@ class FakeAgentProcess(AgentProcess):
                     await asyncio.wait_for(self._interrupted.wait(), self.provider.delay)
                 except TimeoutError:
                     pass
+        if self._crashed:
+            message = "the fake agent crashed"
+            yield agent_event("error", code="agent_crashed", message=message, retryable=True)
+            yield agent_event("done", status="error", duration_ms=0)
+            return
         status = "interrupted" if self._interrupted.is_set() else "ok"
         yield agent_event("done", status=status, duration_ms=0)
 
@@ -120,15 +137,27 @@ class FakeAgentProcess(AgentProcess):
         )
         decision = await self.gate(request)
         if decision.behavior == "allow":
-            yield agent_event(
-                "tool_result", tool_use_id=tool_use_id, output=call.output, is_error=False
-            )
+            tool_input = call.input if decision.updated_input is None else decision.updated_input
+            output = call.output if call.run is None else call.run(tool_input)
+            yield agent_event("tool_result", tool_use_id=tool_use_id, output=output, is_error=False)
+            said = f"tool said: {output}"
         else:
             yield agent_event(
                 "tool_result", tool_use_id=tool_use_id, output=decision.message, is_error=True
             )
+            said = f"tool error: {decision.message}"
+        if call.say_result:
+            yield agent_event("text", text=said)
 
     async def interrupt(self) -> None:
+        self._interrupted.set()
+
+    def crash(self) -> None:
+        """Act as if the agent's process died: the running turn (or the next one) ends with
+        an ``agent_crashed`` error and ``done`` status ``error`` (later turns too), and the
+        agent is not alive."""
+        self._crashed = True
+        self._alive = False
         self._interrupted.set()
 
     async def control(self, subtype: str, **fields: Any) -> dict[str, Any]:

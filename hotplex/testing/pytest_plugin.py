@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from hotplex.config import Settings, load_settings
 from hotplex.plugins import HotplexPluginManager, make_plugin_manager
@@ -46,7 +47,7 @@ def claude_binary() -> Path:
     return require_cli("claude")
 
 
-@pytest.fixture
+@pytest_asyncio.fixture  # also in pytest-asyncio's strict mode
 async def fake_api(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
     """A FakeAnthropic on 127.0.0.1, with ANTHROPIC_BASE_URL/ANTHROPIC_API_KEY pointing at
     it for the agents the test starts."""
