@@ -9,53 +9,18 @@ import time
 from pathlib import Path
 
 import pytest
-from approvals_kit import next_of, running
+from approvals_kit import calls, card_ids, card_of, closed_with, next_of, running
 
 from hotplex.config import RouteTo
 from hotplex.engine.approvals import RESTART
 from hotplex.errors import AlreadyDecidedError, NotAuthorizedError
 from hotplex.events import AuditEvent
 from hotplex.services import STORAGE
-from hotplex.testing.fakes import FakeMessageOperations, FakeProvider, ToolCall
+from hotplex.testing.fakes import FakeProvider, ToolCall
 from hotplex.types import ApprovalOutcome, ApprovalRequest
 
 ALICE = "fake:alice"
 ADDRESS = "fake:w/c"
-
-
-def calls(ops: FakeMessageOperations, method: str) -> list[tuple[object, ...]]:
-    return [c for c in ops.calls if c[0] == method]
-
-
-async def card_of(ops: FakeMessageOperations, permission_id: str) -> str:
-    """The message id of the card shown for ``permission_id``."""
-    await ops.wait_for(lambda: any(c[2] == permission_id for c in calls(ops, "ask_approval")))
-    return _card_ids(ops)[permission_id]
-
-
-def _card_ids(ops: FakeMessageOperations) -> dict[str, str]:
-    """permission id -> the message id of its card (the fake numbers the messages it
-    creates in call order)."""
-    ids: dict[str, str] = {}
-    count = 0
-    for call in ops.calls:
-        if call[0] in ("send", "start_stream", "ask_approval", "upload_file"):
-            count += 1
-            if call[0] == "ask_approval":
-                ids[str(call[2])] = f"m{count}"
-    return ids
-
-
-async def closed_with(
-    ops: FakeMessageOperations, permission_id: str
-) -> tuple[str, ApprovalOutcome]:
-    """Wait for the card of ``permission_id`` to be updated; its message id and outcome."""
-    await ops.wait_for(lambda: any(c[2] == permission_id for c in calls(ops, "update_approval")))
-    updates = [c for c in calls(ops, "update_approval") if c[2] == permission_id]
-    assert len(updates) == 1, updates
-    _, _, _, outcome, message_id = updates[0]
-    assert isinstance(outcome, ApprovalOutcome)
-    return str(message_id), outcome
 
 
 async def test_double_press_applies_once_and_the_card_shows_who(tmp_path: Path) -> None:
@@ -80,7 +45,7 @@ async def test_double_press_applies_once_and_the_card_shows_who(tmp_path: Path) 
         assert told[1:3] == (ADDRESS, ALICE)
         assert "already decided: allowed by fake:alice" in str(told[3])
         message_id, outcome = await closed_with(ops, pid)
-        assert message_id == _card_ids(ops)[pid]
+        assert message_id == card_ids(ops)[pid]
         assert outcome == ApprovalOutcome("allow", ALICE, "once", None)
 
 
@@ -202,3 +167,43 @@ async def test_a_request_a_killed_run_left_undecided_expires_on_its_card(tmp_pat
         assert record is not None and record.decided_by == RESTART
         with pytest.raises(AlreadyDecidedError, match="restarted"):
             await hp.engine.approvals.decide(left.permission_id, "allow", by=ALICE)
+
+
+ASKED = "append a line: echo hi >> ~/.bashrc"
+
+
+async def test_a_waf_asked_prompt_is_approved_from_the_chat_and_then_runs(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path, FakeProvider()) as hp:
+        ops = hp.ops
+        message = await hp.adapter.dm(ASKED, user=ALICE)
+        await ops.wait_for(lambda: bool(calls(ops, "ask_approval")))
+        ((_, address, pid),) = calls(ops, "ask_approval")
+        request = hp.engine.approvals.get(pid)
+        assert request is not None and request.kind == "prompt" and address == message.address
+        # meanwhile another conversation is served
+        await hp.adapter.dm("hello meanwhile", user="fake:bob")
+        await ops.wait_for(lambda: any("echo: hello meanwhile" in t for t in ops.texts()))
+        assert [p.prompts for p in hp.provider.processes] == [["hello meanwhile"]]
+        with pytest.raises(NotAuthorizedError):
+            await hp.bridge.decide(pid, "allow", by="fake:bob")
+        outcome = await hp.bridge.decide(pid, "allow", by=ALICE)
+        assert outcome == ApprovalOutcome("allow", ALICE, "once", None)
+        await ops.wait_for(lambda: any(f"echo: {ASKED}" in t for t in ops.texts(address)))
+        assert sorted(p.prompts[0] for p in hp.provider.processes) == [ASKED, "hello meanwhile"]
+        _, shown = await closed_with(ops, pid)
+        assert shown == outcome
+
+
+async def test_a_waf_asked_prompt_denied_from_the_chat_never_runs(tmp_path: Path) -> None:
+    async with running(tmp_path, FakeProvider()) as hp:
+        ops = hp.ops
+        message = await hp.adapter.dm(ASKED, user=ALICE)
+        await ops.wait_for(lambda: bool(calls(ops, "ask_approval")))
+        ((_, _, pid),) = calls(ops, "ask_approval")
+        await hp.bridge.decide(pid, "deny", by=ALICE, reason="not my bashrc")
+        await ops.wait_for(lambda: any("not my bashrc" in t for t in ops.texts(message.address)))
+        _, shown = await closed_with(ops, pid)
+        assert shown == ApprovalOutcome("deny", ALICE, "once", "not my bashrc")
+        assert hp.provider.processes == []
