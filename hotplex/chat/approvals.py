@@ -104,7 +104,7 @@ class ChatApprovals:
             self._approvals.subscribe(self._opened),
             self._approvals.on_decided(self._decided),
         ]
-        self._spawn(self.recover())
+        self._spawn(self._recover())
 
     async def aclose(self, grace: float = 5.0) -> None:
         for unsubscribe in self._unsubscribe:
@@ -252,6 +252,15 @@ class ChatApprovals:
             log.exception("telling %s about an approval failed", user)
 
     # -- after a restart -------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        try:
+            closed = await self.recover()
+        except Exception:
+            log.exception("closing the approval cards an earlier run left failed")
+            return
+        if closed:
+            log.info("closed %d approval cards an earlier run left open", closed)
 
     async def recover(self, *, pages: int = 10, page: int = 100) -> int:
         """Close the cards an earlier run showed and never closed (the newest ``pages`` x
