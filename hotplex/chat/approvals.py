@@ -49,6 +49,7 @@ class Conversations(Protocol):
 
     async def wait_for(self, address: str) -> MessageOperations: ...
 
+
 SHOWN = "approval.shown"
 CLOSED = "approval.closed"
 REFUSED = "You may not decide this request: only its approvers can."
