@@ -150,6 +150,13 @@ class AccessMiddleware(Middleware):
         if refusal is None:
             await call_next(ctx)
             return
-        log.info("%s message from %s refused: %s", message.platform, message.user, refusal.why)
+        # the display name is shown, never trusted: anyone can choose it
+        log.info(
+            "%s message from %s (%s) refused: %s",
+            message.platform,
+            message.user,
+            message.display_name or "no display name",
+            refusal.why,
+        )
         ctx.facts["refused"] = f"access: {refusal.why}"
         ctx.reply = refusal.reply

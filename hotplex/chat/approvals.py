@@ -217,8 +217,9 @@ class ChatApprovals:
     ) -> ApprovalOutcome:
         """Apply a button press of ``by`` (a namespaced identity, ``slack:U01``) and return
         the outcome that stands: this decision, or how the request had already ended (then
-        ``by`` is told so, only to them). Raises NotAuthorizedError when ``by`` may not
-        decide (after telling them); the card updates itself with the outcome."""
+        ``by`` is told so, only to them; an id nobody knows is ``expired``). Raises
+        NotAuthorizedError when ``by`` may not decide (after telling them); the card
+        updates itself with the outcome."""
         request = self._approvals.get(permission_id)
         where = self._where.get(permission_id) or (request.address if request else None)
         if request is None:
