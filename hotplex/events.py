@@ -92,6 +92,7 @@ AUDIT_TYPES: Final = frozenset(
         "approval.decided",
         "approval.shown",
         "approval.closed",
+        "agent_tool.refused",
         "relay.sent",
         "relay.dropped",
         "cron.run",

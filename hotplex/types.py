@@ -154,8 +154,6 @@ class AgentStartSpec:
     extra_args: tuple[str, ...] = ()
     confinement: Confinement | None = None
     """Resource limits to start the agent under (None: unconfined)."""
-    mcp_servers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """MCP servers HotPlex adds for this agent (name -> stdio server entry), e.g. ``hotplex``."""
 
 
 def _unchanged(text: str) -> str:

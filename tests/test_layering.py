@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
             "records",
             "services",
             "stored",
+            "tool_names",
             "types",
         ),
         0,

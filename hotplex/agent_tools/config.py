@@ -10,44 +10,25 @@ from typing import Any
 
 from hotplex.errors import ConfigError
 
-__all__ = ["SERVER_NAME", "entry_socket", "merge_mcp_config", "server_entry", "shared_server_entry"]
+__all__ = ["SERVER_NAME", "STDIO_SCRIPT", "merge_mcp_config", "shared_server_entry"]
 
 SERVER_NAME = "hotplex"
+#: The stdio MCP server (:mod:`hotplex.agent_tools.stdio`), run as a script.
+STDIO_SCRIPT = Path(__file__).resolve().with_name("stdio.py")
 
 
-def server_entry(socket: Path | str, session_id: str) -> dict[str, Any]:
-    """The stdio MCP server entry the CLI starts for one session."""
+def shared_server_entry(socket: Path | str) -> dict[str, Any]:
+    """The stdio MCP server entry for an agent server that runs one ``hotplex`` server for
+    all the sessions of its working directory (OpenCode): its calls carry that directory,
+    and the bridge on ``socket`` runs them only against a grant (:mod:`.grants`).
+
+    The server is run as a script file in isolated mode (``python -I .../stdio.py``): it
+    imports only the standard library, not the ``hotplex`` package."""
     return {
         "type": "stdio",
         "command": sys.executable,
-        "args": [
-            "-m",
-            "hotplex.agent_tools.stdio",
-            "--socket",
-            str(socket),
-            "--session",
-            session_id,
-        ],
+        "args": ["-I", str(STDIO_SCRIPT), "--socket", str(socket)],
     }
-
-
-def shared_server_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A session's :func:`server_entry` turned into one for a server process that serves
-    every session of its working directory (OpenCode's): no session id, ``--shared``; the
-    bridge matches its calls to sessions by their grants (:mod:`.grants`)."""
-    args = [str(a) for a in entry.get("args") or ()]
-    if "--session" in args:
-        at = args.index("--session")
-        del args[at : at + 2]
-    return {**entry, "args": [*args, "--shared"]}
-
-
-def entry_socket(entry: Mapping[str, Any]) -> str | None:
-    """The bridge socket a :func:`server_entry` talks to."""
-    args = [str(a) for a in entry.get("args") or ()]
-    if "--socket" in args and args.index("--socket") + 1 < len(args):
-        return args[args.index("--socket") + 1]
-    return None
 
 
 def _user_servers(user: str | None) -> dict[str, Any]:

@@ -17,22 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hotplex.tool_names import opencode_tool_name
+
 __all__ = ["GRANT_TTL", "CallGrants", "Grant", "call_key", "opencode_tool_name"]
 
 GRANT_TTL = 30.0
 """Seconds a grant stays usable; the call follows the approval at once."""
-
-
-def opencode_tool_name(server: str, tool: str) -> str:
-    """The name OpenCode gives an MCP tool (and its permission): ``<server>_<tool>``, with
-    characters outside ``[a-zA-Z0-9_-]`` replaced by ``_``."""
-    return re.sub(r"[^a-zA-Z0-9_-]", "_", server) + "_" + re.sub(r"[^a-zA-Z0-9_-]", "_", tool)
 
 
 def call_key(directory: str, tool: str, arguments: Mapping[str, Any]) -> tuple[str, str, str]:

@@ -1,13 +1,13 @@
-"""The ``hotplex`` stdio MCP server the agent CLI runs:
-``python -m hotplex.agent_tools.stdio --socket PATH --session ID``, or with ``--shared``
-instead of ``--session`` for an agent server that runs one for all the sessions of its
-working directory (OpenCode): its calls carry that directory, and the bridge runs them only
-against a grant the provider gave on approving the call.
+"""The ``hotplex`` stdio MCP server an agent server runs for each working directory
+(OpenCode): ``python -I .../hotplex/agent_tools/stdio.py --socket PATH``. Its calls carry
+its working directory, and the bridge runs them only against a grant the provider gave on
+approving the call (Claude Code needs no such process: its agents get the tools in-process).
 
 It speaks the minimal MCP JSON-RPC (``initialize``, ``ping``, ``tools/list``, ``tools/call``)
 on stdin/stdout, one message a line, and forwards the tool requests to the daemon's bridge
 over the unix socket. Calls run in threads, so a slow tool does not hold up the others.
-Only the standard library: it starts fast and needs nothing the CLI's environment lacks.
+Only the standard library, run as a script (not through the ``hotplex`` package): it starts
+fast and needs nothing the CLI's environment lacks.
 """
 
 from __future__ import annotations
@@ -37,14 +37,12 @@ class StdioServer:
     def __init__(
         self,
         socket_path: str,
-        session_id: str,
+        directory: str,
         *,
         out: IO[str] | None = None,
         timeout: float = SOCKET_TIMEOUT,
-        directory: str | None = None,
     ) -> None:
         self.socket_path = socket_path
-        self.session_id = session_id
         self.directory = directory
         self.timeout = timeout
         self._out = out if out is not None else sys.stdout
@@ -72,9 +70,7 @@ class StdioServer:
         """One request to the bridge; its result, or BridgeError with its message."""
         with self._lock:
             bridge_id = next(self._ids)
-        request: dict[str, Any] = {"id": bridge_id, "method": method, "session": self.session_id}
-        if self.directory is not None:
-            request["directory"] = self.directory
+        request: dict[str, Any] = {"id": bridge_id, "method": method, "directory": self.directory}
         if params is not None:
             request["params"] = params
         try:
@@ -168,15 +164,10 @@ class StdioServer:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hotplex.agent_tools.stdio")
+    parser = argparse.ArgumentParser(prog="python -I stdio.py")
     parser.add_argument("--socket", required=True, help="the bridge's unix socket")
-    parser.add_argument("--session", default="", help="the HotPlex session id")
-    parser.add_argument(
-        "--shared", action="store_true", help="serve every session of the working directory"
-    )
     args = parser.parse_args(argv)
-    directory = os.getcwd() if args.shared else None
-    StdioServer(args.socket, args.session, directory=directory).serve(sys.stdin)
+    StdioServer(args.socket, os.getcwd()).serve(sys.stdin)
     return 0
 
 

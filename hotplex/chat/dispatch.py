@@ -130,8 +130,8 @@ class ChatBridge:
     ) -> Handled:
         """Run ``message`` from ``adapter`` (see the module docstring). ``replay`` marks a
         stored message run again after a crash; ``render=False`` leaves the turn's events
-        to the caller (``Handled.turn``), for a surface that streams them itself (the
-        gateway)."""
+        and the answers to the caller (``Handled.turn``, ``Handled.reply``: nothing is sent
+        to the adapter), for a surface that streams them itself (the gateway)."""
         if self._closed:
             raise HotplexError("the chat bridge is closed")
         key = conversation_key(message, self._scope(adapter))
@@ -176,14 +176,18 @@ class ChatBridge:
             settle(Handled("started", key, turn=turn))
 
         async def asked(request: ApprovalRequest) -> None:
-            if request.kind == "prompt" and request.session_id == session_id:
+            # the WAF may key the prompt's session by the address, not the platform's scope
+            ours = request.session_id == session_id or request.address == message.address
+            if request.kind == "prompt" and ours:
                 settle(Handled("pending", key))
 
         unsubscribe = engine.approvals.subscribe(asked)
 
         async def run() -> None:
             try:
-                result = await self._chain(adapter, message, key, final, replay=replay)
+                result = await self._chain(
+                    adapter, message, key, final, replay=replay, answer=render
+                )
             except BaseException as exc:
                 if not settled.done():
                     settled.set_exception(exc)
@@ -203,6 +207,7 @@ class ChatBridge:
         final: Callable[[MiddlewareContext], Awaitable[None]],
         *,
         replay: bool,
+        answer: bool,
     ) -> Handled:
         outcome: Outcome
         reply: str | None
@@ -226,7 +231,7 @@ class ChatBridge:
                 outcome = "busy"
             else:
                 outcome = "refused"
-        if reply:
+        if reply and answer:
             await self.reply(adapter.operations, message.address, reply)
         return Handled(outcome, key, reply=reply)
 

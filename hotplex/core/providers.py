@@ -10,15 +10,21 @@ __all__ = ["core_providers"]
 
 
 def _claude_code(ctx: PluginContext) -> Provider:
+    from hotplex.agent_tools import AGENT_TOOLS
     from hotplex.providers.claude_code import ClaudeCodeProvider
 
-    return ClaudeCodeProvider(ctx.settings.provider)
+    return ClaudeCodeProvider(ctx.settings.provider, agent_tools=ctx.services.find(AGENT_TOOLS))
 
 
 def _opencode(ctx: PluginContext) -> Provider:
+    from hotplex.agent_tools import AGENT_TOOLS
     from hotplex.providers.opencode import OpenCodeProvider
 
-    return OpenCodeProvider(ctx.settings.provider, data_dir=ctx.settings.engine.data_dir)
+    return OpenCodeProvider(
+        ctx.settings.provider,
+        data_dir=ctx.settings.engine.data_dir,
+        agent_tools=ctx.services.find(AGENT_TOOLS),
+    )
 
 
 def core_providers() -> list[ProviderSpec]:

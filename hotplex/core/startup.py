@@ -60,7 +60,7 @@ async def run_engine(ctx: PluginContext) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as stack:
         tools = ctx.plugins.agent_tools()
         if tools:  # before the engine, so every agent (spares too) gets the hotplex server
-            from hotplex.agent_tools import AgentToolBridge
+            from hotplex.agent_tools import AGENT_TOOLS, AgentToolBridge
 
             def resolve(session_id: str) -> tuple[str, str | None] | None:
                 # a spare was started under its provider session id; find who took it
@@ -75,7 +75,10 @@ async def run_engine(ctx: PluginContext) -> AsyncIterator[None]:
                         return info.session_id, info.address
                 return None
 
-            await stack.enter_async_context(AgentToolBridge(tools, ctx, resolve=resolve))
+            bridge = AgentToolBridge(tools, ctx, resolve=resolve, audit=emit)
+            await stack.enter_async_context(bridge)
+            ctx.services.set(AGENT_TOOLS, bridge)
+            stack.callback(ctx.services.remove, AGENT_TOOLS)
         engine = await stack.enter_async_context(
             Engine(
                 ctx.settings,

@@ -15,6 +15,7 @@ from hotplex.engine.policy import PolicyChain, SessionGrants, ToolCall
 from hotplex.engine.publisher import Publisher
 from hotplex.engine.session import Session
 from hotplex.events import agent_event
+from hotplex.tool_names import canonical_tool_name
 from hotplex.types import ToolDecision, ToolRequest
 
 __all__ = ["ToolGate", "approvers_for"]
@@ -84,7 +85,7 @@ class ToolGate:
                 message="Tool calls need approval, and this session is unattended (policy: deny).",
             )
         if policy is not None and hasattr(policy, "allow_tools"):
-            if request.tool in policy.allow_tools:
+            if canonical_tool_name(request.tool) in map(canonical_tool_name, policy.allow_tools):
                 return ToolDecision("allow")
             return ToolDecision(
                 "deny", message=f"{request.tool} is not in this unattended session's allow_tools."

@@ -57,8 +57,6 @@ class Launcher:
     def start_spec(
         self, session_id: str, provider_session_id: str, work_dir: Path, resume: bool
     ) -> AgentStartSpec:
-        from hotplex.agent_tools import mcp_servers
-
         return AgentStartSpec(
             session_id=session_id,
             provider_session_id=provider_session_id,
@@ -67,7 +65,6 @@ class Launcher:
             state_dir=self.workdirs.state_dir(provider_session_id),
             env=self.environment(),
             confinement=self._confinement(provider_session_id),
-            mcp_servers=mcp_servers(self.settings.engine.data_dir, session_id),
         )
 
     async def start(self, spec: AgentStartSpec, gate: interfaces.ToolGate) -> AgentProcess:

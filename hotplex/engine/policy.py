@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
+from hotplex.tool_names import canonical_tool_name
 from hotplex.types import ToolRequest
 
 __all__ = ["PolicyChain", "PolicyVerdict", "SessionGrants", "ToolCall", "ToolPolicy"]
@@ -26,6 +27,12 @@ class ToolCall:
     address: str | None
     work_dir: Path
     request: ToolRequest
+
+    @property
+    def tool_name(self) -> str:
+        """The tool's name for policies: a HotPlex agent tool has one name on every provider
+        (``mcp__hotplex__<name>``, :func:`hotplex.tool_names.canonical_tool_name`)."""
+        return canonical_tool_name(self.request.tool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +93,7 @@ class SessionGrants:
             rule = str(request.input.get("command", ""))
         elif rule is None:
             rule = json.dumps(dict(request.input), sort_keys=True)
-        self.grants.setdefault(session_id, set()).add((request.tool, rule))
+        self.grants.setdefault(session_id, set()).add((canonical_tool_name(request.tool), rule))
 
     def clear(self, session_id: str) -> None:
         self.grants.pop(session_id, None)
@@ -94,7 +101,7 @@ class SessionGrants:
     async def check(self, call: ToolCall) -> PolicyVerdict | None:
         request = call.request
         for tool, rule in self.grants.get(call.session_id, ()):
-            if tool != request.tool:
+            if tool != call.tool_name:
                 continue
             if tool in ("Bash", "bash") and rule is not None:
                 if _matches(rule, str(request.input.get("command", ""))):

@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotplex.agent_process import AgentSubprocess
 from hotplex.aio import cancel_and_wait
@@ -29,7 +29,11 @@ from hotplex.errors import AgentStartError, ProtocolError
 from hotplex.events import AgentEvent, agent_event
 from hotplex.interfaces import AgentProcess, Provider, ToolGate
 from hotplex.providers.claude_events import ClaudeNormalizer
+from hotplex.tool_names import canonical_tool_name, is_agent_tool
 from hotplex.types import AgentStartSpec, ToolDecision, ToolRequest
+
+if TYPE_CHECKING:
+    from hotplex.agent_tools import AgentToolBridge, SdkServer
 
 __all__ = ["ClaudeAgentProcess", "ClaudeCodeProvider", "transcript_path"]
 
@@ -73,9 +77,10 @@ def _validate_outgoing(message: Mapping[str, Any]) -> None:
 class ClaudeAgentProcess(AgentProcess):
     """A live ``claude`` process speaking stream-json and the control protocol."""
 
-    def __init__(self, sub: AgentSubprocess, gate: ToolGate) -> None:
+    def __init__(self, sub: AgentSubprocess, gate: ToolGate, mcp: SdkServer | None = None) -> None:
         self._sub = sub
         self._gate = gate
+        self._mcp = mcp
         self._ids = itertools.count(1)
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._handlers: dict[str, asyncio.Task[None]] = {}
@@ -179,29 +184,50 @@ class ClaudeAgentProcess(AgentProcess):
                     blocked_path=request.get("blocked_path"),
                 )
             )
+            tool_use_id = request.get("tool_use_id")
             if decision.behavior == "allow":
                 updated = (
                     decision.updated_input if decision.updated_input is not None else tool_input
                 )
+                if self._mcp is not None:
+                    self._mcp.approve(tool_use_id, str(request.get("tool_name", "")), updated)
                 return {"behavior": "allow", "updatedInput": dict(updated)}
+            if self._mcp is not None:
+                self._mcp.withdraw(tool_use_id)
             answer: dict[str, Any] = {"behavior": "deny", "message": decision.message or "denied"}
             if decision.interrupt:
                 answer["interrupt"] = True
             return answer
         if subtype == "hook_callback" and request.get("callback_id") == PRE_TOOL_HOOK:
             hook_input = request.get("input") or {}
-            decision = await self._gate(
-                ToolRequest(
-                    stage="pre",
-                    tool=str(hook_input.get("tool_name", "")),
-                    input=hook_input.get("tool_input") or {},
-                    tool_use_id=hook_input.get("tool_use_id") or request.get("tool_use_id"),
-                )
+            pre = ToolRequest(
+                stage="pre",
+                tool=str(hook_input.get("tool_name", "")),
+                input=hook_input.get("tool_input") or {},
+                tool_use_id=hook_input.get("tool_use_id") or request.get("tool_use_id"),
             )
+            decision = await self._gate(pre)
+            if self._mcp is not None and decision.behavior != "deny":
+                self._mcp.approve(pre.tool_use_id, pre.tool, pre.input)
             return _hook_answer(decision)
         if subtype == "hook_callback":
             return {}
+        if subtype == "mcp_message":
+            return await self._mcp_message(request)
         raise ProtocolError(f"unsupported control request {subtype!r}")
+
+    async def _mcp_message(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """A message for the in-process ``hotplex`` MCP server (hotplex.agent_tools.sdk)."""
+        message = request.get("message")
+        if not isinstance(message, Mapping):
+            raise ProtocolError("an mcp_message needs a message object")
+        server = request.get("server_name")
+        if self._mcp is None or server != self._mcp.name:
+            error = {"code": -32601, "message": f"no in-process MCP server {server!r}"}
+            reply = {"jsonrpc": "2.0", "id": message.get("id"), "error": error}
+        else:
+            reply = await self._mcp.handle(message)
+        return {"mcp_response": reply}
 
     # -- writing -------------------------------------------------------------------------
 
@@ -341,6 +367,14 @@ def _hook_answer(decision: ToolDecision) -> dict[str, Any]:
     return {"hookSpecificOutput": output}
 
 
+def _claude_rule(rule: str) -> str:
+    """A rule naming a HotPlex agent tool in OpenCode's spelling (``hotplex_echo``) in
+    Claude Code's (``mcp__hotplex__echo``): one setting holds on both providers."""
+    if re.fullmatch(r"[A-Za-z0-9_-]+", rule) and is_agent_tool(rule):
+        return canonical_tool_name(rule)
+    return rule
+
+
 def _link_credentials(state_dir: Path) -> None:
     """A `claude login` keeps credentials in the user's config dir; link them in so the
     per-session config dir still authenticates."""
@@ -362,8 +396,11 @@ class ClaudeCodeProvider(Provider):
         binary: Path | None = None,
         init_timeout: float = INIT_TIMEOUT,
         max_line: int = 64 * 1024 * 1024,
+        agent_tools: AgentToolBridge | None = None,
     ) -> None:
         self.settings = settings
+        #: HotPlex's agent tools, served in-process to every agent (``mcp__hotplex__<name>``).
+        self.agent_tools = agent_tools if agent_tools is not None and agent_tools.tools else None
         self._binary = binary
         self._init_timeout = init_timeout
         self._max_line = max_line
@@ -399,9 +436,9 @@ class ClaudeCodeProvider(Provider):
         if s.model:
             args += ["--model", s.model]
         for rule in s.allowed_tools:
-            args += ["--allowedTools", rule]
+            args += ["--allowedTools", _claude_rule(rule)]
         for rule in s.disallowed_tools:
-            args += ["--disallowedTools", rule]
+            args += ["--disallowedTools", _claude_rule(rule)]
         if s.append_system_prompt:
             args += ["--append-system-prompt", s.append_system_prompt]
         if s.mcp_config:
@@ -415,13 +452,14 @@ class ClaudeCodeProvider(Provider):
         resume = transcript_path(spec.state_dir, spec.work_dir, spec.provider_session_id).exists()
         flag = "--resume" if resume else "--session-id"
         args = self.base_args()
-        if spec.mcp_servers:  # one --mcp-config: the user's servers plus HotPlex's own
-            from hotplex.agent_tools import merge_mcp_config
+        if self.agent_tools is not None:  # one --mcp-config: the user's servers plus ours
+            from hotplex.agent_tools import SERVER_NAME, merge_mcp_config, sdk_server_entry
 
             if "--mcp-config" in args:
                 at = args.index("--mcp-config")
                 del args[at : at + 2]
-            args += ["--mcp-config", merge_mcp_config(self.settings.mcp_config, spec.mcp_servers)]
+            servers = {SERVER_NAME: sdk_server_entry()}
+            args += ["--mcp-config", merge_mcp_config(self.settings.mcp_config, servers)]
         return [*args, flag, spec.provider_session_id, *spec.extra_args]
 
     async def start(self, spec: AgentStartSpec, gate: ToolGate) -> ClaudeAgentProcess:
@@ -438,7 +476,12 @@ class ClaudeCodeProvider(Provider):
             max_line=self._max_line,
             confinement=spec.confinement,
         )
-        process = ClaudeAgentProcess(sub, gate)
+        mcp = None
+        if self.agent_tools is not None:
+            from hotplex.agent_tools import SdkServer
+
+            mcp = SdkServer(self.agent_tools, spec.session_id)
+        process = ClaudeAgentProcess(sub, gate, mcp)
         try:
             await process.initialize(self._init_timeout)
         except BaseException:

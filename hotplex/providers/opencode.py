@@ -36,11 +36,10 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from hotplex.agent_tools import SERVER_NAME, CallGrants, active_grants, entry_socket
 from hotplex.aio import cancel_and_wait
 from hotplex.config import ProviderSettings
 from hotplex.errors import AgentStartError, ProtocolError
@@ -63,6 +62,9 @@ from hotplex.providers.opencode_server import (
 from hotplex.providers.opencode_session import ABORT_GRACE, OpenCodeSession
 from hotplex.providers.opencode_stream import MAX_FRAME, SSE_READ_TIMEOUT
 from hotplex.types import AgentStartSpec
+
+if TYPE_CHECKING:
+    from hotplex.agent_tools import AgentToolBridge, CallGrants
 
 __all__ = [
     "ABORT_GRACE",
@@ -109,8 +111,11 @@ class OpenCodeProvider(OpenCodeServer, Provider):
         health_timeout: float = 5.0,
         request_timeout: float = REQUEST_TIMEOUT,
         poll_interval: float = POLL_INTERVAL,
+        agent_tools: AgentToolBridge | None = None,
     ) -> None:
         self.settings = settings
+        #: HotPlex's agent tools, served by a ``hotplex`` MCP server per work directory.
+        self.agent_tools = agent_tools if agent_tools is not None and agent_tools.tools else None
         self._binary = binary
         self.state_root = Path(data_dir) / "opencode"
         #: Give up on a turn this long after OpenCode's first retry of an API error.
@@ -201,7 +206,12 @@ class OpenCodeProvider(OpenCodeServer, Provider):
         spec.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         spec.work_dir.mkdir(parents=True, exist_ok=True)
         directory = str(spec.work_dir.resolve())
-        await self._ensure_server(spec.env, spec.mcp_servers)
+        servers: dict[str, Mapping[str, Any]] = {}
+        if self.agent_tools is not None:
+            from hotplex.agent_tools import SERVER_NAME
+
+            servers[SERVER_NAME] = await self.agent_tools.shared_server()
+        await self._ensure_server(spec.env, servers)
         await self.wait_stream(10.0)
         try:
             session_id = await self._open_session(spec, directory)
@@ -215,11 +225,9 @@ class OpenCodeProvider(OpenCodeServer, Provider):
         return session
 
     def agent_tool_grants(self) -> CallGrants | None:
-        """The grants of the agent tools bridge the server's ``hotplex`` MCP server talks
-        to, while it runs (None when the server has no such MCP server)."""
-        entry = self._mcp_servers.get(SERVER_NAME)
-        socket = entry_socket(entry) if entry is not None else None
-        return active_grants(socket) if socket is not None else None
+        """The grants of the agent-tool bridge the server's ``hotplex`` MCP server talks
+        to (None when the provider serves no agent tools)."""
+        return self.agent_tools.grants if self.agent_tools is not None else None
 
     @property
     def sessions(self) -> Sequence[OpenCodeSession]:

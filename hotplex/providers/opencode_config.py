@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hotplex.agent_tools.bridge import CALL_TIMEOUT
-from hotplex.agent_tools.config import SERVER_NAME, shared_server_entry
+from hotplex.agent_tools.config import SERVER_NAME
 from hotplex.config import ProviderSettings
 from hotplex.providers.opencode_events import CONFIG_PERMISSION
 from hotplex.providers.opencode_http import USERNAME
@@ -57,11 +57,10 @@ def opencode_config(
     if entry is not None:
         # one process per directory (OpenCode's MCP clients live in its per-directory
         # instance, started in that directory): the bridge attributes calls by their grants
-        shared = shared_server_entry(entry)
         config["mcp"] = {
             SERVER_NAME: {
                 "type": "local",
-                "command": [str(shared["command"]), *shared["args"]],
+                "command": [str(entry["command"]), *entry["args"]],
                 "enabled": True,
                 "timeout": int(MCP_TIMEOUT * 1000),
             }

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hotplex.events import AgentEvent, agent_event
+from hotplex.tool_names import canonical_tool_name, is_agent_tool
 
 __all__ = [
     "CONFIG_PERMISSION",
@@ -88,9 +89,13 @@ def rule_matches(rule: str, permission: str, tool: str, info: Mapping[str, Any])
     match = re.fullmatch(r"\s*([\w.-]+)\s*(?:\((.*)\))?\s*", rule)
     if match is None:
         return False
-    name = match[1].lower()
-    if CLAUDE_TOOL_NAMES.get(name, name) not in (permission, tool.lower()):
-        return False
+    if is_agent_tool(match[1]) or is_agent_tool(tool):  # one name on every provider
+        if canonical_tool_name(match[1]) != canonical_tool_name(tool):
+            return False
+    else:
+        name = match[1].lower()
+        if CLAUDE_TOOL_NAMES.get(name, name) not in (permission, tool.lower()):
+            return False
     content = (match[2] or "").strip()
     if content in ("", "*"):
         return True

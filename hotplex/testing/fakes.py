@@ -13,7 +13,14 @@ from typing import Any
 from hotplex.address import AddressLike
 from hotplex.errors import RateLimitedError
 from hotplex.events import AgentEvent, agent_event
-from hotplex.interfaces import AgentProcess, ChatAdapter, MessageOperations, Provider, ToolGate
+from hotplex.interfaces import (
+    AgentProcess,
+    ChatAdapter,
+    MessageOperations,
+    Provider,
+    ToolGate,
+    approval_outcome_text,
+)
 from hotplex.records import AgentToolSpec, ToolCallContext
 from hotplex.types import (
     AgentStartSpec,
@@ -242,6 +249,7 @@ class FakeMessageOperations(MessageOperations):
         self._ids = itertools.count(1)
         self._planned: list[tuple[Exception, tuple[str, ...]]] = []
         self._called = asyncio.Event()
+        self._shown: dict[str, str] = {}
 
     @property
     def capabilities(self) -> ChatCapabilities:
@@ -288,27 +296,44 @@ class FakeMessageOperations(MessageOperations):
     def _ref(self, address: str) -> MessageRef:
         return MessageRef(address=address, message_id=f"m{next(self._ids)}")
 
+    def _check_length(self, method: str, args: tuple[Any, ...], text: str) -> None:
+        """Like the platform, refuse a message longer than the declared limit (logged as a
+        failed call)."""
+        caps = self._capabilities
+        if caps.length(text) > caps.max_message_length:
+            self.log.append(RecordedCall(method, args, self._clock(), "ValueError"))
+            self._called.set()
+            raise ValueError(f"message too long ({caps.length(text)} > {caps.max_message_length})")
+
     async def send(self, address: AddressLike, text: str) -> MessageRef:
         ref = self._ref(str(address))
-        self._record("send", address, text, ref.message_id)
+        self._check_length("send", (str(address), text, ref.message_id), text)
+        self._record("send", str(address), text, ref.message_id)
+        self._shown[ref.message_id] = text
         return ref
 
     async def update(self, ref: MessageRef, text: str) -> None:
+        self._check_length("update", (ref.address, text, ref.message_id), text)
         self._record("update", ref.address, text, ref.message_id)
+        self._shown[ref.message_id] = text
 
     async def delete(self, ref: MessageRef) -> None:
         self._record("delete", ref.address, ref.message_id)
+        self._shown.pop(ref.message_id, None)
 
     async def start_stream(self, address: AddressLike, text: str = "") -> MessageRef:
         ref = self._ref(str(address))
-        self._record("start_stream", address, text, ref.message_id)
+        self._record("start_stream", str(address), text, ref.message_id)
+        self._shown[ref.message_id] = text
         return ref
 
     async def append_stream(self, ref: MessageRef, delta: str) -> None:
         self._record("append_stream", ref.address, delta, ref.message_id)
+        self._shown[ref.message_id] = self._shown.get(ref.message_id, "") + delta
 
     async def stop_stream(self, ref: MessageRef, delta: str = "") -> None:
         self._record("stop_stream", ref.address, delta, ref.message_id)
+        self._shown[ref.message_id] = self._shown.get(ref.message_id, "") + delta
 
     async def set_status(self, address: AddressLike, status: str | None) -> None:
         self._record("set_status", str(address), status)
@@ -316,12 +341,15 @@ class FakeMessageOperations(MessageOperations):
     async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
         ref = self._ref(request.address or "")
         self._record("ask_approval", request.address, request.permission_id)
+        self._shown[ref.message_id] = f"Approve {request.tool}? [Allow] [Deny]"
         return ref
 
     async def update_approval(
         self, ref: MessageRef, request: ApprovalRequest, outcome: ApprovalOutcome
     ) -> None:
         self._record("update_approval", ref.address, request.permission_id, outcome, ref.message_id)
+        line = approval_outcome_text(request, outcome, self._capabilities.escape)
+        self._shown[ref.message_id] = line
 
     async def react(self, ref: MessageRef, emoji: str) -> None:
         self._record("react", ref.address, emoji, ref.message_id)
@@ -332,7 +360,13 @@ class FakeMessageOperations(MessageOperations):
     async def upload_file(self, address: AddressLike, path: Path, title: str = "") -> MessageRef:
         ref = self._ref(str(address))
         self._record("upload_file", str(address), str(path), title)
+        self._shown[ref.message_id] = f"[file {path.name}] {title}".rstrip()
         return ref
+
+    def shown(self, ref: MessageRef) -> str | None:
+        """What the message at ``ref`` shows now (None: never sent, or deleted); approval
+        cards and files included. Calls that failed changed nothing."""
+        return self._shown.get(ref.message_id)
 
     def texts(self, address: str | None = None) -> list[str]:
         """The text every message shows now (after updates, appends and deletes)."""

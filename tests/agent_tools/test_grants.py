@@ -5,22 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
-from hotplex.agent_tools import (
-    SERVER_NAME,
-    AgentToolBridge,
-    CallGrants,
-    active_grants,
-    mcp_servers,
-    opencode_tool_name,
-    shared_server_entry,
-)
+from hotplex.agent_tools import AgentToolBridge, CallGrants, opencode_tool_name
 from hotplex.context import PluginContext
 from hotplex.testing.fakes import EchoTool
 
@@ -30,14 +21,6 @@ CONTEXT = cast(PluginContext, object())
 def test_opencode_names_tools_like_opencode() -> None:
     assert opencode_tool_name("hotplex", "echo") == "hotplex_echo"
     assert opencode_tool_name("hotplex", "send.file v2") == "hotplex_send_file_v2"
-
-
-def test_shared_entry_has_no_session(tmp_path: Path) -> None:
-    entry = {"type": "stdio", "command": sys.executable, "args": ["-m", "x", "--socket", "/s"]}
-    entry["args"] += ["--session", "s-1"]
-    shared = shared_server_entry(entry)
-    assert shared["args"] == ["-m", "x", "--socket", "/s", "--shared"]
-    assert shared["command"] == sys.executable and entry["args"][-1] == "s-1"
 
 
 async def test_a_grant_is_used_once() -> None:
@@ -86,15 +69,11 @@ async def bridge(tmp_path: Path) -> AsyncIterator[tuple[AgentToolBridge, EchoToo
         yield running, echo
 
 
-async def call_shared(socket: Path, directory: Path, text: str) -> dict[str, Any]:
-    """One tools/call through a real ``--shared`` stdio server started in ``directory``."""
+async def call_shared(entry: dict[str, Any], directory: Path, text: str) -> dict[str, Any]:
+    """One tools/call through the real stdio server of ``entry``, started in ``directory``."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hotplex.agent_tools.stdio",
-        "--socket",
-        str(socket),
-        "--shared",
+        entry["command"],
+        *entry["args"],
         cwd=directory,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
@@ -110,17 +89,16 @@ async def test_a_shared_servers_call_runs_only_against_a_grant(
     bridge: tuple[AgentToolBridge, EchoTool], tmp_path: Path
 ) -> None:
     running, echo = bridge
-    grants = active_grants(running.path)
-    assert grants is running.grants and grants.tools == {"hotplex_echo"}
-    entry = mcp_servers(tmp_path / "d", "s-1")[SERVER_NAME]
-    assert shared_server_entry(entry)["args"][-1] == "--shared"
+    grants = running.grants
+    assert grants.tools == {"hotplex_echo"}
+    entry = await running.shared_server()
     work = tmp_path / "work"
     work.mkdir()
-    refused = (await call_shared(running.path, work, "hi"))["result"]
+    refused = (await call_shared(entry, work, "hi"))["result"]
     assert refused["isError"] and "not approved" in refused["content"][0]["text"]
     assert echo.calls == []
     await grants.grant("s-1", str(work.resolve()), "hotplex_echo", {"text": "hi"}, timeout=1)
-    done = (await call_shared(running.path, work, "hi"))["result"]
+    done = (await call_shared(entry, work, "hi"))["result"]
     assert done == {"content": [{"type": "text", "text": "ECHOED<hi> for s-1"}], "isError": False}
-    assert (await call_shared(running.path, work, "hi"))["result"]["isError"]  # used up
+    assert (await call_shared(entry, work, "hi"))["result"]["isError"]  # used up
     assert len(echo.calls) == 1

@@ -6,9 +6,10 @@ its approval left."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,8 +17,8 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from hotplex.agent_tools import AgentToolBridge, mcp_servers
-from hotplex.config import Settings, load_settings
+from hotplex.agent_tools import AgentToolBridge
+from hotplex.config import AllowTools, Settings, load_settings
 from hotplex.context import PluginContext
 from hotplex.engine.engine import Engine
 from hotplex.engine.policy import PolicyVerdict, ToolCall
@@ -40,11 +41,13 @@ class World:
     """One bridge and one OpenCode server (started with the bridge's MCP server) for the
     module; ``engine`` is the engine of the running test, for the bridge's resolver."""
 
-    def __init__(self, data_dir: Path, api: FakeAnthropic, provider: OpenCodeProvider) -> None:
+    def __init__(
+        self, data_dir: Path, api: FakeAnthropic, provider: OpenCodeProvider, echo: EchoTool
+    ) -> None:
         self.data_dir = data_dir
         self.api = api
         self.provider = provider
-        self.echo = EchoTool()
+        self.echo = echo
         self.engine: Engine | None = None
 
     def resolve(self, session_id: str) -> tuple[str, str | None] | None:
@@ -83,12 +86,18 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         settings = load_settings(
             None, text=yaml.safe_dump({"provider": {"type": "opencode"}}), environ={}
         ).settings
-        provider = OpenCodeProvider(settings.provider, binary=binary, data_dir=data_dir)
-        box = World(data_dir, api, provider)
+        echo = EchoTool()
+        box: World | None = None
+
+        def resolve(session_id: str) -> tuple[str, str | None] | None:
+            return box.resolve(session_id) if box is not None else None
+
         context = cast(PluginContext, object())
-        bridge = AgentToolBridge(
-            {"echo": box.echo.spec()}, context, data_dir=data_dir, resolve=box.resolve
+        bridge = AgentToolBridge({"echo": echo.spec()}, context, data_dir=data_dir, resolve=resolve)
+        provider = OpenCodeProvider(
+            settings.provider, binary=binary, data_dir=data_dir, agent_tools=bridge
         )
+        box = World(data_dir, api, provider, echo)
         async with bridge:
             try:
                 yield box
@@ -100,6 +109,17 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
 def echo(world: World) -> EchoTool:
     world.echo.calls.clear()
     return world.echo
+
+
+@contextlib.contextmanager
+def provider_settings(world: World, **provider: Any) -> Iterator[None]:
+    """The module's provider reads its own settings (allowed_tools, ...): these, for a while."""
+    shared = world.provider.settings
+    world.provider.settings = world.settings(**provider).provider
+    try:
+        yield
+    finally:
+        world.provider.settings = shared
 
 
 def engine_for(world: World, **kwargs: Any) -> Engine:
@@ -161,9 +181,9 @@ class DenyHotplex:
 
 async def test_a_policy_denies_an_allowed_tool(world: World, echo: EchoTool) -> None:
     policy = DenyHotplex()
-    settings = world.settings(allowed_tools=[TOOL])
-    async with engine_for(world, settings=settings, policies=[policy]) as engine:
-        events = await (await engine.execute("k", PROMPT, user="alice")).collect(TURN)
+    with provider_settings(world, allowed_tools=[TOOL]):
+        async with engine_for(world, policies=[policy]) as engine:
+            events = await (await engine.execute("k", PROMPT, user="alice")).collect(TURN)
     assert ("pre", TOOL) in policy.seen and echo.calls == []
     assert "permission_request" not in [e.type for e in events]
     result = next(e for e in events if e.type == "tool_result")
@@ -197,7 +217,6 @@ async def test_sessions_sharing_a_directory_get_their_own_calls(
                 "ANTHROPIC_BASE_URL": world.api.base_url,
                 "ANTHROPIC_API_KEY": "sk-test",
             },
-            mcp_servers=mcp_servers(world.data_dir, name),
         )
         sessions.append(await world.provider.start(spec, allow))
 
@@ -214,3 +233,22 @@ async def test_sessions_sharing_a_directory_get_their_own_calls(
     assert "ECHOED<hi> for left" in texts(left) and "for right" not in texts(left)
     assert "ECHOED<hi> for right" in texts(right) and "for left" not in texts(right)
     assert [(r.stage, r.tool) for r in seen] == [("pre", TOOL)] * 2
+
+
+@pytest.mark.parametrize("where", ["allowed_tools", "unattended"])
+async def test_claude_codes_spelling_holds_on_opencode(
+    world: World, echo: EchoTool, where: str
+) -> None:
+    """``mcp__hotplex__echo`` in provider.allowed_tools or an unattended session's
+    allow_tools lets OpenCode's ``hotplex_echo`` run without asking anyone."""
+    rule = "mcp__hotplex__echo"
+    policy = AllowTools(allow_tools=(rule,)) if where == "unattended" else None
+    allowed = [rule] if where == "allowed_tools" else []
+    with provider_settings(world, allowed_tools=allowed):
+        async with engine_for(world) as engine:
+            turn = await engine.execute("k", PROMPT, user="alice", policy=policy)
+            events = await turn.collect(TURN)
+            session_id = engine.session_id("k")
+    assert "permission_request" not in [e.type for e in events]
+    assert [ctx.session_id for _, ctx in echo.calls] == [session_id]
+    assert f"ECHOED<hi> for {session_id}" in texts(events)

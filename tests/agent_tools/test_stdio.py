@@ -1,4 +1,5 @@
-"""The stdio MCP server (a real subprocess) against a bridge started in the test."""
+"""The stdio MCP server (a real subprocess, started as OpenCode starts it: in a work
+directory) against a bridge started in the test."""
 
 from __future__ import annotations
 
@@ -13,14 +14,8 @@ from typing import Any, cast
 
 import pytest
 
-from hotplex.agent_tools import (
-    SERVER_NAME,
-    AgentToolBridge,
-    active_socket,
-    mcp_servers,
-    merge_mcp_config,
-    socket_path,
-)
+from hotplex.agent_tools import AgentToolBridge, merge_mcp_config, socket_path
+from hotplex.agent_tools.config import STDIO_SCRIPT
 from hotplex.context import PluginContext
 from hotplex.errors import ConfigError
 from hotplex.records import AgentToolSpec, ToolCallContext
@@ -99,15 +94,11 @@ async def bridge(tmp_path: Path, tools: Tools) -> AsyncIterator[AgentToolBridge]
         yield running
 
 
-async def spawn(socket: Path | str, session: str = "spare-uuid") -> Client:
+async def spawn(entry: dict[str, Any], cwd: Path) -> Client:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "hotplex.agent_tools.stdio",
-        "--socket",
-        str(socket),
-        "--session",
-        session,
+        entry["command"],
+        *entry["args"],
+        cwd=cwd,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -115,12 +106,23 @@ async def spawn(socket: Path | str, session: str = "spare-uuid") -> Client:
 
 
 @pytest.fixture
-async def client(bridge: AgentToolBridge) -> AsyncIterator[Client]:
-    client = await spawn(bridge.path)
+def work(tmp_path: Path) -> Path:
+    path = tmp_path / "work"
+    path.mkdir()
+    return path.resolve()
+
+
+@pytest.fixture
+async def client(bridge: AgentToolBridge, work: Path) -> AsyncIterator[Client]:
+    client = await spawn(await bridge.shared_server(), work)
     yield client
     assert client.proc.stdin is not None
     client.proc.stdin.close()
     assert await asyncio.wait_for(client.proc.wait(), 10) == 0
+
+
+async def grant(bridge: AgentToolBridge, work: Path, name: str, arguments: dict[str, Any]) -> None:
+    await bridge.grants.grant("spare-uuid", str(work), f"hotplex_{name}", arguments, timeout=1)
 
 
 async def test_initialize_and_list(client: Client) -> None:
@@ -138,38 +140,39 @@ async def test_initialize_and_list(client: Client) -> None:
     assert listed[0] == {"name": "echo", "description": "Echo", "inputSchema": SCHEMA}
 
 
-async def test_call_runs_the_handler_with_the_session(client: Client, tools: Tools) -> None:
+async def test_call_runs_the_handler_for_the_grants_session(
+    client: Client, tools: Tools, bridge: AgentToolBridge, work: Path
+) -> None:
+    await grant(bridge, work, "echo", {"text": "hi"})
     reply = await client.call("tools/call", {"name": "echo", "arguments": {"text": "hi"}})
     assert reply["result"] == {"content": [{"type": "text", "text": "echo: hi"}], "isError": False}
     args, ctx = tools.calls[0]
     assert args == {"text": "hi"}
     assert (ctx.session_id, ctx.address) == ("sess-1", "slack:C1")
     assert ctx.plugin_context is CONTEXT
+    await grant(bridge, work, "data", {})
     data = await client.call("tools/call", {"name": "data", "arguments": {}})
     assert json.loads(data["result"]["content"][0]["text"]) == {"n": 1, "items": ["a"]}
 
 
-async def test_errors(client: Client) -> None:
+async def test_errors(client: Client, bridge: AgentToolBridge, work: Path) -> None:
     unknown = await client.call("tools/call", {"name": "nope", "arguments": {}})
     assert unknown["error"]["code"] == -32602 and "unknown tool" in unknown["error"]["message"]
+    await grant(bridge, work, "boom", {})
     boom = (await client.call("tools/call", {"name": "boom", "arguments": {}}))["result"]
     assert boom["isError"] and "RuntimeError: kaput" in boom["content"][0]["text"]
+    await grant(bridge, work, "slow", {})
     slow = (await client.call("tools/call", {"name": "slow", "arguments": {}}))["result"]
     assert slow["isError"] and "timed out" in slow["content"][0]["text"]
     missing = await client.call("resources/list")
     assert missing["error"]["code"] == -32601
 
 
-async def test_unresolved_session_is_passed_through(bridge: AgentToolBridge, tools: Tools) -> None:
-    client = await spawn(bridge.path, session="other")
-    await client.call("tools/call", {"name": "echo", "arguments": {"text": "x"}})
-    assert (tools.calls[0][1].session_id, tools.calls[0][1].address) == ("other", None)
-    client.proc.kill()
-    await client.proc.wait()
-
-
-async def test_bridge_unreachable_is_a_clear_error(tmp_path: Path) -> None:
-    client = await spawn(tmp_path / "none.sock")
+async def test_bridge_unreachable_is_a_clear_error(tmp_path: Path, work: Path) -> None:
+    client = await spawn(
+        {"command": sys.executable, "args": ["-I", str(STDIO_SCRIPT), "--socket", "none.sock"]},
+        work,
+    )
     reply = await client.call("tools/list")
     assert "not reachable" in reply["error"]["message"]
     assert (await client.call("initialize", {}))["result"]["serverInfo"]["name"] == "hotplex"
@@ -177,16 +180,34 @@ async def test_bridge_unreachable_is_a_clear_error(tmp_path: Path) -> None:
     await client.proc.wait()
 
 
-async def test_socket_mode_and_registry(bridge: AgentToolBridge, tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    assert stat.S_IMODE(os.stat(bridge.path).st_mode) == 0o600
-    assert active_socket(data_dir) == bridge.path == socket_path(data_dir)
-    servers = mcp_servers(data_dir, "s1")
-    assert list(servers) == [SERVER_NAME]
-    assert servers[SERVER_NAME]["args"][-4:] == ["--socket", str(bridge.path), "--session", "s1"]
+async def test_the_socket_opens_on_first_use_and_closes(bridge: AgentToolBridge) -> None:
+    assert not bridge.socket.serving and not bridge.socket.path.exists()
+    entry = await bridge.shared_server()
+    assert entry == await bridge.shared_server()  # once
+    assert entry["args"][-2:] == ["--socket", str(bridge.socket.path)]
+    assert stat.S_IMODE(os.stat(bridge.socket.path).st_mode) == 0o600
     await bridge.aclose()
-    assert active_socket(data_dir) is None and mcp_servers(data_dir, "s1") == {}
-    assert not bridge.path.exists()
+    assert not bridge.socket.serving and not bridge.socket.path.exists()
+
+
+async def test_the_helper_imports_only_the_standard_library(
+    bridge: AgentToolBridge, work: Path
+) -> None:
+    entry = await bridge.shared_server()
+    proc = await asyncio.create_subprocess_exec(
+        entry["command"],
+        "-X",
+        "importtime",
+        *entry["args"],
+        cwd=work,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(b""), 20)
+    imported = [line.rsplit("|", 1)[-1].strip() for line in err.decode().splitlines()]
+    assert "json" in imported and "socket" in imported  # the report is there
+    assert not [name for name in imported if name.split(".")[0] in ("hotplex", "pydantic")]
 
 
 def test_long_data_dir_gets_a_short_socket(tmp_path: Path) -> None:

@@ -312,6 +312,13 @@ def test_replay_catches_up_from_stored_messages() -> None:
         ("Edit(src/*)", "edit", "edit", {"patterns": ["docs/a.md"]}, False),
         ("Read", "bash", "bash", {"command": "cat x"}, False),
         ("not a rule(", "bash", "bash", {}, False),
+        # a HotPlex agent tool has one name on both providers
+        ("hotplex_echo", "hotplex_echo", "hotplex_echo", {}, True),
+        ("mcp__hotplex__echo", "hotplex_echo", "hotplex_echo", {}, True),
+        ("mcp__hotplex__send.file", "hotplex_send_file", "hotplex_send_file", {}, True),
+        ("mcp__hotplex__other", "hotplex_echo", "hotplex_echo", {}, False),
+        ("Bash", "hotplex_echo", "hotplex_echo", {}, False),
+        ("mcp__hotplex__echo", "bash", "bash", {"command": "x"}, False),
     ],
 )
 def test_rules(
@@ -545,15 +552,15 @@ def test_the_prompt_body(tmp_path: Path) -> None:
 
 
 def test_the_hotplex_mcp_server_is_shared_by_directory(tmp_path: Path) -> None:
-    from hotplex.agent_tools import server_entry
+    from hotplex.agent_tools import STDIO_SCRIPT, shared_server_entry
 
     provider = make_provider(tmp_path)
-    provider._mcp_servers = {"hotplex": server_entry("/run/t.sock", "s-1")}
+    provider._mcp_servers = {"hotplex": shared_server_entry("/run/t.sock")}
     env = provider.server_env({"PATH": "/bin"}, "x")
     mcp = json.loads(env["OPENCODE_CONFIG_CONTENT"])["mcp"]
     assert list(mcp) == ["hotplex"]
     command = mcp["hotplex"]["command"]
-    assert command[1:] == ["-m", "hotplex.agent_tools.stdio", "--socket", "/run/t.sock", "--shared"]
+    assert command[1:] == ["-I", str(STDIO_SCRIPT), "--socket", "/run/t.sock"]
     assert mcp["hotplex"]["type"] == "local" and mcp["hotplex"]["enabled"] is True
     assert mcp["hotplex"]["timeout"] == 75_000
-    assert provider.agent_tool_grants() is None  # no bridge runs on that socket
+    assert provider.agent_tool_grants() is None  # the provider serves no agent tools
