@@ -79,3 +79,17 @@ async def test_a_delivered_message_appears_in_the_conversation(served: Served, p
         "[...document.querySelectorAll('#log > article')].map(a => a.className)"
     )
     assert order == ["turn", "delivered"], order
+
+
+async def test_a_chat_command_is_answered_in_the_conversation(served: Served, page: Any) -> None:
+    """The page's prompts take the dispatcher's path: ``/help`` is answered by HotPlex (a
+    message in the conversation), the agent never sees it, and the page is not left
+    waiting for a turn."""
+    await login(page, served)  # type: ignore[arg-type]
+    await send_prompt(page, "/help")
+    answer = page.locator("article.delivered")
+    await expect(answer.locator(".from")).to_have_text("from hotplex")
+    await expect(answer.locator(".text")).to_contain_text("/status")
+    await expect(page.locator(".turn.pending")).to_have_count(0)
+    await expect(page.locator("#stop")).to_be_disabled()
+    await expect(page.locator(".turn .assistant")).to_have_count(0)  # no turn ran
