@@ -1,7 +1,8 @@
 """Core chat commands: help, status, stop, reset, model, mode.
 
 They act on the conversation's own session (``ChatCommandContext.session_key``), through
-the engine found in the services.
+the engine found in the services. ``model`` (what the session costs) and ``mode`` (what
+the agent may do unasked) are privileged: only ``security.owners`` run them.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ CORE_CHAT_COMMANDS = (
     ),
     ChatCommandSpec("stop", "stop the running turn", stop_command),
     ChatCommandSpec("reset", "forget this conversation and start afresh", reset_command),
-    ChatCommandSpec("model", "switch the model (no argument: the default)", model_command),
-    ChatCommandSpec("mode", "switch the permission mode", mode_command),
+    ChatCommandSpec(
+        "model", "switch the model (no argument: the default)", model_command, privileged=True
+    ),
+    ChatCommandSpec("mode", "switch the permission mode", mode_command, privileged=True),
 )

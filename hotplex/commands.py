@@ -8,10 +8,11 @@ message starting with ``/`` is a command (``/reset``). Plugins add commands with
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hotplex.identity import ADMIN
 from hotplex.records import ChatCommandSpec
 
 __all__ = ["ChatCommandContext", "ChatCommands", "parse_chat_command"]
@@ -55,8 +56,18 @@ def parse_chat_command(text: str, *, platform: str) -> tuple[str, str] | None:
 
 
 class ChatCommands:
-    def __init__(self, specs: Mapping[str, ChatCommandSpec]) -> None:
+    """The chat commands of a runtime; ``owners`` (``security.owners``) may run the
+    privileged ones."""
+
+    def __init__(
+        self, specs: Mapping[str, ChatCommandSpec], *, owners: Collection[str] = ()
+    ) -> None:
         self._specs = dict(specs)
+        self._owners = frozenset(owners)
+
+    def may_run(self, spec: ChatCommandSpec, user: str) -> bool:
+        """Whether ``user`` may run ``spec``: anyone, or an owner for a privileged one."""
+        return not spec.privileged or user in self._owners or user == ADMIN
 
     def specs(self) -> list[ChatCommandSpec]:
         return sorted(self._specs.values(), key=lambda s: s.name)
@@ -80,5 +91,8 @@ class ChatCommands:
         if spec is None:
             prefix = f"{SLASH_COMMAND} " if platform == "slack" else "/"
             return f"Unknown command `{prefix}{name}`. Try `{prefix}help`."
+        if not self.may_run(spec, user):
+            prefix = f"{SLASH_COMMAND} " if platform == "slack" else "/"
+            return f"`{prefix}{name}` is for owners only (security.owners)."
         ctx = ChatCommandContext(address, user, platform, self, services, session_key)
         return await spec.handler(args, ctx)

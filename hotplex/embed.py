@@ -152,7 +152,9 @@ class HotPlex:
                 settled.set()
 
         started = time.monotonic()
-        message = IncomingMessage(address=key, text=prompt, user=user, platform=PLATFORM)
+        message = IncomingMessage(  # the program speaks to the bot directly
+            address=key, text=prompt, user=user, platform=PLATFORM, direct=True
+        )
 
         failure: list[Exception] = []
 

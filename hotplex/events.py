@@ -90,6 +90,8 @@ AUDIT_TYPES: Final = frozenset(
         "waf.verdict",
         "approval.requested",
         "approval.decided",
+        "approval.shown",
+        "approval.closed",
         "agent_tool.refused",
         "relay.sent",
         "relay.dropped",

@@ -168,12 +168,14 @@ class ChatCommandSpec:
     """A chat command (``/name args`` in a chat, ``/hotplex name args`` on Slack).
 
     ``handler(args, ctx)`` returns the reply text. ``ctx`` carries the conversation address,
-    the user and the services (see docs/plugins.md).
+    the user and the services (see docs/plugins.md). A ``privileged`` command runs only for
+    the identities in ``security.owners``; anyone else gets a refusal.
     """
 
     name: str
     help: str
     handler: Callable[[str, Any], Awaitable[str | None]]
+    privileged: bool = False
 
 
 @dataclass(frozen=True, slots=True)

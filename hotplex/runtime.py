@@ -110,7 +110,9 @@ class Runtime:
             specs = plugins.middleware()
             self._middleware_names = frozenset(m.name for m in specs)
             self.middleware = MiddlewareChain([m.factory(self.ctx) for m in specs])
-            self.chat_commands = ChatCommands(plugins.chat_commands())
+            self.chat_commands = ChatCommands(
+                plugins.chat_commands(), owners=self.settings.security.owners
+            )
             self.ctx.services.set(
                 TEMPLATES,
                 make_environment(plugins.templates(), override_dir=self.settings.templates.dir),

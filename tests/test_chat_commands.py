@@ -13,15 +13,15 @@ from hotplex.testing.fakes import FakeProvider
 
 @pytest.fixture
 async def runtime(running_hotplex: Any) -> tuple[Runtime, FakeProvider]:
-    hp = await running_hotplex()
+    hp = await running_hotplex(config={"security": {"owners": ["web:owner"]}})
     return hp.runtime, hp.provider
 
 
-async def say(rt: Runtime, text: str, platform: str = "web") -> str | None:
+async def say(rt: Runtime, text: str, platform: str = "web", user: str = "web:owner") -> str | None:
     return await rt.chat_commands.handle(
         text,
         address="web:a/b",
-        user="u",
+        user=user,
         platform=platform,
         services=rt.ctx.services,
         session_key="web:a/b",
@@ -57,3 +57,19 @@ async def test_status_stop_reset_model_mode(runtime: Any) -> None:
     await (await engine.execute("web:a/b", "again")).collect(5)
     # overrides survive the respawn
     assert provider.processes[1].controls == provider.processes[0].controls
+
+
+async def test_privileged_commands_are_for_owners_only(runtime: Any) -> None:
+    rt, provider = runtime
+    engine = rt.ctx.services.get(ENGINE)
+    await (await engine.execute("web:a/b", "hi")).collect(5)
+    privileged = {spec.name for spec in rt.chat_commands.specs() if spec.privileged}
+    assert privileged == {"model", "mode"}
+    for command in ("/mode dontAsk", "/model opus"):
+        reply = await say(rt, command, user="web:guest")
+        assert reply is not None and "owners only" in reply
+        # an owner of another platform is someone else
+        assert "owners only" in (await say(rt, command, user="slack:owner") or "")
+    assert provider.processes[0].controls == []
+    assert await say(rt, "/status", user="web:guest") is not None  # not privileged
+    assert await say(rt, "/mode plan") == "Permission mode set to `plan`."

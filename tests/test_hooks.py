@@ -78,7 +78,9 @@ def settings_for(pm: HotplexPluginManager, text: str = "", tmp: Path | None = No
 
 
 def message(text: str = "hi") -> IncomingMessage:
-    return IncomingMessage(address="web:default/s1", text=text, user="u", platform="web")
+    return IncomingMessage(
+        address="web:default/s1", text=text, user="u", platform="web", direct=True
+    )
 
 
 # -- documentation ---------------------------------------------------------------------

@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
             "errors",
             "events",
             "hookspecs",
+            "identity",
             "interfaces",
             "records",
             "services",

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from hotplex import hookimpl
-from hotplex.config import PluginSettings
+from hotplex.config import ChatAccessSettings
 from hotplex.records import ConfigSection, PluginManifest, Requirement
 
 manifest = PluginManifest(
@@ -20,7 +20,9 @@ manifest = PluginManifest(
 )
 
 
-class FeishuSettings(PluginSettings):
+class FeishuSettings(ChatAccessSettings):
+    """``plugins.feishu``; the access keys (dm_policy, group_policy, allow_*) are shared."""
+
     enabled: bool = Field(False, description="Start the Feishu adapter.")
     mode: Literal["ws", "webhook"] = Field("ws", description="Long connection or webhook.")
     app_id: str | None = Field(None, description="cli_... app id.")

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 
 from hotplex import hookimpl
-from hotplex.config import PluginSettings
+from hotplex.config import ChatAccessSettings
 from hotplex.records import ConfigSection, PluginManifest, Requirement
 
 manifest = PluginManifest(
@@ -23,19 +23,15 @@ manifest = PluginManifest(
 )
 
 
-class SlackSettings(PluginSettings):
+class SlackSettings(ChatAccessSettings):
+    """``plugins.slack``; the access keys (dm_policy, group_policy, allow_*) are shared."""
+
     enabled: bool = Field(False, description="Start the Slack adapter.")
     mode: Literal["socket", "http"] = Field("socket", description="Socket Mode or HTTP events.")
     bot_token: SecretStr | None = Field(None, description="xoxb- bot token (use ${VAR}).")
     app_token: SecretStr | None = Field(None, description="xapp- app token for Socket Mode.")
     signing_secret: SecretStr | None = Field(None, description="Verifies HTTP requests.")
     api_base_url: str | None = Field(None, description="Web API base URL (tests, proxies).")
-    dm_policy: Literal["open", "allowlist", "disabled"] = Field(
-        "open", description="Who may DM the bot."
-    )
-    group_policy: Literal["mention", "open", "disabled"] = Field(
-        "mention", description="When the bot answers in channels."
-    )
     session_scope: Literal["thread", "channel", "user"] = Field(
         "thread", description="One session per thread, channel or user."
     )

@@ -9,10 +9,15 @@ within the :class:`~hotplex.types.ChatCapabilities` the adapter declares; :func:
 splits a long answer; :class:`Pacer` keeps writes apart; the length functions measure text
 as platforms count it. :class:`Router` (service ``DELIVERY``) delivers text, files and
 approval cards to any conversation address through the adapter that owns its platform.
+:class:`ChatApprovals` (service :data:`CHAT_APPROVALS`) shows approval requests as cards,
+decides a button press (through ``ChatBridge.decide``) and shows every outcome;
+:class:`AccessMiddleware` (order 200) applies each platform's DM and group policies.
 """
 
 from __future__ import annotations
 
+from hotplex.chat.access import AccessMiddleware
+from hotplex.chat.approvals import CHAT_APPROVALS, ChatApprovals
 from hotplex.chat.dispatch import ChatBridge, Handled
 from hotplex.chat.measure import codepoint_length, is_boundary, utf8_length, utf16_length
 from hotplex.chat.pacer import Pacer
@@ -23,9 +28,12 @@ from hotplex.chat.status import FOOTER_TEMPLATE, TurnStatus
 from hotplex.context import ServiceKey
 
 __all__ = [
+    "CHAT_APPROVALS",
     "CHAT_BRIDGE",
     "DELIVERY",
     "FOOTER_TEMPLATE",
+    "AccessMiddleware",
+    "ChatApprovals",
     "ChatBridge",
     "Endpoint",
     "Handled",

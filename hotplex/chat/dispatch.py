@@ -186,7 +186,9 @@ class ChatBridge:
             settle(Handled("started", key, turn=turn))
 
         async def asked(request: ApprovalRequest) -> None:
-            if settle_pending and request.kind == "prompt" and request.session_id == session_id:
+            # the WAF may key the prompt's session by the address, not the platform's scope
+            ours = request.session_id == session_id or request.address == message.address
+            if settle_pending and request.kind == "prompt" and ours:
                 settle(Handled("pending", key))
 
         unsubscribe = engine.approvals.subscribe(asked)
@@ -281,11 +283,20 @@ class ChatBridge:
         scope: str = "once",
         reason: str | None = None,
     ) -> ApprovalOutcome:
-        """Decide a pending approval (a chat button's callback): the engine's approvals
-        check that ``by`` may decide and apply a double press once (raising
-        ``NotAuthorizedError``/``AlreadyDecidedError``)."""
+        """Decide an approval (a chat button's callback) through approvals in chat
+        (:meth:`hotplex.chat.approvals.ChatApprovals.decide`): only its approvers decide
+        (anyone else is told, only them, and ``NotAuthorizedError`` raised), a double press
+        applies once (the second presser is told how it ended); returns the outcome that
+        stands."""
+        from hotplex.chat.approvals import CHAT_APPROVALS
+
         if scope not in ("once", "session"):
             raise ValueError(f"scope {scope!r}: use once or session")
+        cards = self._ctx.services.find(CHAT_APPROVALS)
+        if cards is not None:
+            return await cards.decide(
+                permission_id, decision, by=by, scope=cast(Scope, scope), reason=reason
+            )
         approvals = self._engine().approvals
         done = await approvals.decide(
             permission_id, decision, by=by, scope=cast(Scope, scope), reason=reason

@@ -74,9 +74,7 @@ def with_config_option(command: click.Command) -> click.Command:
     clone.params = list(command.params) if KEY in names else [*command.params, _option()]
     if isinstance(command, click.Group):
         assert isinstance(clone, click.Group)
-        clone.commands = {
-            name: with_config_option(sub) for name, sub in command.commands.items()
-        }
+        clone.commands = {name: with_config_option(sub) for name, sub in command.commands.items()}
     return clone
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hotplex.config.access import ChatAccessSettings
 from hotplex.config.loader import LoadedConfig, find_config_file, load_settings
 from hotplex.config.models import (
     AllowTools,
@@ -30,6 +31,7 @@ from hotplex.config.settings import (
 __all__ = [
     "AllowTools",
     "ApiKey",
+    "ChatAccessSettings",
     "Duration",
     "EngineSettings",
     "LoadedConfig",

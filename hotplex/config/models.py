@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from hotplex.address import Address
 from hotplex.config.base import (
     DEFAULT_NAMESPACE,
     Duration,
@@ -21,6 +22,7 @@ from hotplex.config.base import (
     parse_duration,
 )
 from hotplex.config.server import ApiKey, RateLimitSettings, ServerSettings
+from hotplex.identity import check_identity
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -128,9 +130,23 @@ class SecuritySettings(Section):
     waf: WafSettings = Field(default_factory=WafSettings, description="The command WAF.")
     approval_timeout: Duration = Field(300.0, description="Undecided approvals are denied.")
     approvers: tuple[str, ...] = Field(
-        (), description="Users who may approve tool calls (empty: the conversation's owner)."
+        (),
+        description="Identities who may approve tool calls and asked prompts, e.g. slack:U01 "
+        "(empty: the conversation's owner; * anyone).",
     )
-    owners: tuple[str, ...] = Field((), description="Users who may run admin chat commands.")
+    owners: tuple[str, ...] = Field(
+        (), description="Identities who may run privileged chat commands, e.g. slack:U01."
+    )
+
+    @field_validator("approvers")
+    @classmethod
+    def _approver_identities(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_identity(v, allow_anyone=True) for v in value)
+
+    @field_validator("owners")
+    @classmethod
+    def _owner_identities(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_identity(v) for v in value)
 
 
 class StorageSettings(Section):
@@ -168,6 +184,21 @@ class AllowTools(Section):
 
 class RouteTo(Section):
     route_to: str = Field(description="Conversation address where a person is asked.")
+    approvers: tuple[str, ...] = Field(
+        (),
+        description="Identities who may decide there (empty: security.approvers, else "
+        "anyone in that conversation).",
+    )
+
+    @field_validator("approvers")
+    @classmethod
+    def _approver_identities(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_identity(v, allow_anyone=True) for v in value)
+
+    @field_validator("route_to")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        return str(Address.parse(value))
 
 
 #: What an unattended session (cron, webhook, relay) does when a tool needs approval.

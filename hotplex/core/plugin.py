@@ -48,11 +48,13 @@ def hotplex_register_sinks() -> list[SinkSpec]:
 
 @hookimpl
 def hotplex_register_middleware() -> list[MiddlewareSpec]:
+    from hotplex.chat.access import AccessMiddleware
     from hotplex.inbound import InboundLog
     from hotplex.waf.policy import make_waf_middleware
 
     return [
         MiddlewareSpec("inbound", InboundLog, order=100),
+        MiddlewareSpec("access", AccessMiddleware, order=200),
         MiddlewareSpec("waf", make_waf_middleware, order=300),
     ]
 

@@ -1,8 +1,9 @@
 """Core's start-up resources, entered in this order by the runtime (``hotplex_startup``):
-storage (opened and migrated), the sinks, the retention task, then the engine (the
+storage (opened and migrated), the sinks, the retention task, the engine (the
 configured provider, the WAF as a tool policy, the agent tools, events to the sinks and
-"durable" waits on the storage sink). Each is an async context manager; leaving them runs
-in reverse, so the engine stops before the sinks drain and storage closes last.
+"durable" waits on the storage sink), then approvals in chat (cards for the engine's
+approval requests, :mod:`hotplex.chat.approvals`). Each is an async context manager;
+leaving them runs in reverse, so the engine stops before the sinks drain and storage closes last.
 """
 
 from __future__ import annotations
@@ -198,6 +199,7 @@ async def run_chat(ctx: PluginContext) -> AsyncIterator[None]:
 def core_resources() -> list[ResourceSpec]:
     """Storage outlives the sinks, the sinks outlive the engine (its last events still
     reach them), and plugin resources (entered after these) find the engine running."""
+    from hotplex.chat.cards import run_chat_approvals
     from hotplex.storage.plugin import retention_resource
 
     return [
@@ -206,5 +208,6 @@ def core_resources() -> list[ResourceSpec]:
         ResourceSpec("sinks", run_sinks),
         retention_resource(),
         ResourceSpec("engine", run_engine),
+        ResourceSpec("chat-approvals", run_chat_approvals),
         ResourceSpec("chat", run_chat),
     ]

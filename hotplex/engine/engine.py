@@ -149,6 +149,8 @@ class Engine:
         # running turns end as interrupted, through their normal path (stored, done sent),
         # within the kill grace; what is still queued stays stored and runs after a restart
         running = [s.current for s in sessions if s.current is not None]
+        # what waits for a person will not be there after the restart: expired, not denied
+        await self.approvals.expire_pending("HotPlex stopped before anyone decided")
         for session in sessions:
             if session.current is not None:
                 with contextlib.suppress(Exception):

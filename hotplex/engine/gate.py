@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hotplex import interfaces
-from hotplex.config import Settings, UnattendedPolicy
+from hotplex.config import RouteTo, Settings, UnattendedPolicy
 from hotplex.engine.approvals import ANYONE, Approvals
 from hotplex.engine.policy import PolicyChain, SessionGrants, ToolCall
 from hotplex.engine.publisher import Publisher
@@ -18,7 +18,21 @@ from hotplex.events import agent_event
 from hotplex.tool_names import canonical_tool_name
 from hotplex.types import ToolDecision, ToolRequest
 
-__all__ = ["ToolGate"]
+__all__ = ["ToolGate", "approvers_for"]
+
+
+def approvers_for(
+    approvers: tuple[str, ...], policy: UnattendedPolicy | None, owner: str | None
+) -> tuple[str, ...]:
+    """Who may decide a request of a session: a ``route_to`` policy's approvers, else
+    ``security.approvers``; else, routed, anyone in the conversation it is routed to, and
+    otherwise the session's owner (anyone when it has none)."""
+    routed = isinstance(policy, RouteTo)
+    if isinstance(policy, RouteTo) and policy.approvers:
+        return policy.approvers
+    if approvers:
+        return approvers
+    return (owner,) if owner and not routed else (ANYONE,)
 
 
 class ToolGate:
@@ -76,9 +90,9 @@ class ToolGate:
             return ToolDecision(
                 "deny", message=f"{request.tool} is not in this unattended session's allow_tools."
             )
+        approvers = approvers_for(self._approvers, policy, session.owner)
         if policy is not None and hasattr(policy, "route_to"):
             address = policy.route_to
-        approvers = self._approvers or ((session.owner,) if session.owner else (ANYONE,))
         approval = await self._approvals.open(
             kind="tool",
             session_id=session.session_id,

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from hotplex.chat import CHAT_BRIDGE, ChatBridge
 from hotplex.compose import compose
-from hotplex.config import PluginSettings, load_settings
+from hotplex.config import ChatAccessSettings, load_settings
 from hotplex.context import PluginContext
 from hotplex.engine import ENGINE, Engine
 from hotplex.hookspecs import hookimpl
@@ -38,8 +38,8 @@ from hotplex.types import ChatCapabilities
 __all__ = ["FakeChatSettings", "FakePlatformPlugin", "RunningHotPlex", "running_hotplex"]
 
 
-class FakeChatSettings(PluginSettings):
-    """``plugins.fake``: the fake chat platform's section."""
+class FakeChatSettings(ChatAccessSettings):
+    """``plugins.fake``: the fake chat platform's section (with the access keys)."""
 
     enabled: bool = False
     session_scope: Literal["thread", "channel", "user"] = "thread"

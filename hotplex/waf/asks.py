@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hotplex.config import UnattendedPolicy
 from hotplex.engine.approvals import ADMIN, Decision
+from hotplex.engine.gate import approvers_for
 from hotplex.events import AgentEvent, agent_event
 from hotplex.interfaces import MiddlewareContext
 
@@ -74,7 +75,9 @@ async def ask_prompt(
     reason: str,
     approvers: Collection[str],
 ) -> PromptDecision:
-    """Ask about ``ctx.message`` (see the module docstring); returns the outcome."""
+    """Ask about ``ctx.message`` (see the module docstring); returns the outcome.
+    ``approvers`` is ``security.approvers``: who decides is chosen as for a tool call
+    (:func:`hotplex.engine.gate.approvers_for`)."""
     message = ctx.message
     key = str(ctx.facts.get("session_key") or message.address)
     session_id = engine.session_id(key)
@@ -83,6 +86,8 @@ async def ask_prompt(
     if answer is not None:
         return answer
     route_to = getattr(policy, "route_to", None)
+    # who decides, as for a tool call: a route's approvers, security.approvers, ...
+    approvers = approvers_for(tuple(approvers), policy, message.user)
     request_id = ctx.facts.get("request_id")
     on_event: OnEvent | None = ctx.facts.get("on_event")
 

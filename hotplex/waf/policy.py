@@ -160,7 +160,7 @@ class WafMiddleware(Middleware):
             engine,
             ctx,
             reason=f"{verdict.rule_id}: {verdict.description}",
-            approvers=self._ctx.settings.security.approvers or (ctx.message.user,),
+            approvers=self._ctx.settings.security.approvers,
         )
 
 

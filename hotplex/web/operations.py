@@ -19,7 +19,7 @@ from hotplex.engine import ENGINE, Engine
 from hotplex.errors import AddressError, DeliveryError
 from hotplex.events import AgentEvent
 from hotplex.interfaces import MessageOperations
-from hotplex.types import ApprovalRequest, ChatCapabilities, MessageRef
+from hotplex.types import ApprovalOutcome, ApprovalRequest, ChatCapabilities, MessageRef
 
 __all__ = ["WEB_CAPABILITIES", "WebOperations"]
 
@@ -84,3 +84,8 @@ class WebOperations(MessageOperations):
         """The session's own ``permission_request`` event is the card: nothing to post."""
         self._key(request.address or "")
         return MessageRef(address=request.address or "", message_id=request.permission_id)
+
+    async def update_approval(
+        self, ref: MessageRef, request: ApprovalRequest, outcome: ApprovalOutcome
+    ) -> None:
+        """The session's own ``permission_decision`` event shows the outcome: nothing to do."""

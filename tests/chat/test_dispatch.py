@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from hotplex.chat import CHAT_BRIDGE
-from hotplex.errors import AlreadyDecidedError
 from hotplex.services import STORAGE
 from hotplex.testing.fakes import FakeChatAdapter, FakeProvider, ToolCall
 from hotplex.testing.running import RunningHotPlex
@@ -117,11 +116,11 @@ async def test_decide_applies_a_tool_approval_once(running_hotplex: Start) -> No
     request = await asyncio.wait_for(asked.get(), 5)
     outcome = await hp.bridge.decide(request.permission_id, "allow", by="fake:U1")
     assert (outcome.decision, outcome.by, outcome.scope) == ("allow", "fake:U1", "once")
-    try:  # a second press changes nothing (it may raise or report the outcome that stands)
-        second = await hp.bridge.decide(request.permission_id, "deny", by="fake:U1")
-    except AlreadyDecidedError:
-        second = outcome
-    assert second.decision == "allow"
+    # a second press changes nothing: the outcome that stands, the presser told
+    again = await hp.bridge.decide(request.permission_id, "deny", by="fake:U1")
+    assert again == outcome
+    told = [c for c in hp.ops.calls if c[0] == "reply_ephemeral"]
+    assert [c[2] for c in told] == ["fake:U1"] and "already decided" in told[0][3]
     assert handled.turn is not None
     events = await handled.turn.collect(5)
     assert [e.data.get("is_error") for e in events if e.type == "tool_result"] == [False]

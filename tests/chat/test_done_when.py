@@ -119,5 +119,5 @@ async def test_the_dispatcher_does_not_block_the_adapter_on_a_prompt_approval(
     await hp.ops.wait_for(lambda: any("echo: meanwhile" in t for t in hp.ops.texts(other.address)))
     pending = hp.engine.approvals.pending()
     assert [r.kind for r in pending] == ["prompt"]
-    await hp.bridge.decide(pending[0].permission_id, "allow", by="admin")
+    await hp.bridge.decide(pending[0].permission_id, "allow", by="fake:U1")  # who sent it
     await hp.ops.wait_for(lambda: any("echo: append a line" in t for t in hp.ops.texts()))

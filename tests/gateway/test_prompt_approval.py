@@ -224,13 +224,13 @@ async def test_an_unattended_session_does_not_wait_for_a_person(gateway: Harness
 async def test_route_to_asks_in_that_conversation(gateway: HarnessFactory) -> None:
     async with gateway() as h:
         cron = Caller("cron", admin=False)
-        policy = RouteTo(route_to="slack:C-ops")
+        policy = RouteTo(route_to="slack:T01/C-ops")
         starting = asyncio.create_task(h.gateway.execute(cron, "job", ASKED, None, policy=policy))
         async with asyncio.timeout(PROMPTLY):
             while not h.engine.approvals.pending():
                 await asyncio.sleep(0.01)
         (request,) = h.engine.approvals.pending()
-        assert request.kind == "prompt" and request.address == "slack:C-ops"
+        assert request.kind == "prompt" and request.address == "slack:T01/C-ops"
         await h.engine.approvals.decide(request.permission_id, "allow", by="key:cron")
         turn = await asyncio.wait_for(starting, WAIT)
         await turn.collect(WAIT)

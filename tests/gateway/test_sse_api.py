@@ -243,3 +243,17 @@ async def test_refused_and_busy_prompts(gateway: HarnessFactory) -> None:
             async with h.post("/api/v1/sessions/s1/interrupt") as r:
                 assert r.status == 200
             await read_sse(running)
+
+
+async def test_security_approvers_name_a_key_as_key_name(gateway: HarnessFactory) -> None:
+    async with gateway(security={"approvers": ["key:alice"]}) as h:
+        h.provider.queue_turn(ToolCall("Bash", {"command": "ls"}))
+        async with h.post("/api/v1/execute", {"session_id": "s1", "prompt": "tool"}) as response:
+            (*_, asked) = await read_sse(response, lambda e: e.event == "permission_request")
+            assert asked.data is not None
+            path = f"/api/v1/permissions/{asked.data['data']['permission_id']}"
+            async with h.post(path, {"decision": "allow"}, key="bob") as answer:
+                assert answer.status == 403
+            async with h.post(path, {"decision": "allow"}) as answer:
+                assert answer.status == 200 and (await answer.json())["by"] == "key:alice"
+            await read_sse(response)

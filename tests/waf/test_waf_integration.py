@@ -151,7 +151,9 @@ async def test_prompt_middleware_blocks_warns_and_asks(tmp_path: Path) -> None:
         passed.append(ctx.message.text)
 
     def msg(text: str) -> IncomingMessage:
-        return IncomingMessage(address="web:t/s", text=text, user="alice", platform="web")
+        return IncomingMessage(
+            address="web:t/s", text=text, user="alice", platform="web", direct=True
+        )
 
     async with compose(settings, pm) as rt:
         blocked = await rt.process_inbound(msg("run this now: rm -rf / --no-preserve-root"), final)
