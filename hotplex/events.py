@@ -49,7 +49,7 @@ EVENT_DATA: Final[dict[str, tuple[frozenset[str], frozenset[str]]]] = {
     "tool_result": (frozenset({"tool_use_id", "output", "is_error"}), frozenset()),
     "permission_request": (
         frozenset({"permission_id", "tool", "input", "scopes"}),
-        frozenset({"reason"}),
+        frozenset({"reason", "kind"}),
     ),
     "permission_decision": (
         frozenset({"permission_id", "decision", "scope", "by"}),
@@ -182,7 +182,7 @@ class AgentEvent:
         return cls.from_dict(raw)
 
 
-def agent_event(kind: EventType, **data: Any) -> AgentEvent:
+def agent_event(kind: EventType, /, **data: Any) -> AgentEvent:
     """Build a validated, unstamped event: ``agent_event("text_delta", text="hi")``."""
     _check_data(kind, data)
     return AgentEvent(type=kind, data=data)

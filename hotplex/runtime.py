@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -158,10 +158,14 @@ class Runtime:
         final: Callable[[MiddlewareContext], Awaitable[None]],
         *,
         replay: bool = False,
+        facts: Mapping[str, Any] | None = None,
     ) -> MiddlewareContext:
         """Run an inbound message through the middleware chain, then ``final``. ``replay``
-        marks a stored message run again after a crash (it is not recorded twice)."""
+        marks a stored message run again after a crash (it is not recorded twice);
+        ``facts`` start the context's facts (the gateway's ``request_id``, ``on_event``
+        and ``unattended``: see hotplex/waf/asks.py)."""
         ctx = MiddlewareContext(message)
+        ctx.facts.update(facts or {})
         ctx.facts["replay"] = replay
         await self.middleware.run(ctx, final)
         return ctx

@@ -201,7 +201,10 @@ class ChatSession:
         tool = str(data.get("tool", "?"))
         scopes = data.get("scopes") or ["once"]
         self._end_line()
-        self._write(f"Allow {tool}: {_summary(tool, data.get('input'))}? [y/N/a(lways)] ")
+        if data.get("kind") == "prompt":  # a prompt the WAF asks about, before its turn
+            self._write(f"The WAF asks ({_one_line(data.get('reason', ''))}): send it? [y/N] ")
+        else:
+            self._write(f"Allow {tool}: {_summary(tool, data.get('input'))}? [y/N/a(lways)] ")
         answer = await self._read()
         if answer is None and self._interrupted.is_set():
             return  # the interrupt ends the turn

@@ -130,6 +130,11 @@ class ServerSettings(Section):
     sse_heartbeat: Duration = Field(
         15.0, gt=0, description="Comment line sent on an idle SSE stream this often."
     )
+    ws_max_executes: int = Field(
+        16,
+        ge=1,
+        description="Prompts one WebSocket may have waiting to start (e.g. for an approval).",
+    )
     ws_heartbeat: Duration = Field(
         30.0, ge=0, description="WebSocket ping interval; a peer missing a pong is closed (0: off)."
     )

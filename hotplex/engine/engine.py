@@ -359,6 +359,36 @@ class Engine:
         if session.process is not None and session.process.alive:
             await apply_override(session.process, name, value)
 
+    def unattended_policy(self, session_id: str) -> UnattendedPolicy | None:
+        """The unattended policy an ``execute`` gave the session (None: a person is there)."""
+        return self._policies.get(session_id)
+
+    async def post(
+        self,
+        key: str,
+        event: AgentEvent,
+        *,
+        address: str | None = None,
+        user: str | None = None,
+        request_id: str | None = None,
+    ) -> AgentEvent:
+        """Publish an event that belongs to no turn (``turn_id`` empty) on the stream of
+        the session of ``key``, created if new: a WAF-asked prompt's ``permission_request``
+        and its ``permission_decision``. Stored and sent to subscribers like every event;
+        ``request_id`` names the message it is about."""
+        if self._closed:
+            raise HotplexError("the engine is closed")
+        session = await self._session(key, address, user)
+        async with session.publish_lock:
+            session.seq += 1
+            stamped = event.stamped(
+                session_id=session.session_id, turn_id="", seq=session.seq, request_id=request_id
+            )
+            if self._emit_sink is not None:
+                await self._emit_sink(stamped)
+            session.deliver(stamped)
+            return stamped
+
     def subscribe(self, session_id: str, maxsize: int = 1000) -> Subscription | None:
         session = self._sessions.get(session_id)
         return session.subscribe(maxsize) if session else None

@@ -97,6 +97,7 @@ class ToolGate:
                 agent_event(
                     "permission_request",
                     permission_id=approval.permission_id,
+                    kind="tool",
                     tool=request.tool,
                     input=dict(request.input),
                     reason=approval.reason or "",

@@ -10,12 +10,14 @@ session belong to its key: another key naming the same id reaches another sessio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from hotplex.config import UnattendedPolicy
 from hotplex.engine import ENGINE, Engine, Turn
 from hotplex.engine.approvals import ADMIN, Decision
 from hotplex.engine.session import Session
@@ -27,6 +29,7 @@ from hotplex.errors import (
     SessionBusyError,
     UserFacingError,
 )
+from hotplex.events import AgentEvent
 from hotplex.gateway.follow import Follow, open_follow
 from hotplex.gateway.frames import DecisionRequest, GatewayError
 from hotplex.gateway.ratelimit import KeyLimit
@@ -136,9 +139,21 @@ class Gateway:
     # -- actions -----------------------------------------------------------------------
 
     async def execute(
-        self, caller: Caller, client_id: str, prompt: str, request_id: str | None
+        self,
+        caller: Caller,
+        client_id: str,
+        prompt: str,
+        request_id: str | None,
+        *,
+        on_event: Callable[[AgentEvent], object] | None = None,
+        policy: UnattendedPolicy | None = None,
     ) -> Turn:
-        """Pass the prompt through the inbound middleware chain, then start a turn."""
+        """Pass the prompt through the inbound middleware chain, then start a turn.
+
+        This waits while a person decides a WAF-asked prompt: ``on_event`` gets the
+        ``permission_request`` (and its ``permission_decision``) at once, so the caller
+        can show it; ``policy`` makes the session unattended (the prompt ask and the tool
+        calls follow it, and nobody is waited for)."""
         engine = self.engine()
         address = self.address(caller, client_id)
         started: list[Turn] = []
@@ -150,14 +165,16 @@ class Gateway:
                 address=address,
                 request_id=request_id,
                 user=caller.name,
+                policy=policy,
                 inbound=ctx.message,
             )
             ctx.facts["turn"] = turn
             started.append(turn)
 
         message = IncomingMessage(address=address, text=prompt, user=caller.name, platform="web")
+        facts = {"request_id": request_id, "on_event": on_event, "unattended": policy}
         try:
-            ctx = await self.runtime.process_inbound(message, final)
+            ctx = await self.runtime.process_inbound(message, final, facts=facts)
         except SessionBusyError as exc:
             raise GatewayError("session_busy", str(exc), status=409, retryable=True) from None
         except UserFacingError as exc:
@@ -185,8 +202,19 @@ class Gateway:
         await self.runtime.process_inbound(message, final, replay=True)
 
     async def interrupt(self, caller: Caller, ref: str) -> tuple[Target, bool]:
+        """Interrupt the session's running turn and withdraw (deny) its prompts that wait
+        for an approval; whether there was anything to stop."""
         target = self.resolve(caller, ref)
-        return target, await self.engine().interrupt(target.session_id)
+        engine = self.engine()
+        withdrawn = False
+        for request in engine.approvals.pending(target.session_id):
+            if request.kind == "prompt":
+                with contextlib.suppress(HotplexError, KeyError):
+                    await engine.approvals.decide(
+                        request.permission_id, "deny", by=ADMIN, reason="interrupted"
+                    )
+                    withdrawn = True
+        return target, await engine.interrupt(target.session_id) or withdrawn
 
     async def decide(
         self, caller: Caller, permission_id: str, request: DecisionRequest

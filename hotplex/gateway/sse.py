@@ -5,6 +5,10 @@ gets a ``: ping`` comment every ``server.sse_heartbeat``; the stream ends after 
 With a ``Last-Event-ID`` header (and the body's ``session_id``) the POST starts no turn: it
 replays the stored events after that seq and follows the running turn to its ``done``.
 A client that goes away stops only its stream: the turn goes on and is stored.
+
+A prompt the WAF asks about starts the stream at once with its ``permission_request``; the
+stream then carries the ``permission_decision`` and the turn, or an ``error`` event when
+the prompt is refused. A client that goes away before the decision withdraws the prompt.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from hotplex.aio import cancel_and_wait
+from hotplex.engine import Turn
 from hotplex.events import AgentEvent
 from hotplex.gateway.api import read_body
 from hotplex.gateway.clients import CALLER, GATEWAY_KEY, REPLAY_PUT_TIMEOUT, Gateway
@@ -59,14 +64,56 @@ async def execute(request: web.Request) -> web.StreamResponse:
             return await SseStream(request, gateway, client_id).run(resume, follow.close)
         parsed = ExecuteRequest.parse(body)
         client_id = parsed.session_id or new_session_id()
-        turn = await gateway.execute(caller, client_id, parsed.prompt, parsed.request_id)
     except GatewayError as error:
         return error_response(error)
+    stream = SseStream(request, gateway, client_id)
+    asked = asyncio.Event()
 
-    async def forward(receiver: Receiver) -> None:
+    def on_event(event: AgentEvent) -> None:  # a WAF-asked prompt's request and decision
+        stream.offer(event)
+        asked.set()
+
+    starting = asyncio.create_task(
+        gateway.execute(caller, client_id, parsed.prompt, parsed.request_id, on_event=on_event),
+        name=f"sse-execute:{client_id}",
+    )
+    try:
+        await _first(starting, asked)
+    except BaseException:
+        await cancel_and_wait(starting)
+        raise
+    if not asked.is_set():  # accepted or refused at once: a turn's stream or an error
+        try:
+            turn = starting.result()
+        except GatewayError as error:
+            return error_response(error)
+
+        async def forward(receiver: Receiver) -> None:
+            await relay_turn(turn, receiver)
+
+        return await stream.run(forward)
+
+    async def decided(receiver: Receiver) -> None:  # the request is already queued
+        try:
+            turn = await starting
+        except GatewayError as error:
+            receiver.error(error.code, error.message, retryable=error.retryable)
+            return
         await relay_turn(turn, receiver)
 
-    return await SseStream(request, gateway, client_id).run(forward)
+    def withdraw() -> None:
+        starting.cancel()
+
+    return await stream.run(decided, withdraw)
+
+
+async def _first(task: asyncio.Task[Turn], event: asyncio.Event) -> None:
+    """Wait until the task ends or the event is set."""
+    waiter = asyncio.create_task(event.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
 
 
 class SseStream:

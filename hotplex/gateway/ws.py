@@ -2,9 +2,11 @@
 
 Frames in: ``execute``, ``interrupt``, ``permission_response``, ``subscribe``, ``ping``.
 Frames out: AgentEvents (carrying the client's session id), ``pong`` and error frames.
-Each running turn and each subscription is relayed by its own task into the connection's
-bounded outbox; one writer task sends from it. A client that stops reading fills its
-outbox and is closed with 1008; the engine never waits for it. See docs/gateway.md.
+Each execute runs in its own task (executes.py: a prompt waiting for an approval holds up
+nothing else); each running turn and each subscription is relayed by its own task into
+the connection's bounded outbox; one writer task sends from it. A client that stops
+reading fills its outbox and is closed with 1008; the engine never waits for it. See
+docs/gateway.md.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from hotplex.aio import cancel_and_wait
+from hotplex.engine import Turn
 from hotplex.events import AgentEvent
 from hotplex.gateway.clients import CALLER, GATEWAY_KEY, REPLAY_PUT_TIMEOUT, Caller, Gateway
-from hotplex.gateway.follow import Follow, relay_follow, relay_turn
+from hotplex.gateway.executes import Executes, Park
+from hotplex.gateway.follow import Follow, relay_follow
 from hotplex.gateway.frames import (
     DecisionRequest,
     ExecuteRequest,
@@ -107,7 +111,12 @@ class Connection:
             put_timeout=REPLAY_PUT_TIMEOUT,
         )
         self.tasks: set[asyncio.Task[None]] = set()
+        self.executes = Executes(gateway.settings.ws_max_executes, self._spawn)
         self.subscriptions: dict[str, asyncio.Task[None]] = {}
+        #: per client session id: turns this connection relays, and the events of a
+        #: WAF-asked prompt held until those relays have sent what came before them
+        self.turn_relays: dict[str, int] = {}
+        self.held: dict[str, list[AgentEvent]] = {}
         #: the highest seq sent per client session id: nothing is sent twice
         self.sent: dict[str, int] = {}
         self._writer: asyncio.Task[None] | None = None
@@ -237,11 +246,62 @@ class Connection:
     async def _execute(self, frame: Frame, request_id: str | None) -> None:
         request = ExecuteRequest.parse(frame)
         client_id = request.session_id or new_session_id()
-        turn = await self.gateway.execute(
-            self.caller, client_id, request.prompt, request.request_id
-        )
+
+        async def work(park: Park) -> None:
+            def on_event(event: AgentEvent) -> None:  # a WAF-asked prompt's request
+                self._aside(client_id, event)
+                if event.type == "permission_request":
+                    park()
+
+            try:
+                turn = await self.gateway.execute(
+                    self.caller, client_id, request.prompt, request.request_id, on_event=on_event
+                )
+            except GatewayError as error:
+                self.send(error.frame(request_id))
+                return
+            except Exception:
+                log.exception("an execute of %r failed", self.caller.name)
+                message = "Internal error; see the service log."
+                self.send(error_frame("internal_error", message, request_id=request_id))
+                return
+            self._spawn(self._relay_turn(turn, client_id), f"ws-turn:{client_id}")
+
+        await self.executes.start(client_id, work)
+
+    def _aside(self, client_id: str, event: AgentEvent) -> None:
+        """Send an event of a WAF-asked prompt (outside any turn) in ``seq`` order: a turn
+        of the session this connection relays may still have earlier events queued, so
+        then the relay sends it in its place (see ``_relay_turn``)."""
+        if client_id in self.subscriptions:
+            return  # the subscription sends it
+        if self.turn_relays.get(client_id) and self.sent.get(client_id, 0) < event.seq - 1:
+            self.held.setdefault(client_id, []).append(event)
+        else:
+            self.deliver(client_id, event)
+
+    def _release(self, client_id: str, below: int | None = None) -> None:
+        """Send the held events with a ``seq`` under ``below`` (all, for None)."""
+        held = self.held.get(client_id)
+        while held and (below is None or held[0].seq < below):
+            self.deliver(client_id, held.pop(0))
+        if not held:
+            self.held.pop(client_id, None)
+
+    async def _relay_turn(self, turn: Turn, client_id: str) -> None:
         receiver = _Receiver(self, client_id, via_turn=True)
-        self._spawn(relay_turn(turn, receiver), f"ws-turn:{client_id}")
+        self.turn_relays[client_id] = self.turn_relays.get(client_id, 0) + 1
+        try:
+            async for event in turn:
+                self._release(client_id, below=event.seq)
+                if not receiver.offer(event):
+                    return
+                await asyncio.sleep(0)  # let the client's writer take its turn
+        finally:
+            self.turn_relays[client_id] -= 1
+            if not self.turn_relays[client_id]:
+                del self.turn_relays[client_id]
+            self._release(client_id)  # what the turn had before them is sent
 
     async def _interrupt(self, frame: Frame, request_id: str | None) -> None:
         await self.gateway.interrupt(self.caller, required_session_id(frame))

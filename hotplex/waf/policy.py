@@ -15,6 +15,7 @@ from hotplex.context import PluginContext, ServiceKey
 from hotplex.engine.policy import PolicyVerdict, ToolCall
 from hotplex.events import AuditEvent
 from hotplex.interfaces import Middleware, MiddlewareContext, Next
+from hotplex.waf.asks import PromptDecision, ask_prompt
 from hotplex.waf.engine import Waf
 from hotplex.waf.model import Verdict, WafInputError
 
@@ -91,7 +92,8 @@ class WafToolPolicy:
 
 class WafMiddleware(Middleware):
     """Inbound prompts: block answers with the rule, ask waits for a person's approval
-    (a prompt-kind ApprovalRequest), warn passes and is audited."""
+    (a prompt-kind ApprovalRequest published as a ``permission_request``, see asks.py) or
+    applies the session's unattended policy, warn passes and is audited."""
 
     def __init__(self, ctx: PluginContext, waf: Waf) -> None:
         self._ctx = ctx
@@ -125,20 +127,19 @@ class WafMiddleware(Middleware):
             ctx.reply = refusal(verdict)
             return
         if verdict.action == "ask":
-            approved_by = await self._ask(
-                verdict, message.text, message.address, message.user, session_id
-            )
+            outcome = await self._ask(ctx, verdict)
             await self._audit(
                 verdict_audit(
                     verdict,
                     where="prompt",
                     session_id=session_id,
                     actor=message.user,
-                    approved_by=approved_by,
+                    approved_by=outcome.by if outcome.allowed else None,
                 )
             )
-            if approved_by is None:
-                ctx.reply = f"{refusal(verdict)} (approval was not given)"
+            if not outcome.allowed:
+                why = f": {outcome.reason}" if outcome.reason else ""
+                ctx.reply = f"{refusal(verdict)} (approval was not given{why})"
                 return
         else:
             await self._audit(
@@ -146,28 +147,20 @@ class WafMiddleware(Middleware):
             )
         await call_next(ctx)
 
-    async def _ask(
-        self, verdict: Verdict, text: str, address: str, user: str, session_id: str | None
-    ) -> str | None:
-        """A person decides whether the prompt goes to the agent; who approved, or None."""
+    async def _ask(self, ctx: MiddlewareContext, verdict: Verdict) -> PromptDecision:
+        """A person (or the session's unattended policy) decides whether the prompt goes
+        to the agent; the request is on the session's event stream meanwhile (asks.py)."""
         from hotplex.engine import ENGINE
 
         engine = self._ctx.services.find(ENGINE)
-        if engine is None or session_id is None:
-            return None
-        approvers = self._ctx.settings.security.approvers or (user,)
-        request = await engine.approvals.open(
-            kind="prompt",
-            session_id=session_id,
-            address=address,
-            tool="prompt",
-            input={"text": text[:2000]},
+        if engine is None:
+            return PromptDecision(False, None, "no engine to ask through")
+        return await ask_prompt(
+            engine,
+            ctx,
             reason=f"{verdict.rule_id}: {verdict.description}",
-            approvers=approvers,
-            scopes=("once",),
+            approvers=self._ctx.settings.security.approvers or (ctx.message.user,),
         )
-        decision = await engine.approvals.wait(request)
-        return decision.by if decision.decision == "allow" else None
 
 
 class _Off(Middleware):

@@ -113,6 +113,27 @@ async def test_scripted_chat_streams_asks_and_exits(daemon: Daemon, tmp_path: Pa
     assert made, f"made.txt not created for {address}"
 
 
+@pytest.mark.timeout(120)
+async def test_a_waf_asked_prompt_is_asked_about_in_the_chat(daemon: Daemon) -> None:
+    asked = "append a line: echo hi >> ~/.bashrc"
+    script = Script([asked, "y", "run: echo more >> ~/.zshrc", "n"])
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(ws_url(daemon.url), headers={"Authorization": f"Bearer {KEY}"})
+        try:
+            code = await asyncio.wait_for(ChatSession(script.read, script.write, ws, "w").run(), 60)
+        finally:
+            await ws.close()
+    out = script.text
+    assert code == 0, out
+    question = (
+        "The WAF asks (persist.shell_rc: Changing a shell start-up file (~/.bashrc, ~/.zshrc, "
+        "/etc/profile ...).): send it? [y/N] "
+    )
+    assert f"{question}y\necho: {asked}\nyou> " in out, out
+    refused = "  ✗ refused: Blocked by WAF rule persist.shell_rc: "
+    assert f"{question}n\n{refused}" in out and "(approval was not given: denied by tester)" in out
+
+
 @pytest.mark.timeout(60)
 async def test_quit_command_and_bad_key(daemon: Daemon) -> None:
     script = Script(["/quit", "hello"])

@@ -193,6 +193,7 @@ def make_harness(
         storage: bool = True,
         engine: Mapping[str, Any] | None = None,
         provider: FakeProvider | None = None,
+        security: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[Harness]:
         fake = provider or FakeProvider()
         url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'gateway.db'}"
@@ -222,6 +223,7 @@ def make_harness(
             "server": section,
             "engine": {"data_dir": str(tmp_path / "data"), **(engine or {})},
             "provider": {"type": "fake"},
+            "security": dict(security or {}),
         }
         raw["storage"] = {"url": url, "enabled": storage}
         settings = load_settings(None, text=yaml.safe_dump(raw), environ={}).settings

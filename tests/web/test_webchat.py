@@ -233,3 +233,38 @@ async def test_phone_sized_screen(browser: Any, start_daemon: DaemonFactory, sho
         assert width <= 390, f"the page scrolls sideways: {width}px"
     finally:
         await context.close()
+
+
+async def test_a_waf_asked_prompt_is_approved_with_buttons(
+    start_daemon: DaemonFactory, page: Any, shot: Shot
+) -> None:
+    daemon = await start_daemon()
+    await login(page, daemon)
+    asked = "append a line: echo hi >> ~/.bashrc"
+    await send_prompt(page, asked)
+    card = page.locator('.perm[data-kind="prompt"]')
+    await expect(card.locator(".question")).to_have_text("Send this prompt to the agent?")
+    await expect(card.locator("pre")).to_have_text(asked)
+    await expect(card.locator(".meta")).to_contain_text("persist.shell_rc")
+    await expect(card.get_by_role("button", name="Allow for this session")).to_have_count(0)
+    await shot(page, "prompt-approval")
+    # while it waits, the page is not frozen: another session's prompt is answered
+    await page.click("#new-session")
+    await send_prompt(page, "meanwhile")
+    await expect(page.locator('.turn[data-status="ok"] .text')).to_have_text("echo: meanwhile")
+    await page.locator("#session-list button").nth(1).click()  # back to the asked prompt
+    card = page.locator('.perm[data-kind="prompt"]')
+    await card.get_by_role("button", name="Allow", exact=True).click()
+    await expect(card).to_have_attribute("data-decision", "allow")
+    await expect(card.locator(".outcome")).to_have_text("✓ allowed by tester")
+    turn = page.locator('.turn[data-status="ok"]')
+    await expect(turn.locator(".text")).to_have_text(f"echo: {asked}")
+    await expect(turn.locator(".user")).to_have_text(asked)
+
+    await send_prompt(page, "run: echo more >> ~/.zshrc")
+    second = page.locator(".turn").nth(1)
+    await second.get_by_role("button", name="Deny").click()
+    await expect(second).to_have_attribute("data-status", "refused")
+    await expect(second.locator(".error")).to_contain_text("refused: Blocked by WAF rule")
+    await expect(second.locator(".perm .outcome")).to_have_text("✗ denied by tester")
+    await expect(page.locator("#stop")).to_be_disabled()

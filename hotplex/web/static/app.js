@@ -202,6 +202,8 @@
     turns: new Map(), // turn id -> the turn's view
     pending: new Map(), // request id -> a sent prompt whose turn has not begun
     mine: new Set(), // request ids of the prompts this page sent
+    promptPerms: new Map(), // permission id -> the card of a prompt the WAF asks about
+    refused: new Map(), // request id -> the article of a prompt denied at its approval
     setup: null,
   };
 
@@ -328,9 +330,10 @@
       else if (data.code !== "unknown_session" && sessionId === state.current) notice(data);
       return;
     }
-    const article = state.pending.get(requestId);
+    const article = state.pending.get(requestId) || state.refused.get(requestId);
     if (article) {
       state.pending.delete(requestId);
+      state.refused.delete(requestId);
       article.classList.remove("pending");
       article.dataset.status = "refused";
       article.append(el("div", "error", `${data.code}: ${data.message}`));
@@ -364,10 +367,7 @@
     if (article) {
       state.pending.delete(event.request_id);
     } else {
-      article = el("article", "turn");
-      const prompts = load(promptsKey(event.session_id), {});
-      article.append(userBubble(event.request_id ? prompts[event.request_id] : undefined));
-      $("log").append(article);
+      article = promptArticle(event);
     }
     article.dataset.turn = event.turn_id;
     article.classList.remove("pending");
@@ -377,6 +377,45 @@
     turn = { article, body, foot, live: null, tools: new Map(), perms: new Map(), usage: null, done: null };
     state.turns.set(event.turn_id, turn);
     return turn;
+  }
+
+  // An article for a prompt this page did not send (or sent before a reload).
+  function promptArticle(event) {
+    const article = el("article", "turn");
+    const prompts = load(promptsKey(event.session_id), {});
+    article.append(userBubble(event.request_id ? prompts[event.request_id] : undefined));
+    $("log").append(article);
+    return article;
+  }
+
+  // A prompt the WAF asks about: its permission_request and permission_decision come before
+  // any turn (empty turn_id). The card goes into the prompt's article, where the turn
+  // follows when the prompt is allowed; a denied prompt's article is marked refused.
+  const promptHolder = (article) => ({ body: article, perms: state.promptPerms });
+
+  function promptApproval(event) {
+    const data = event.data || {};
+    const requestId = event.request_id || "";
+    if (event.type === "permission_request") {
+      let article = state.pending.get(requestId);
+      if (!article) {
+        article = promptArticle(event);
+        article.classList.add("pending");
+        if (requestId) state.pending.set(requestId, article);
+      }
+      permissionCard(promptHolder(article), data);
+      return;
+    }
+    const card = state.promptPerms.get(data.permission_id);
+    if (!card) return;
+    decided(promptHolder(null), data);
+    const article = card.closest("article");
+    if (data.decision === "deny" && article && state.pending.get(requestId) === article) {
+      state.pending.delete(requestId);
+      state.refused.set(requestId, article);
+      article.classList.remove("pending");
+      article.dataset.status = "refused";
+    }
   }
 
   function textBlock(turn) {
@@ -411,8 +450,14 @@
   function permissionCard(turn, data) {
     const card = el("div", "perm");
     card.dataset.permission = data.permission_id;
-    card.append(el("div", "question", `Allow ${data.tool}?`));
-    card.append(el("pre", "", pretty(data.input)));
+    card.dataset.kind = data.kind || "tool";
+    if (data.kind === "prompt") {
+      card.append(el("div", "question", "Send this prompt to the agent?"));
+      card.append(el("pre", "", (data.input || {}).text ?? ""));
+    } else {
+      card.append(el("div", "question", `Allow ${data.tool}?`));
+      card.append(el("pre", "", pretty(data.input)));
+    }
     if (data.reason) card.append(el("div", "meta", data.reason));
     const buttons = el("div", "buttons");
     const choices = [["allow", "once", "Allow"]];
@@ -461,6 +506,11 @@
 
   function render(event) {
     const data = event.data || {};
+    if (!event.turn_id && (event.type === "permission_request" || event.type === "permission_decision")) {
+      promptApproval(event);
+      updateStop();
+      return;
+    }
     if (!event.turn_id) {
       // outside any turn: the agent process stopped (idle, shutdown) or was reset
       $("log").append(el("div", "meta session-note", `agent session ${data.state || event.type}`));
@@ -565,6 +615,8 @@
   function clearConversation() {
     state.turns.clear();
     state.pending.clear();
+    state.promptPerms.clear();
+    state.refused.clear();
     const log = $("log");
     const empty = $("empty");
     log.replaceChildren(empty);
