@@ -18,7 +18,7 @@ from typing import Literal
 
 from hotplex.errors import AddressError
 
-__all__ = ["Address", "Scope", "session_id_for", "session_key"]
+__all__ = ["Address", "AddressLike", "Scope", "session_id_for", "session_key"]
 
 Scope = Literal["thread", "channel", "user"]
 
@@ -66,12 +66,22 @@ class Address:
         except AddressError as exc:
             raise AddressError(f"address {text!r}: {exc}") from None
 
+    @classmethod
+    def of(cls, value: Address | str) -> Address:
+        """``value`` itself when it is an Address, else parsed (raises AddressError)."""
+        return value if isinstance(value, Address) else cls.parse(value)
+
     def __str__(self) -> str:
         base = f"{self.platform}:{self.workspace}/{self.channel}"
         return f"{base}/{self.thread}" if self.thread is not None else base
 
     def with_thread(self, thread: str | None) -> Address:
         return Address(self.platform, self.workspace, self.channel, thread)
+
+
+AddressLike = Address | str
+"""Where the interfaces take an address: an :class:`Address` or its canonical text
+(``Address.of(value)`` gives the parsed form, ``str(value)`` the text)."""
 
 
 def session_key(address: Address, scope: Scope = "thread", *, user: str | None = None) -> str:

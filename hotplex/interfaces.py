@@ -16,10 +16,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from pathlib import Path
 from typing import Any
 
+from hotplex.address import AddressLike
 from hotplex.events import AgentEvent, AuditEvent
+from hotplex.records import RouteSpec
 from hotplex.stored import ApprovalRecord, AuditRecord, QueuedTurn, SessionRecord
 from hotplex.types import (
     AgentStartSpec,
+    ApprovalOutcome,
     ApprovalRequest,
     ChatCapabilities,
     IncomingMessage,
@@ -39,6 +42,7 @@ __all__ = [
     "Provider",
     "Storage",
     "ToolGate",
+    "approval_outcome_text",
 ]
 
 #: Called by a provider for every tool call; the engine's policy chain and approvals answer.
@@ -96,10 +100,35 @@ class Provider(ABC):
         """Release shared resources (a shared server, a client session)."""
 
 
+def approval_outcome_text(
+    request: ApprovalRequest, outcome: ApprovalOutcome, escape: Callable[[str], str] = str
+) -> str:
+    """One line saying how an approval ended, e.g. ``✅ Bash: allowed by slack:U01 (this
+    session)``; ``escape`` is applied to what the agent or a person wrote (the tool name,
+    the reason). The default of :meth:`MessageOperations.update_approval`."""
+    subject = "Prompt" if request.kind == "prompt" else escape(request.tool)
+    if outcome.decision == "expired":
+        return f"⌛ {subject}: expired, denied (nobody decided in time)"
+    icon, verb = ("✅", "allowed") if outcome.decision == "allow" else ("⛔", "denied")
+    line = f"{icon} {subject}: {verb}"
+    if outcome.by:
+        line += f" by {escape(outcome.by)}"
+    if outcome.decision == "allow" and outcome.scope == "session":
+        line += " (this session)"
+    if outcome.reason:
+        line += f": {escape(outcome.reason)}"
+    return line
+
+
 class MessageOperations(ABC):
     """What a chat platform can do with messages. Adapters implement what the platform
     offers and declare it, with its limits, in :attr:`capabilities`; core's renderer
-    (:mod:`hotplex.chat`) calls only what they declare, within those limits."""
+    (:mod:`hotplex.chat`) calls only what they declare, within those limits.
+
+    Addresses come as :data:`~hotplex.address.AddressLike` (an ``Address`` or its text):
+    ``Address.of(address)`` gives the parsed form. A call the platform refuses for its rate
+    limit raises :class:`~hotplex.errors.RateLimitedError` with ``retry_after``.
+    """
 
     @property
     def capabilities(self) -> ChatCapabilities:
@@ -108,7 +137,7 @@ class MessageOperations(ABC):
         return ChatCapabilities()
 
     @abstractmethod
-    async def send(self, address: str, text: str) -> MessageRef: ...
+    async def send(self, address: AddressLike, text: str) -> MessageRef: ...
 
     @abstractmethod
     async def update(self, ref: MessageRef, text: str) -> None: ...
@@ -116,7 +145,7 @@ class MessageOperations(ABC):
     @abstractmethod
     async def delete(self, ref: MessageRef) -> None: ...
 
-    async def start_stream(self, address: str, text: str = "") -> MessageRef:
+    async def start_stream(self, address: AddressLike, text: str = "") -> MessageRef:
         """Begin a natively streamed reply that shows ``text``. The renderer calls the
         stream methods only when ``capabilities.streaming == "native"``. Default: ``send``."""
         return await self.send(address, text or "…")
@@ -130,22 +159,45 @@ class MessageOperations(ABC):
         """Add ``delta`` (may be empty), the last part of the text, and end the stream."""
         raise NotImplementedError(f"{type(self).__name__} does not stream natively")
 
-    async def set_status(self, address: str, status: str | None) -> None:  # noqa: B027
+    async def set_status(self, address: AddressLike, status: str | None) -> None:  # noqa: B027
         """Show a short status (typing, thinking, a reaction); None clears it."""
 
     @abstractmethod
     async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
         """Render an approval request with allow / deny controls."""
 
-    async def upload_file(self, address: str, path: Path, title: str = "") -> MessageRef:
+    async def update_approval(
+        self, ref: MessageRef, request: ApprovalRequest, outcome: ApprovalOutcome
+    ) -> None:
+        """Show on the card at ``ref`` how ``request`` ended (decided, by whom, or expired),
+        without its controls. Default: ``update(ref, ...)`` with one rendered outcome line
+        (:func:`approval_outcome_text`)."""
+        await self.update(ref, approval_outcome_text(request, outcome, self.capabilities.escape))
+
+    async def react(self, ref: MessageRef, emoji: str) -> None:  # noqa: B027
+        """Add a reaction (an emoji name such as ``eyes``) to a message. Default: nothing."""
+
+    async def reply_ephemeral(self, address: AddressLike, user: str, text: str) -> None:
+        """Answer ``user`` with a message only they see, where the platform can (a refusal
+        of a button press). Default: ``send(address, text)``, seen by everyone there."""
+        await self.send(address, text)
+
+    async def upload_file(self, address: AddressLike, path: Path, title: str = "") -> MessageRef:
         raise NotImplementedError(f"{type(self).__name__} cannot upload files")
 
 
 class ChatAdapter(ABC):
     """A connection to one chat platform. ``run`` delivers IncomingMessages to ``deliver``
-    until cancelled; ``operations`` renders the replies."""
+    until cancelled; ``operations`` renders the replies.
+
+    ``name`` is the plugin's name for it; ``platform`` is the address platform it owns
+    (``slack`` for ``slack:T01/C02``), which the dispatcher and the delivery router use.
+    An HTTP-mode adapter (webhook callbacks) returns its routes from :meth:`http_routes`;
+    the gateway mounts them for this instance.
+    """
 
     name: str = ""
+    platform: str = ""
 
     @property
     @abstractmethod
@@ -157,6 +209,10 @@ class ChatAdapter(ABC):
     def state(self) -> str:
         """``connected``, ``connecting`` or ``down``; shown by /readyz."""
         return "connected"
+
+    def http_routes(self) -> list[RouteSpec]:
+        """Routes this adapter instance serves on the gateway's port. Default: none."""
+        return []
 
 
 class HookSink(ABC):

@@ -10,6 +10,7 @@ down that was not started.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -20,7 +21,7 @@ from hotplex.aio import cancel_and_wait
 from hotplex.commands import ChatCommands
 from hotplex.config import Settings, plugin_enabled
 from hotplex.context import PluginContext, ServiceKey
-from hotplex.errors import ConfigError, PluginUnavailableError
+from hotplex.errors import ConfigError, HotplexError, PluginUnavailableError
 from hotplex.events import AgentEvent, AuditEvent
 from hotplex.interfaces import ChatAdapter, MiddlewareContext, Storage
 from hotplex.middleware import MiddlewareChain
@@ -29,11 +30,12 @@ from hotplex.sinks import SinkRunner
 from hotplex.templating import TEMPLATES, make_environment
 from hotplex.types import IncomingMessage
 
-__all__ = ["RUNTIME", "OnMessage", "Runtime", "make_storage"]
+__all__ = ["RUNTIME", "OnMessage", "OnReplay", "Runtime", "make_storage"]
 
 log = logging.getLogger(__name__)
 
-OnMessage = Callable[[ChatAdapter, IncomingMessage], Awaitable[None]]
+OnMessage = Callable[[ChatAdapter, IncomingMessage], Awaitable[object]]
+OnReplay = Callable[[ChatAdapter, IncomingMessage], Awaitable[object]]
 
 
 def make_storage(ctx: PluginContext, url: str | None = None) -> Storage:
@@ -61,7 +63,13 @@ class Runtime:
     ) -> None:
         self.ctx = PluginContext(settings=settings, plugins=plugins)
         self.ctx.services.set(RUNTIME, self)
-        self._on_message = on_message
+        #: what an adapter's ``deliver`` calls (core's chat bridge sets it when not given)
+        self.on_message = on_message
+        #: how a stored, unfinished message of an adapter's platform runs again
+        self.on_replay: OnReplay | None = None
+        #: set once every start-up resource, the middleware and the adapters are up
+        self.started = asyncio.Event()
+        self._middleware_names: frozenset[str] = frozenset()
         self._stack = AsyncExitStack()
         self.sinks = SinkRunner({})
         self.middleware = MiddlewareChain(())
@@ -94,14 +102,21 @@ class Runtime:
             for spec in plugins.startup_resources():
                 log.debug("starting resource %s", spec.name)
                 await self._stack.enter_async_context(spec.factory(self.ctx))
-            self.middleware = MiddlewareChain([m.factory(self.ctx) for m in plugins.middleware()])
+            specs = plugins.middleware()
+            self._middleware_names = frozenset(m.name for m in specs)
+            self.middleware = MiddlewareChain([m.factory(self.ctx) for m in specs])
             self.chat_commands = ChatCommands(plugins.chat_commands())
             self.ctx.services.set(TEMPLATES, make_environment(plugins.templates()))
             self._start_adapters()
         except BaseException:
             await self._stack.aclose()
             raise
+        self.started.set()
         return self
+
+    def has_middleware(self, name: str) -> bool:
+        """Whether a middleware registered as ``name`` (e.g. ``access``) is in the chain."""
+        return name in self._middleware_names
 
     def _start_adapters(self) -> None:
         for name, spec in self.ctx.plugins.chat_adapters().items():
@@ -109,13 +124,23 @@ class Runtime:
                 continue
             adapter = spec.factory(self.ctx, self.settings.plugins[name])
             self.adapters[name] = adapter
+            platform = adapter.platform or name
+            if platform not in self.replayers:
+                self.replayers[platform] = functools.partial(self._replay, adapter)
             task = asyncio.create_task(self._run_adapter(name, adapter), name=f"adapter:{name}")
             self._adapter_tasks.append(task)
 
+    async def _replay(self, adapter: ChatAdapter, message: IncomingMessage) -> None:
+        if self.on_replay is None:
+            raise HotplexError(f"nothing replays {message.platform} messages")
+        await self.on_replay(adapter, message)
+
     async def _run_adapter(self, name: str, adapter: ChatAdapter) -> None:
         async def deliver(message: IncomingMessage) -> None:
-            if self._on_message is not None:
-                await self._on_message(adapter, message)
+            if self.on_message is not None:
+                await self.on_message(adapter, message)
+            else:
+                log.warning("a %s message arrived; nothing dispatches it", name)
 
         try:
             await adapter.run(deliver)

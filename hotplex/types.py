@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AgentStartSpec",
+    "ApprovalOutcome",
     "ApprovalRequest",
+    "Attachment",
     "ChatCapabilities",
     "IncomingMessage",
     "MessageRef",
@@ -22,12 +24,38 @@ __all__ = [
 ]
 
 
+async def _no_download() -> bytes:
+    raise LookupError("this attachment cannot be downloaded (it was restored from storage)")
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file or image attached to an incoming message.
+
+    ``download()`` fetches its bytes with the adapter's credentials (an authenticated
+    download) and raises on failure; ``url`` is for logs only. ``size`` and ``mime`` are
+    what the platform announced (None: not announced).
+    """
+
+    name: str
+    size: int | None
+    mime: str | None
+    kind: Literal["file", "image"]
+    download: Callable[[], Awaitable[bytes]] = field(default=_no_download, compare=False)
+    url: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class IncomingMessage:
     """A message a person (or a trigger) sent to a conversation.
 
     ``event_id`` is the platform's delivery id (dedup of retries); ``message_key`` is the
     platform's message identity, e.g. ``(platform, channel, ts)``, for dedup of duplicates.
+    ``user`` is a namespaced identity (``slack:U01``, ``feishu:ou_x``, ``key:<api-key
+    name>``, ``web:<name>``), so allow-lists of different platforms cannot collide.
+    ``ref`` is the message itself (to react to it, reply in its thread, show typing);
+    ``direct`` marks a direct (DM, p2p) conversation, ``mentions_bot`` a message that
+    mentions the bot, ``from_bot`` one sent by a bot (ours included).
     """
 
     address: str
@@ -36,9 +64,14 @@ class IncomingMessage:
     platform: str
     event_id: str | None = None
     message_key: str | None = None
-    attachments: tuple[Mapping[str, Any], ...] = ()
+    attachments: tuple[Attachment, ...] = ()
     received_at: float = field(default_factory=time.time)
     raw: Mapping[str, Any] | None = None
+    ref: MessageRef | None = None
+    direct: bool = False
+    mentions_bot: bool = False
+    from_bot: bool = False
+    display_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +99,18 @@ class ApprovalRequest:
     approvers: tuple[str, ...]
     created_at: float
     expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalOutcome:
+    """How an :class:`ApprovalRequest` ended: ``allow`` or ``deny`` (by whom, for which
+    scope: ``once`` or ``session``, with an optional reason the agent receives), or
+    ``expired`` (nobody decided in time; the request is denied)."""
+
+    decision: Literal["allow", "deny", "expired"]
+    by: str | None = None
+    scope: str = "once"
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

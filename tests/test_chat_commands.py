@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hotplex import hookimpl
-from hotplex.compose import compose
-from hotplex.config import load_settings
 from hotplex.engine import ENGINE
-from hotplex.plugins import make_plugin_manager
-from hotplex.records import ProviderSpec
 from hotplex.runtime import Runtime
 from hotplex.testing.fakes import FakeProvider
 
 
 @pytest.fixture
-async def runtime(tmp_path: Path) -> AsyncIterator[tuple[Runtime, FakeProvider]]:
-    provider = FakeProvider()
-
-    class Plugin:
-        @hookimpl
-        def hotplex_register_providers(self) -> list[ProviderSpec]:
-            return [ProviderSpec("fake", lambda ctx: provider)]
-
-    pm = make_plugin_manager(entry_points=False, environ={})
-    pm.register(Plugin(), "fakeprov")
-    text = f"engine: {{data_dir: {tmp_path}}}\nprovider: {{type: fake}}\n"
-    settings = load_settings(None, text=text, environ={}).settings
-    async with compose(settings, pm) as rt:
-        yield rt, provider
+async def runtime(running_hotplex: Any) -> tuple[Runtime, FakeProvider]:
+    hp = await running_hotplex()
+    return hp.runtime, hp.provider
 
 
 async def say(rt: Runtime, text: str, platform: str = "web") -> str | None:

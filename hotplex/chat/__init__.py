@@ -1,4 +1,8 @@
-"""Core's chat layer: rendering a turn's events as messages within a platform's limits.
+"""Core's chat layer: the dispatcher and rendering a turn's events as messages within a
+platform's limits.
+
+:class:`ChatBridge` (service :data:`CHAT_BRIDGE`) runs an adapter's message through the
+middleware chain, chat commands and the engine, and renders the answer.
 
 :class:`Renderer` turns one turn's ``AgentEvent`` stream into ``MessageOperations`` calls
 within the :class:`~hotplex.types.ChatCapabilities` the adapter declares; :func:`split_text`
@@ -8,14 +12,19 @@ as platforms count it.
 
 from __future__ import annotations
 
+from hotplex.chat.dispatch import ChatBridge, Handled
 from hotplex.chat.measure import codepoint_length, is_boundary, utf8_length, utf16_length
 from hotplex.chat.pacer import Pacer
 from hotplex.chat.render import Rendered, Renderer
 from hotplex.chat.split import Part, split_text
 from hotplex.chat.status import FOOTER_TEMPLATE, TurnStatus
+from hotplex.context import ServiceKey
 
 __all__ = [
+    "CHAT_BRIDGE",
     "FOOTER_TEMPLATE",
+    "ChatBridge",
+    "Handled",
     "Pacer",
     "Part",
     "Rendered",
@@ -27,3 +36,6 @@ __all__ = [
     "utf8_length",
     "utf16_length",
 ]
+
+CHAT_BRIDGE = ServiceKey("chat_bridge", ChatBridge)
+"""The running :class:`ChatBridge` (set by core's ``chat`` start-up resource)."""

@@ -8,6 +8,7 @@ in reverse, so the engine stops before the sinks drain and storage closes last.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -120,6 +121,32 @@ async def run_sinks(ctx: PluginContext) -> AsyncIterator[None]:
         yield
 
 
+@asynccontextmanager
+async def run_chat(ctx: PluginContext) -> AsyncIterator[None]:
+    """The chat bridge (service ``CHAT_BRIDGE``): every enabled adapter's messages and
+    their crash replay go through it, unless the runtime was given its own ``on_message``."""
+    from hotplex.chat import CHAT_BRIDGE, ChatBridge
+    from hotplex.engine import ENGINE
+    from hotplex.runtime import RUNTIME
+
+    runtime = ctx.services.find(RUNTIME)
+    if runtime is None or ctx.services.find(ENGINE) is None:
+        yield
+        return
+    bridge = ChatBridge(ctx, runtime)
+    ctx.services.set(CHAT_BRIDGE, bridge)
+    if runtime.on_message is None:
+        runtime.on_message = bridge.handle
+    if runtime.on_replay is None:
+        runtime.on_replay = functools.partial(bridge.handle, replay=True)
+    bridge.start()
+    try:
+        yield
+    finally:
+        await bridge.aclose()
+        ctx.services.remove(CHAT_BRIDGE)
+
+
 def core_resources() -> list[ResourceSpec]:
     """Storage outlives the sinks, the sinks outlive the engine (its last events still
     reach them), and plugin resources (entered after these) find the engine running."""
@@ -130,4 +157,5 @@ def core_resources() -> list[ResourceSpec]:
         ResourceSpec("sinks", run_sinks),
         retention_resource(),
         ResourceSpec("engine", run_engine),
+        ResourceSpec("chat", run_chat),
     ]

@@ -73,6 +73,9 @@ class Engine:
         self.settings = settings
         self.provider = provider
         self._sessions: dict[str, Session] = {}
+        #: turns a crashed predecessor left (queued: run again; started: reported as
+        #: interrupted), for the chat bridge to render into their conversations
+        self.recovered: list[tuple[Session, Turn]] = []
         self._unattended: dict[str, UnattendedPolicy | None] = {}
         self.ledger = TurnLedger(store, durable)
         self._publisher = publisher = Publisher(self.ledger, emit)
@@ -255,6 +258,7 @@ class Engine:
                 user=queued.user,
                 turn_id=queued.turn_id,
             )
+            self.recovered.append((session, turn))
             if queued.state == "started":
                 await self._report_interrupted(session, turn)
                 await self.ledger.save(session)

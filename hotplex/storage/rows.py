@@ -14,7 +14,7 @@ from hotplex.stored import (
     SessionRecord,
     TurnState,
 )
-from hotplex.types import ApprovalRequest, IncomingMessage
+from hotplex.types import ApprovalRequest, Attachment, IncomingMessage, MessageRef
 
 __all__ = [
     "approval_from_row",
@@ -146,7 +146,8 @@ def approval_from_row(row: Row) -> ApprovalRecord:
 
 
 def inbound_payload(message: IncomingMessage) -> dict[str, Any]:
-    """Everything needed to rebuild the IncomingMessage after a restart."""
+    """Everything needed to rebuild the IncomingMessage after a restart (an attachment
+    keeps its description; its download cannot be stored)."""
     return {
         "address": message.address,
         "text": message.text,
@@ -154,13 +155,33 @@ def inbound_payload(message: IncomingMessage) -> dict[str, Any]:
         "platform": message.platform,
         "event_id": message.event_id,
         "message_key": message.message_key,
-        "attachments": [dict(a) for a in message.attachments],
+        "attachments": [
+            {"name": a.name, "size": a.size, "mime": a.mime, "kind": a.kind, "url": a.url}
+            for a in message.attachments
+        ],
         "received_at": message.received_at,
         "raw": None if message.raw is None else dict(message.raw),
+        "ref": None if message.ref is None else [message.ref.address, message.ref.message_id],
+        "direct": message.direct,
+        "mentions_bot": message.mentions_bot,
+        "from_bot": message.from_bot,
+        "display_name": message.display_name,
     }
 
 
+def _attachment(item: Mapping[str, Any]) -> Attachment:
+    size = item.get("size")
+    return Attachment(
+        name=str(item.get("name") or "attachment"),
+        size=None if size is None else int(size),
+        mime=item.get("mime"),
+        kind="image" if item.get("kind") == "image" else "file",
+        url=item.get("url"),
+    )
+
+
 def message_from_payload(payload: Row) -> IncomingMessage:
+    ref = payload.get("ref")
     return IncomingMessage(
         address=payload["address"],
         text=payload["text"],
@@ -168,7 +189,12 @@ def message_from_payload(payload: Row) -> IncomingMessage:
         platform=payload["platform"],
         event_id=payload.get("event_id"),
         message_key=payload.get("message_key"),
-        attachments=tuple(payload.get("attachments") or ()),
+        attachments=tuple(_attachment(a) for a in payload.get("attachments") or ()),
         received_at=float(payload["received_at"]),
         raw=payload.get("raw"),
+        ref=None if not ref else MessageRef(address=ref[0], message_id=ref[1]),
+        direct=bool(payload.get("direct", False)),
+        mentions_bot=bool(payload.get("mentions_bot", False)),
+        from_bot=bool(payload.get("from_bot", False)),
+        display_name=payload.get("display_name"),
     )

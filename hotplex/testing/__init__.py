@@ -1,7 +1,12 @@
 """Test kit for HotPlex and its plugins (also a pytest plugin: ``hotplex.testing.pytest_plugin``).
 
-- :mod:`hotplex.testing.fakes`: FakeProvider (queued events), FakeChatAdapter (records
-  every call with its monotonic time; fails or rate-limits calls on demand).
+- :mod:`hotplex.testing.fakes`: FakeProvider (queued events), FakeChatAdapter (delivers
+  direct messages and mentions with the typed fields; its operations record every call
+  with its monotonic time and fail or rate-limit calls on demand).
+- :mod:`hotplex.testing.running`: a running HotPlex (built like the daemon) with the fake
+  agent and the fake chat platform; the ``running_hotplex`` fixture.
+- :mod:`hotplex.testing.chat_conformance`: the ``MessageOperations`` conformance suite an
+  adapter runs against its own fake platform.
 - :mod:`hotplex.testing.fake_agent`: an executable that speaks Claude Code's stream-json and
   control protocol, with switches for every process fault.
 - :mod:`hotplex.testing.fake_anthropic`: a fake Anthropic Messages API for the real CLIs.

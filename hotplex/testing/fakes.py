@@ -10,13 +10,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hotplex.address import AddressLike
 from hotplex.errors import RateLimitedError
 from hotplex.events import AgentEvent, agent_event
-from hotplex.interfaces import AgentProcess, ChatAdapter, MessageOperations, Provider, ToolGate
+from hotplex.interfaces import (
+    AgentProcess,
+    ChatAdapter,
+    MessageOperations,
+    Provider,
+    ToolGate,
+    approval_outcome_text,
+)
 from hotplex.records import AgentToolSpec, ToolCallContext
 from hotplex.types import (
     AgentStartSpec,
+    ApprovalOutcome,
     ApprovalRequest,
+    Attachment,
     ChatCapabilities,
     IncomingMessage,
     MessageRef,
@@ -239,6 +249,7 @@ class FakeMessageOperations(MessageOperations):
         self._ids = itertools.count(1)
         self._planned: list[tuple[Exception, tuple[str, ...]]] = []
         self._called = asyncio.Event()
+        self._shown: dict[str, str] = {}
 
     @property
     def capabilities(self) -> ChatCapabilities:
@@ -285,40 +296,77 @@ class FakeMessageOperations(MessageOperations):
     def _ref(self, address: str) -> MessageRef:
         return MessageRef(address=address, message_id=f"m{next(self._ids)}")
 
-    async def send(self, address: str, text: str) -> MessageRef:
-        ref = self._ref(address)
-        self._record("send", address, text, ref.message_id)
+    def _check_length(self, method: str, args: tuple[Any, ...], text: str) -> None:
+        """Like the platform, refuse a message longer than the declared limit (logged as a
+        failed call)."""
+        caps = self._capabilities
+        if caps.length(text) > caps.max_message_length:
+            self.log.append(RecordedCall(method, args, self._clock(), "ValueError"))
+            self._called.set()
+            raise ValueError(f"message too long ({caps.length(text)} > {caps.max_message_length})")
+
+    async def send(self, address: AddressLike, text: str) -> MessageRef:
+        ref = self._ref(str(address))
+        self._check_length("send", (str(address), text, ref.message_id), text)
+        self._record("send", str(address), text, ref.message_id)
+        self._shown[ref.message_id] = text
         return ref
 
     async def update(self, ref: MessageRef, text: str) -> None:
+        self._check_length("update", (ref.address, text, ref.message_id), text)
         self._record("update", ref.address, text, ref.message_id)
+        self._shown[ref.message_id] = text
 
     async def delete(self, ref: MessageRef) -> None:
         self._record("delete", ref.address, ref.message_id)
+        self._shown.pop(ref.message_id, None)
 
-    async def start_stream(self, address: str, text: str = "") -> MessageRef:
-        ref = self._ref(address)
-        self._record("start_stream", address, text, ref.message_id)
+    async def start_stream(self, address: AddressLike, text: str = "") -> MessageRef:
+        ref = self._ref(str(address))
+        self._record("start_stream", str(address), text, ref.message_id)
+        self._shown[ref.message_id] = text
         return ref
 
     async def append_stream(self, ref: MessageRef, delta: str) -> None:
         self._record("append_stream", ref.address, delta, ref.message_id)
+        self._shown[ref.message_id] = self._shown.get(ref.message_id, "") + delta
 
     async def stop_stream(self, ref: MessageRef, delta: str = "") -> None:
         self._record("stop_stream", ref.address, delta, ref.message_id)
+        self._shown[ref.message_id] = self._shown.get(ref.message_id, "") + delta
 
-    async def set_status(self, address: str, status: str | None) -> None:
-        self._record("set_status", address, status)
+    async def set_status(self, address: AddressLike, status: str | None) -> None:
+        self._record("set_status", str(address), status)
 
     async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
         ref = self._ref(request.address or "")
         self._record("ask_approval", request.address, request.permission_id)
+        self._shown[ref.message_id] = f"Approve {request.tool}? [Allow] [Deny]"
         return ref
 
-    async def upload_file(self, address: str, path: Path, title: str = "") -> MessageRef:
-        ref = self._ref(address)
-        self._record("upload_file", address, str(path), title)
+    async def update_approval(
+        self, ref: MessageRef, request: ApprovalRequest, outcome: ApprovalOutcome
+    ) -> None:
+        self._record("update_approval", ref.address, request.permission_id, outcome, ref.message_id)
+        line = approval_outcome_text(request, outcome, self._capabilities.escape)
+        self._shown[ref.message_id] = line
+
+    async def react(self, ref: MessageRef, emoji: str) -> None:
+        self._record("react", ref.address, emoji, ref.message_id)
+
+    async def reply_ephemeral(self, address: AddressLike, user: str, text: str) -> None:
+        self._record("reply_ephemeral", str(address), user, text)
+
+    async def upload_file(self, address: AddressLike, path: Path, title: str = "") -> MessageRef:
+        ref = self._ref(str(address))
+        self._record("upload_file", str(address), str(path), title)
+        self._shown[ref.message_id] = f"[file {path.name}] {title}".rstrip()
         return ref
+
+    def shown(self, ref: MessageRef) -> str | None:
+        """What the message at ``ref`` shows now (None: never sent, or deleted); approval
+        cards and files included. Calls that failed changed nothing."""
+        return self._shown.get(ref.message_id)
 
     def texts(self, address: str | None = None) -> list[str]:
         """The text every message shows now (after updates, appends and deletes)."""
@@ -337,15 +385,29 @@ class FakeMessageOperations(MessageOperations):
 
 
 class FakeChatAdapter(ChatAdapter):
-    """A chat platform driven by the test: ``await adapter.receive(message)``; its
-    ``operations`` declare ``capabilities`` (default ``ChatCapabilities()``)."""
+    """A chat platform driven by the test; its ``operations`` declare ``capabilities``
+    (default ``ChatCapabilities()``) and record every call.
+
+    ``await adapter.dm("hi")`` delivers a direct message, ``await adapter.mention("hi")``
+    a group message that mentions the bot, ``await adapter.say("hi")`` a group message
+    that does not; each returns the :class:`~hotplex.types.IncomingMessage` it delivered
+    (with a fresh event id, message key and ``ref``). ``await adapter.receive(message)``
+    delivers any message. Addresses are ``fake:<workspace>/<channel>[/<thread>]``; a DM's
+    channel is ``D-<user id>``.
+    """
 
     name = "fake"
+    platform = "fake"
 
-    def __init__(self, capabilities: ChatCapabilities | None = None) -> None:
+    def __init__(
+        self, capabilities: ChatCapabilities | None = None, *, workspace: str = "w"
+    ) -> None:
         self._operations = FakeMessageOperations(capabilities)
         self._deliver: Callable[[IncomingMessage], Awaitable[None]] | None = None
         self._ready = asyncio.Event()
+        self._ids = itertools.count(1)
+        self.workspace = workspace
+        self.delivered: list[IncomingMessage] = []
 
     @property
     def operations(self) -> FakeMessageOperations:
@@ -359,7 +421,61 @@ class FakeChatAdapter(ChatAdapter):
     async def receive(self, message: IncomingMessage, timeout: float = 5.0) -> None:
         await asyncio.wait_for(self._ready.wait(), timeout)
         assert self._deliver is not None
+        self.delivered.append(message)
         await self._deliver(message)
+
+    def message(
+        self,
+        text: str,
+        *,
+        channel: str = "C1",
+        thread: str | None = None,
+        user: str = "fake:U1",
+        direct: bool = False,
+        mentions_bot: bool = False,
+        from_bot: bool = False,
+        display_name: str | None = None,
+        attachments: tuple[Attachment, ...] = (),
+        event_id: str | None = None,
+    ) -> IncomingMessage:
+        """A message as this platform would deliver it (nothing is delivered)."""
+        number = next(self._ids)
+        address = f"{self.platform}:{self.workspace}/{channel}"
+        if thread is not None:
+            address += f"/{thread}"
+        return IncomingMessage(
+            address=address,
+            text=text,
+            user=user,
+            platform=self.platform,
+            event_id=event_id or f"Ev{id(self):x}-{number}",
+            message_key=f"{self.platform}:{channel}:{id(self):x}-{number}",
+            attachments=attachments,
+            ref=MessageRef(address, f"in{number}"),
+            direct=direct,
+            mentions_bot=mentions_bot,
+            from_bot=from_bot,
+            display_name=display_name,
+        )
+
+    async def dm(self, text: str, *, user: str = "fake:U1", **fields: Any) -> IncomingMessage:
+        """Deliver a direct message from ``user``."""
+        channel = "D-" + user.rpartition(":")[2]
+        message = self.message(text, channel=channel, user=user, direct=True, **fields)
+        await self.receive(message)
+        return message
+
+    async def mention(self, text: str, *, channel: str = "C1", **fields: Any) -> IncomingMessage:
+        """Deliver a group message in ``channel`` that mentions the bot."""
+        message = self.message(text, channel=channel, mentions_bot=True, **fields)
+        await self.receive(message)
+        return message
+
+    async def say(self, text: str, *, channel: str = "C1", **fields: Any) -> IncomingMessage:
+        """Deliver a group message in ``channel`` that does not mention the bot."""
+        message = self.message(text, channel=channel, **fields)
+        await self.receive(message)
+        return message
 
 
 class EchoTool:

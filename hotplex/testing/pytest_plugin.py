@@ -57,3 +57,25 @@ async def fake_api(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", api.base_url)
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
         yield api
+
+
+@pytest.fixture
+async def running_hotplex(tmp_path: Path) -> AsyncIterator[Any]:
+    """``hp = await running_hotplex(config={...}, capabilities=..., provider=...)``: a
+    HotPlex built like the daemon, with the fake agent and the fake chat platform ``fake``
+    (see :func:`hotplex.testing.running.running_hotplex`); stopped at the end of the test."""
+    from contextlib import AsyncExitStack
+
+    from hotplex.testing.running import RunningHotPlex
+    from hotplex.testing.running import running_hotplex as start
+
+    async with AsyncExitStack() as stack:
+        count = 0
+
+        async def open_one(**options: Any) -> RunningHotPlex:
+            nonlocal count
+            count += 1
+            folder = tmp_path / f"hotplex{count}"
+            return await stack.enter_async_context(start(folder, **options))
+
+        yield open_one

@@ -9,16 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hotplex import hookimpl
-from hotplex.compose import compose
 from hotplex.config import load_settings
 from hotplex.engine import ENGINE
 from hotplex.events import AgentEvent
-from hotplex.plugins import make_plugin_manager
-from hotplex.records import ProviderSpec
 from hotplex.runtime import Runtime
 from hotplex.services import STORAGE
 from hotplex.testing.fakes import FakeProvider
+from hotplex.testing.running import running_hotplex
 
 SESSIONS, TURNS = 200, 20
 
@@ -27,21 +24,7 @@ SESSIONS, TURNS = 200, 20
 async def test_200_sessions_x_20_turns_store_exactly_what_was_delivered(
     tmp_path: Path, db_url: str
 ) -> None:
-    provider = FakeProvider()
-
-    class Plugin:
-        @hookimpl
-        def hotplex_register_providers(self) -> list[ProviderSpec]:
-            return [ProviderSpec("fake", lambda ctx: provider)]
-
-    pm = make_plugin_manager(entry_points=False, environ={})
-    pm.register(Plugin(), "volume")
-    raw = {
-        "engine": {"data_dir": str(tmp_path / "data"), "max_sessions": SESSIONS},
-        "storage": {"url": db_url},
-        "provider": {"type": "fake"},
-    }
-    settings = load_settings(None, text=yaml.safe_dump(raw), environ={}).settings
+    config = {"engine": {"max_sessions": SESSIONS}, "storage": {"url": db_url}}
     delivered: dict[str, list[AgentEvent]] = {}
 
     async def converse(rt: Runtime, n: int) -> None:
@@ -51,7 +34,8 @@ async def test_200_sessions_x_20_turns_store_exactly_what_was_delivered(
             async for event in turn:
                 delivered.setdefault(event.session_id, []).append(event)
 
-    async with compose(settings, pm) as rt:
+    async with running_hotplex(tmp_path, config=config) as hp:
+        rt = hp.runtime
         await asyncio.wait_for(
             asyncio.gather(*(converse(rt, n) for n in range(SESSIONS))), timeout=500
         )

@@ -14,7 +14,7 @@ from hotplex.interfaces import Storage
 from hotplex.storage import SessionRecord
 from hotplex.storage import rows as rows_module
 from hotplex.storage.sql import SqlStorage
-from hotplex.types import ApprovalRequest, IncomingMessage
+from hotplex.types import ApprovalRequest, Attachment, IncomingMessage, MessageRef
 
 SAMPLES: list[AgentEvent] = [
     agent_event("session", state="started"),
@@ -351,9 +351,13 @@ async def test_pending_inbound_and_finish(storage: SqlStorage) -> None:
     a = message(
         text="first",
         event_id="Ev1",
-        attachments=({"name": "a.png", "size": 3},),
+        attachments=(Attachment("a.png", 3, "image/png", "image", url="https://x/a.png"),),
         raw={"event": {"ts": "1700.1", "blocks": [1, 2]}},
         received_at=1000.5,
+        ref=MessageRef("slack:T1/C2/1700.1", "1700.1"),
+        direct=True,
+        mentions_bot=True,
+        display_name="Ann",
     )
     b = message(text="second", message_key="k2", received_at=1001.0)
     c = message(text="third", received_at=1002.25)  # no ids at all
