@@ -37,7 +37,7 @@ from hotplex.events import AgentEvent, agent_event
 from hotplex.interfaces import MiddlewareContext
 from hotplex.plugins import HotplexPluginManager
 from hotplex.runtime import Runtime
-from hotplex.types import ApprovalRequest, IncomingMessage
+from hotplex.types import IncomingMessage
 
 __all__ = ["HotPlex", "Reply", "open"]
 
@@ -49,11 +49,12 @@ class Reply:
     """What a prompt gets back. Iterate it for its AgentEvents, ending with ``done``.
 
     Before the turn, the middleware chain runs: a WAF ``ask`` on the prompt arrives as a
-    ``permission_request`` (its approval's kind is ``prompt``; answer it with
-    :meth:`HotPlex.decide`); a prompt a middleware stops arrives as an ``error`` (code
-    ``refused``, the reason as message) and a ``done`` with status ``error``, and never
-    reaches the agent. These events are not part of the session's stored sequence
-    (``seq`` 0). Then come the turn's own events (``turn`` is set once it is accepted).
+    ``permission_request`` with ``kind: prompt`` (answer it with :meth:`HotPlex.decide`),
+    then its ``permission_decision``; both are on the session's stream (stored, no turn).
+    A prompt a middleware stops arrives as an ``error`` (code ``refused``, the reason as
+    message) and a ``done`` with status ``error``, and never reaches the agent; these two
+    are this reply's own (``seq`` 0, not stored). Then come the turn's own events (``turn``
+    is set once it is accepted).
     """
 
     def __init__(self, session_id: str, request_id: str | None) -> None:
@@ -145,20 +146,21 @@ class HotPlex:
             reply._events.put_nowait(turn)
             settled.set()
 
-        async def asked(request: ApprovalRequest) -> None:
-            if request.kind == "prompt" and request.session_id == reply.session_id:
-                reply._before_turn(_permission_request(request))
+        def on_event(event: AgentEvent) -> None:  # the WAF's prompt ask and its decision
+            reply._events.put_nowait(event)
+            if event.type == "permission_request":
                 settled.set()
 
         started = time.monotonic()
         message = IncomingMessage(address=key, text=prompt, user=user, platform=PLATFORM)
-        unsubscribe = engine.approvals.subscribe(asked)
 
         failure: list[Exception] = []
 
         async def run() -> None:
             try:
-                ctx = await self.runtime.process_inbound(message, final)
+                ctx = await self.runtime.process_inbound(
+                    message, final, facts={"request_id": request_id, "on_event": on_event}
+                )
             except Exception as exc:
                 if not settled.is_set():
                     failure.append(exc)  # execute raises it
@@ -169,7 +171,6 @@ class HotPlex:
                     return
                 refused = ctx.reply or "The message was not accepted."
             finally:
-                unsubscribe()
                 settled.set()
             reply.refused = refused
             duration = int((time.monotonic() - started) * 1000)
@@ -223,18 +224,6 @@ class HotPlex:
         for task in list(self._tasks):
             with contextlib.suppress(BaseException):
                 await task
-
-
-def _permission_request(request: ApprovalRequest) -> AgentEvent:
-    extra = {} if request.reason is None else {"reason": request.reason}
-    return agent_event(
-        "permission_request",
-        permission_id=request.permission_id,
-        tool=request.tool,
-        input=dict(request.input),
-        scopes=list(request.scopes),
-        **extra,
-    )
 
 
 @asynccontextmanager

@@ -77,6 +77,7 @@ async def test_embedded_hotplex_has_the_daemons_safety_storage_and_tools(
         # a prompt the WAF asks about reaches the caller as a permission_request (prompt)
         reply = await hp.execute(KEY, "append a line: echo hi >> ~/.bashrc")
         asked = await next_event(reply, "permission_request", TURN)
+        assert asked.data["kind"] == "prompt" and asked.data["tool"] == "prompt"
         request = hp.approvals.get(asked.data["permission_id"])
         assert request is not None and request.kind == "prompt"
         assert "persist.shell_rc" in (asked.data.get("reason") or "")

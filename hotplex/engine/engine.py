@@ -29,10 +29,10 @@ from hotplex.engine.approvals import ADMIN, Approvals
 from hotplex.engine.gate import ToolGate
 from hotplex.engine.launcher import Launcher
 from hotplex.engine.ledger import Durable, TurnLedger
-from hotplex.engine.persistence import reap_orphans, restore
 from hotplex.engine.policy import PolicyChain, SessionGrants, ToolPolicy
 from hotplex.engine.pool import Pool, apply_override
 from hotplex.engine.publisher import Emit, Publisher
+from hotplex.engine.recovery import Recovery
 from hotplex.engine.session import Session, SessionInfo, Subscription, Turn
 from hotplex.engine.slots import Slots
 from hotplex.engine.spares import Spares
@@ -112,6 +112,14 @@ class Engine:
         self.runner = TurnRunner(
             settings, pool=self.pool, ledger=self.ledger, publisher=publisher, spares=self.spares
         )
+        self.recovery = Recovery(
+            self._sessions,
+            ledger=self.ledger,
+            publisher=publisher,
+            runner=self.runner,
+            launcher=self.launcher,
+            recovered=self.recovered,
+        )
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -122,8 +130,7 @@ class Engine:
         use_pidfd_child_watcher()
         # agents a killed predecessor started but never recorded (see survivors.py)
         await asyncio.to_thread(sweep_survivors, self.settings.engine.data_dir)
-        if self.ledger.store is not None:
-            await self._recover(self.ledger.store)
+        await self.recovery.run()
         self._reaper = asyncio.create_task(self._reap_idle(), name="engine-reaper")
         self.spares.start()
         return self
@@ -239,59 +246,6 @@ class Engine:
             session.queue.put_nowait(turn)
         return turn
 
-    async def _recover(self, store: Storage) -> None:
-        """Reap a crashed predecessor's agents, restore sessions, report interrupted turns
-        and requeue the queued ones (see :mod:`hotplex.engine.persistence`)."""
-        records = await store.load_sessions()
-        killed = await asyncio.to_thread(reap_orphans, records, self.launcher.backend)
-        for record in records:
-            self._sessions[record.session_id] = await restore(store, record)
-        pending = await store.pending_turns()
-        for queued in pending:
-            session = self._sessions.get(queued.session_id)
-            if session is None:
-                await self.ledger.abandon(queued.turn_id)
-                continue
-            turn = Turn(
-                queued.prompt,
-                request_id=queued.request_id,
-                user=queued.user,
-                turn_id=queued.turn_id,
-            )
-            self.recovered.append((session, turn))
-            if queued.state == "started":
-                await self._report_interrupted(session, turn)
-                await self.ledger.save(session)
-            else:
-                session.queue.put_nowait(turn)
-                self.runner.ensure_worker(session)
-        if records:
-            log.info(
-                "restored %d sessions (%d orphan agents killed, %d turns pending)",
-                len(records),
-                killed,
-                len(pending),
-            )
-
-    async def _report_interrupted(self, session: Session, turn: Turn) -> None:
-        session.current = turn
-        try:
-            await self._publisher.publish(
-                session,
-                agent_event(
-                    "error",
-                    code="interrupted_by_restart",
-                    retryable=True,
-                    message="HotPlex restarted while this turn was running; send the message "
-                    "again to continue.",
-                ),
-            )
-            await self._publisher.publish(
-                session, agent_event("done", status="interrupted", duration_ms=0)
-            )
-        finally:
-            session.current = None
-
     async def interrupt(self, session_id: str) -> bool:
         """Interrupt the running turn of a session; False when nothing was running."""
         session = self._sessions.get(session_id)
@@ -365,7 +319,7 @@ class Engine:
 
     def unattended_policy(self, session_id: str) -> UnattendedPolicy | None:
         """The unattended policy an ``execute`` gave the session (None: a person is there)."""
-        return self._policies.get(session_id)
+        return self._unattended.get(session_id)
 
     async def post(
         self,
@@ -383,15 +337,7 @@ class Engine:
         if self._closed:
             raise HotplexError("the engine is closed")
         session = await self._session(key, address, user)
-        async with session.publish_lock:
-            session.seq += 1
-            stamped = event.stamped(
-                session_id=session.session_id, turn_id="", seq=session.seq, request_id=request_id
-            )
-            if self._emit_sink is not None:
-                await self._emit_sink(stamped)
-            session.deliver(stamped)
-            return stamped
+        return await self._publisher.post(session, event, request_id=request_id)
 
     def subscribe(self, session_id: str, maxsize: int = 1000) -> Subscription | None:
         session = self._sessions.get(session_id)
