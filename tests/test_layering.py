@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
             "errors",
             "events",
             "hookspecs",
+            "images",
             "interfaces",
             "records",
             "services",

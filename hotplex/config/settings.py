@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
 
+from hotplex.config.chat import ChatSettings
 from hotplex.config.models import (
     EngineSettings,
     ProjectSettings,
@@ -35,6 +36,7 @@ class Settings(Section):
     provider: ProviderSettings = Field(default_factory=ProviderSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
     plugins_enabled: tuple[str, ...] | None = Field(
         None, description="Allow-list of entry-point plugins to load (default: all)."
     )

@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 from hotplex.address import session_id_for
 from hotplex.agent_process import use_pidfd_child_watcher
@@ -215,6 +216,16 @@ class Engine:
             )
         )
         return session
+
+    async def work_dir(
+        self, key: str, *, address: str | None = None, user: str | None = None
+    ) -> Path:
+        """The work directory of the session of ``key`` (the session is created if new):
+        files put there before :meth:`execute` (a chat message's attachments) are where
+        its agent works."""
+        if self._closed:
+            raise HotplexError("the engine is closed")
+        return (await self._session(key, address, user)).work_dir
 
     async def execute(
         self,
