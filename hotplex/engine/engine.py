@@ -237,10 +237,13 @@ class Engine:
         user: str | None = None,
         policy: UnattendedPolicy | None = None,
         inbound: IncomingMessage | None = None,
+        images: Sequence[Path] = (),
     ) -> Turn:
         """Queue a prompt on the session of ``key`` and return its turn (iterate it for the
         events). ``policy`` makes the session unattended (cron, webhooks, relay);
-        ``inbound`` is the stored message this turn answers (marked done with the turn)."""
+        ``inbound`` is the stored message this turn answers (marked done with the turn);
+        ``images`` are image files (in the work directory) shown to the agent with the
+        prompt, where the provider can (see ``AgentProcess.turn``)."""
         if self._closed:
             raise HotplexError("the engine is closed")
         session = await self._session(key, address, user)
@@ -249,7 +252,7 @@ class Engine:
         busy = self.settings.engine.busy_policy
         if session.busy and busy == "reject":
             raise SessionBusyError("A turn is already running; wait for it or stop it first.")
-        turn = Turn(prompt, request_id=request_id, user=user)
+        turn = Turn(prompt, request_id=request_id, user=user, images=tuple(images))
         async with session.accept_lock:  # turns reach the queue in the order they are stored
             await self.ledger.accept(session, turn, inbound)  # a restart runs it
             if session.busy and busy == "interrupt" and session.current is not None:

@@ -217,6 +217,7 @@ async def deliver(hp: RunningHotPlex, incoming: IncomingMessage) -> Received:
         received.prompt(incoming.text),
         address=incoming.address,
         user=incoming.user,
+        images=received.images,
     )
     async for event in turn:
         if event.type == "done":
@@ -231,13 +232,21 @@ async def test_an_attachment_reaches_the_agents_work_directory_and_prompt(
     incoming = hp.adapter.message(
         "summarise this",
         direct=True,
-        attachments=(attachment("../notes.txt", b"line one"), attachment("big", b"x" * 101)),
+        attachments=(
+            attachment("../notes.txt", b"line one"),
+            attachment("big", b"x" * 101),
+            attachment("p.png", PNG[:40]),
+        ),
     )
     await deliver(hp, incoming)
     process = hp.provider.processes[0]
     saved = process.spec.work_dir / "attachments" / "notes.txt"
     assert saved.read_bytes() == b"line one"
-    assert process.prompts == ["summarise this\n\n[Attached file: attachments/notes.txt (8 bytes)]"]
+    assert process.prompts == [
+        "summarise this\n\n[Attached file: attachments/notes.txt (8 bytes)]\n"
+        "[Attached file: attachments/p.png (40 bytes, image/png, shown as an image)]"
+    ]
+    assert process.images == [(saved.parent.resolve() / "p.png",)]
     assert not (process.spec.work_dir / "attachments" / "big").exists()
     sent = [call for call in hp.ops.calls if call[0] == "send"]
     assert sent[0][1:3] == (incoming.address, "big: too large (101 bytes; the limit is 100 bytes).")
