@@ -20,6 +20,7 @@
     │   └── AlreadyDecidedError      the request was decided before                 [user-facing]
     ├── StorageError
     ├── RateLimitedError             a platform refused a call for now; retry after retry_after s
+    ├── DeliveryError                no adapter owns the platform, or it is not connected in time
     └── UserFacingError              safe to show in a chat as it is
 
 Errors that are safe to show to a chat user derive from :class:`UserFacingError` (as a second
@@ -35,6 +36,7 @@ __all__ = [
     "AlreadyDecidedError",
     "ApprovalError",
     "ConfigError",
+    "DeliveryError",
     "DuplicateNameError",
     "EngineError",
     "HotplexError",
@@ -145,3 +147,8 @@ class RateLimitedError(HotplexError):
     def __init__(self, message: str = "rate limited", *, retry_after: float = 1.0):
         self.retry_after = max(0.0, float(retry_after))
         super().__init__(f"{message} (retry after {self.retry_after:g} s)")
+
+
+class DeliveryError(HotplexError):
+    """A message could not be delivered to an address: no adapter owns its platform, or
+    the adapter did not connect in time, or too many messages wait for it already."""

@@ -37,6 +37,7 @@ EventType = Literal[
     "status",
     "error",
     "done",
+    "message",
 ]
 
 #: type -> (required data keys, optional data keys)
@@ -72,6 +73,9 @@ EVENT_DATA: Final[dict[str, tuple[frozenset[str], frozenset[str]]]] = {
     "status": (frozenset({"text"}), frozenset()),
     "error": (frozenset({"code", "message", "retryable"}), frozenset()),
     "done": (frozenset({"status", "duration_ms"}), frozenset()),
+    # a message delivered into the conversation from outside a turn (turn_id empty): a
+    # cron job, a relay, a webhook posting to a web chat address; ``from`` names the sender
+    "message": (frozenset({"text", "from"}), frozenset()),
 }
 
 SESSION_STATES: Final = frozenset({"started", "resumed", "reset", "ended"})

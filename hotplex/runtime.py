@@ -75,6 +75,9 @@ class Runtime:
         self.middleware = MiddlewareChain(())
         self.chat_commands = ChatCommands({})
         self.adapters: dict[str, ChatAdapter] = {}
+        #: True once every enabled adapter was started (the delivery router then knows
+        #: every platform there will be)
+        self.adapters_started = False
         #: platform -> how to run a stored, unfinished inbound message again after a crash
         self.replayers: dict[str, Callable[[IncomingMessage], Awaitable[None]]] = {}
         self._adapter_tasks: list[asyncio.Task[None]] = []
@@ -129,6 +132,7 @@ class Runtime:
                 self.replayers[platform] = functools.partial(self._replay, adapter)
             task = asyncio.create_task(self._run_adapter(name, adapter), name=f"adapter:{name}")
             self._adapter_tasks.append(task)
+        self.adapters_started = True
 
     async def _replay(self, adapter: ChatAdapter, message: IncomingMessage) -> None:
         if self.on_replay is None:

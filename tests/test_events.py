@@ -40,6 +40,7 @@ SAMPLES = {
     "status": {"text": "requesting"},
     "error": {"code": "agent_crashed", "message": "boom", "retryable": True},
     "done": {"status": "ok", "duration_ms": 12},
+    "message": {"text": "The nightly build failed.", "from": "cron"},
 }
 
 

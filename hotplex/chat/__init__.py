@@ -7,7 +7,8 @@ middleware chain, chat commands and the engine, and renders the answer.
 :class:`Renderer` turns one turn's ``AgentEvent`` stream into ``MessageOperations`` calls
 within the :class:`~hotplex.types.ChatCapabilities` the adapter declares; :func:`split_text`
 splits a long answer; :class:`Pacer` keeps writes apart; the length functions measure text
-as platforms count it.
+as platforms count it. :class:`Router` (service ``DELIVERY``) delivers text, files and
+approval cards to any conversation address through the adapter that owns its platform.
 """
 
 from __future__ import annotations
@@ -16,19 +17,23 @@ from hotplex.chat.dispatch import ChatBridge, Handled
 from hotplex.chat.measure import codepoint_length, is_boundary, utf8_length, utf16_length
 from hotplex.chat.pacer import Pacer
 from hotplex.chat.render import Rendered, Renderer
+from hotplex.chat.router import DELIVERY, Endpoint, Router
 from hotplex.chat.split import Part, split_text
 from hotplex.chat.status import FOOTER_TEMPLATE, TurnStatus
 from hotplex.context import ServiceKey
 
 __all__ = [
     "CHAT_BRIDGE",
+    "DELIVERY",
     "FOOTER_TEMPLATE",
     "ChatBridge",
+    "Endpoint",
     "Handled",
     "Pacer",
     "Part",
     "Rendered",
     "Renderer",
+    "Router",
     "TurnStatus",
     "codepoint_length",
     "is_boundary",

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from hotplex.chat.pacer import Pacer
 from hotplex.chat.render import Renderer
@@ -110,13 +110,14 @@ class ChatBridge:
                 return str(getattr(section, "session_scope", "thread"))
         return "thread"
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+    def _spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
         async def run() -> None:
             await coro
 
         task = asyncio.create_task(run(), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # -- the entry point -----------------------------------------------------------------
 
@@ -127,11 +128,17 @@ class ChatBridge:
         *,
         replay: bool = False,
         render: bool = True,
+        facts: Mapping[str, Any] | None = None,
+        settle_pending: bool = True,
     ) -> Handled:
         """Run ``message`` from ``adapter`` (see the module docstring). ``replay`` marks a
         stored message run again after a crash; ``render=False`` leaves the turn's events
         to the caller (``Handled.turn``), for a surface that streams them itself (the
-        gateway)."""
+        gateway). ``facts`` start the middleware context's facts (the gateway's
+        ``request_id``, which the turn's events carry, ``on_event`` and ``unattended``, the
+        session's unattended policy); ``settle_pending=False`` returns only once a prompt
+        the WAF asked about is decided (with its turn or its refusal), and cancelling the
+        call before then withdraws the message (a sender that went away)."""
         if self._closed:
             raise HotplexError("the chat bridge is closed")
         key = conversation_key(message, self._scope(adapter))
@@ -165,6 +172,8 @@ class ChatBridge:
                     address=ctx.message.address,
                     user=ctx.message.user,
                     inbound=ctx.message,
+                    request_id=ctx.facts.get("request_id"),
+                    policy=ctx.facts.get("unattended"),
                 )
             except SessionBusyError as exc:
                 ctx.reply = str(exc)
@@ -176,14 +185,16 @@ class ChatBridge:
             settle(Handled("started", key, turn=turn))
 
         async def asked(request: ApprovalRequest) -> None:
-            if request.kind == "prompt" and request.session_id == session_id:
+            if settle_pending and request.kind == "prompt" and request.session_id == session_id:
                 settle(Handled("pending", key))
 
         unsubscribe = engine.approvals.subscribe(asked)
 
         async def run() -> None:
             try:
-                result = await self._chain(adapter, message, key, final, replay=replay)
+                result = await self._chain(
+                    adapter, message, key, final, replay=replay, facts=facts
+                )
             except BaseException as exc:
                 if not settled.done():
                     settled.set_exception(exc)
@@ -192,8 +203,13 @@ class ChatBridge:
                 unsubscribe()
             settle(result)
 
-        self._spawn(run(), f"dispatch:{key}")
-        return await settled
+        running = self._spawn(run(), f"dispatch:{key}")
+        try:
+            return await settled
+        except asyncio.CancelledError:
+            if not settle_pending:  # the sender went away: withdraw a prompt still waiting
+                running.cancel()
+            raise
 
     async def _chain(
         self,
@@ -203,11 +219,12 @@ class ChatBridge:
         final: Callable[[MiddlewareContext], Awaitable[None]],
         *,
         replay: bool,
+        facts: Mapping[str, Any] | None = None,
     ) -> Handled:
         outcome: Outcome
         reply: str | None
         try:
-            ctx = await self._runtime.process_inbound(message, final, replay=replay)
+            ctx = await self._runtime.process_inbound(message, final, replay=replay, facts=facts)
         except UserFacingError as exc:
             reply, outcome, turn = str(exc), "refused", None
         except Exception:

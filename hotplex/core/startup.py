@@ -11,12 +11,18 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from hotplex.context import PluginContext
 from hotplex.events import AgentEvent
 from hotplex.records import ResourceSpec
 
-__all__ = ["core_resources", "run_engine", "run_sinks", "run_storage"]
+if TYPE_CHECKING:
+    from hotplex.chat.router import Endpoint
+    from hotplex.interfaces import ChatAdapter
+    from hotplex.runtime import Runtime
+
+__all__ = ["core_resources", "run_delivery", "run_engine", "run_sinks", "run_storage"]
 
 
 @asynccontextmanager
@@ -89,6 +95,48 @@ async def run_engine(ctx: PluginContext) -> AsyncIterator[None]:
             ctx.services.remove(ENGINE)
 
 
+def _adapter_endpoint(runtime: Runtime, platform: str) -> Endpoint | None:
+    """The endpoint of the running adapter that owns ``platform`` (its ``platform``
+    attribute, else the name it was registered under)."""
+    for name, adapter in runtime.adapters.items():
+        if (adapter.platform or name) == platform:
+            return _endpoint_of(adapter)
+    return None
+
+
+def _endpoint_of(adapter: ChatAdapter) -> Endpoint:
+    from hotplex.chat.router import Endpoint
+
+    return Endpoint(adapter.operations, lambda: adapter.state() == "connected", adapter.state)
+
+
+@asynccontextmanager
+async def run_delivery(ctx: PluginContext) -> AsyncIterator[None]:
+    """The delivery router (service ``DELIVERY``): first, so every plugin's resources and
+    adapters find it; the runtime's adapters by platform, and the web chat's sessions."""
+    from hotplex.chat.router import DELIVERY, Router
+    from hotplex.runtime import RUNTIME
+    from hotplex.web.operations import WebOperations
+
+    runtime = ctx.services.find(RUNTIME)
+    if runtime is None:
+        router = Router()
+    else:
+        router = Router(
+            lambda platform: _adapter_endpoint(runtime, platform),
+            sealed=lambda: runtime.adapters_started,
+            audit=runtime.emit,
+        )
+    web = WebOperations.for_services(ctx.services)
+    router.attach("web", web, ready=web.ready)
+    ctx.services.set(DELIVERY, router)
+    try:
+        yield
+    finally:
+        ctx.services.remove(DELIVERY)
+        await router.aclose()
+
+
 @asynccontextmanager
 async def run_storage(ctx: PluginContext) -> AsyncIterator[None]:
     """The storage backend for ``storage.url``, opened (migrated) for the daemon's life;
@@ -153,6 +201,7 @@ def core_resources() -> list[ResourceSpec]:
     from hotplex.storage.plugin import retention_resource
 
     return [
+        ResourceSpec("delivery", run_delivery),
         ResourceSpec("storage", run_storage),
         ResourceSpec("sinks", run_sinks),
         retention_resource(),

@@ -345,9 +345,10 @@ class Engine:
         request_id: str | None = None,
     ) -> AgentEvent:
         """Publish an event that belongs to no turn (``turn_id`` empty) on the stream of
-        the session of ``key``, created if new: a WAF-asked prompt's ``permission_request``
-        and its ``permission_decision``. Stored and sent to subscribers like every event;
-        ``request_id`` names the message it is about."""
+        the session of ``key``, created if new: a WAF-asked prompt's
+        ``permission_request`` and its ``permission_decision``, a ``message`` delivered to a
+        web conversation. Stored and sent to subscribers like every event; ``request_id``
+        names the message it is about."""
         if self._closed:
             raise HotplexError("the engine is closed")
         session = await self._session(key, address, user)

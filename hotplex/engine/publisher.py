@@ -36,16 +36,11 @@ class Publisher:
             session.deliver(stamped)
             return stamped
 
-    async def audit(self, event: AuditEvent) -> None:
-        if self._emit is not None:
-            await self._emit(event)
-
     async def post(
-        self, session: Session, event: AgentEvent, *, request_id: str | None
+        self, session: Session, event: AgentEvent, request_id: str | None = None
     ) -> AgentEvent:
-        """Publish an event that belongs to no turn (``turn_id`` empty), e.g. a WAF-asked
-        prompt's ``permission_request``: to the sinks and the subscribers, in the stream's
-        order."""
+        """Place an event that belongs to no turn (``turn_id`` empty) in the session's
+        stream, even while a turn runs: to the sinks, then to the live subscribers."""
         async with session.publish_lock:
             session.seq += 1
             stamped = event.stamped(
@@ -55,3 +50,7 @@ class Publisher:
                 await self._emit(stamped)
             session.deliver(stamped)
             return stamped
+
+    async def audit(self, event: AuditEvent) -> None:
+        if self._emit is not None:
+            await self._emit(event)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from hotplex.chat import CHAT_BRIDGE, ChatBridge
 from hotplex.config import UnattendedPolicy
 from hotplex.engine import ENGINE, Engine, Turn
 from hotplex.engine.approvals import ADMIN, Decision
@@ -26,14 +27,13 @@ from hotplex.errors import (
     ApprovalError,
     HotplexError,
     NotAuthorizedError,
-    SessionBusyError,
-    UserFacingError,
 )
 from hotplex.events import AgentEvent
+from hotplex.gateway.adapter import GatewayAdapter
 from hotplex.gateway.follow import Follow, open_follow
 from hotplex.gateway.frames import DecisionRequest, GatewayError
 from hotplex.gateway.ratelimit import KeyLimit
-from hotplex.interfaces import MiddlewareContext, Storage
+from hotplex.interfaces import Storage
 from hotplex.runtime import Runtime
 from hotplex.services import STORAGE
 from hotplex.storage.sink import STORAGE_SINK
@@ -90,6 +90,8 @@ class Gateway:
             burst=limits.frames.burst,
         )
         self.slow_disconnects = 0
+        #: the gateway as the dispatcher's adapter for platform ``web`` (see adapter.py)
+        self.adapter = GatewayAdapter()
         self._closers: set[Closer] = set()
 
     # -- services ----------------------------------------------------------------------
@@ -147,8 +149,11 @@ class Gateway:
         *,
         on_event: Callable[[AgentEvent], object] | None = None,
         policy: UnattendedPolicy | None = None,
-    ) -> Turn:
-        """Pass the prompt through the inbound middleware chain, then start a turn.
+    ) -> Turn | None:
+        """Pass the prompt through the dispatcher (:meth:`hotplex.chat.ChatBridge.handle`:
+        the inbound middleware chain, chat commands, then the engine) and return its turn,
+        which the caller relays; None when a chat command answered it (the answer is a
+        ``message`` event on the session's stream, also given to ``on_event``).
 
         This waits while a person decides a WAF-asked prompt: ``on_event`` gets the
         ``permission_request`` (and its ``permission_decision``) at once, so the caller
@@ -156,50 +161,49 @@ class Gateway:
         calls follow it, and nobody is waited for)."""
         engine = self.engine()
         address = self.address(caller, client_id)
-        started: list[Turn] = []
-
-        async def final(ctx: MiddlewareContext) -> None:
-            turn = await engine.execute(
-                address,
-                ctx.message.text,
-                address=address,
-                request_id=request_id,
-                user=caller.name,
-                policy=policy,
-                inbound=ctx.message,
-            )
-            ctx.facts["turn"] = turn
-            started.append(turn)
-
-        message = IncomingMessage(address=address, text=prompt, user=caller.name, platform="web")
+        message = self.message(caller, address, prompt)
         facts = {"request_id": request_id, "on_event": on_event, "unattended": policy}
         try:
-            ctx = await self.runtime.process_inbound(message, final, facts=facts)
-        except SessionBusyError as exc:
-            raise GatewayError("session_busy", str(exc), status=409, retryable=True) from None
-        except UserFacingError as exc:
-            raise GatewayError("refused", str(exc), status=403) from None
+            handled = await self.bridge().handle(
+                self.adapter, message, render=False, facts=facts, settle_pending=False
+            )
         except HotplexError as exc:
             raise GatewayError("unavailable", str(exc), status=503, retryable=True) from None
-        if not started:
-            raise GatewayError("refused", ctx.reply or "The message was not accepted.", status=403)
-        return started[0]
+        if handled.turn is not None:
+            return handled.turn
+        if handled.outcome == "busy":
+            reply = handled.reply or "A turn is already running."
+            raise GatewayError("session_busy", reply, status=409, retryable=True)
+        if handled.outcome == "answered" and handled.reply:
+            answer = AgentEvent(type="message", data={"text": handled.reply, "from": "hotplex"})
+            event = await engine.post(
+                address, answer, address=address, user=message.user, request_id=request_id
+            )
+            if on_event is not None:
+                on_event(event)
+            return None
+        raise GatewayError("refused", handled.reply or "The message was not accepted.", status=403)
+
+    @staticmethod
+    def message(caller: Caller, address: str, text: str) -> IncomingMessage:
+        """A client's prompt as the dispatcher sees it: platform ``web``, user
+        ``key:<api key name>``, a direct conversation."""
+        return IncomingMessage(
+            address=address, text=text, user=f"key:{caller.name}", platform="web", direct=True
+        )
+
+    def bridge(self) -> ChatBridge:
+        bridge = self.runtime.ctx.services.find(CHAT_BRIDGE)
+        if bridge is None:
+            raise GatewayError(
+                "unavailable", "The chat bridge is not running.", status=503, retryable=True
+            )
+        return bridge
 
     async def replay(self, message: IncomingMessage) -> None:
         """Run a stored prompt a crash left unaccepted (no client waits for it; its events
         are stored, so the client sees them when it subscribes)."""
-        engine = self.engine()
-
-        async def final(ctx: MiddlewareContext) -> None:
-            await engine.execute(
-                message.address,
-                ctx.message.text,
-                address=message.address,
-                user=message.user,
-                inbound=ctx.message,
-            )
-
-        await self.runtime.process_inbound(message, final, replay=True)
+        await self.bridge().handle(self.adapter, message, replay=True, render=False)
 
     async def interrupt(self, caller: Caller, ref: str) -> tuple[Target, bool]:
         """Interrupt the session's running turn and withdraw (deny) its prompts that wait
@@ -220,14 +224,18 @@ class Gateway:
         self, caller: Caller, permission_id: str, request: DecisionRequest
     ) -> Decision:
         """Answer a permission request of one of the caller's sessions (any, for an admin).
-        The key decides under its own name; an admin deciding another's uses ``admin``."""
+        The key decides as ``key:<name>`` (its identity on the dispatcher's path; a request
+        of a session made before that names the bare key name, which still decides it); an
+        admin deciding another's uses ``admin``."""
         approvals = self.engine().approvals
         pending = approvals.get(permission_id)
-        by = caller.name
+        by = f"key:{caller.name}"
         if pending is not None:
             session = self.engine().get(pending.session_id)
             mine = session is not None and self.owns(caller, session)
-            if not (mine and approvals.may_decide(pending, caller.name)):
+            if mine and not approvals.may_decide(pending, by):
+                by = caller.name if approvals.may_decide(pending, caller.name) else by
+            if not (mine and approvals.may_decide(pending, by)):
                 if not caller.admin:
                     raise GatewayError(
                         "not_authorized", "You may not decide this request.", status=403

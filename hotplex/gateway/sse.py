@@ -69,7 +69,8 @@ async def execute(request: web.Request) -> web.StreamResponse:
     stream = SseStream(request, gateway, client_id)
     asked = asyncio.Event()
 
-    def on_event(event: AgentEvent) -> None:  # a WAF-asked prompt's request and decision
+    def on_event(event: AgentEvent) -> None:  # a WAF-asked prompt's request and decision,
+        # or a chat command's answer
         stream.offer(event)
         asked.set()
 
@@ -89,7 +90,8 @@ async def execute(request: web.Request) -> web.StreamResponse:
             return error_response(error)
 
         async def forward(receiver: Receiver) -> None:
-            await relay_turn(turn, receiver)
+            if turn is not None:  # None: a chat command's answer, sent through on_event
+                await relay_turn(turn, receiver)
 
         return await stream.run(forward)
 
@@ -99,7 +101,8 @@ async def execute(request: web.Request) -> web.StreamResponse:
         except GatewayError as error:
             receiver.error(error.code, error.message, retryable=error.retryable)
             return
-        await relay_turn(turn, receiver)
+        if turn is not None:  # None: a chat command answered (its message event was sent)
+            await relay_turn(turn, receiver)
 
     def withdraw() -> None:
         starting.cancel()
@@ -107,7 +110,7 @@ async def execute(request: web.Request) -> web.StreamResponse:
     return await stream.run(decided, withdraw)
 
 
-async def _first(task: asyncio.Task[Turn], event: asyncio.Event) -> None:
+async def _first(task: asyncio.Task[Turn | None], event: asyncio.Event) -> None:
     """Wait until the task ends or the event is set."""
     waiter = asyncio.create_task(event.wait())
     try:

@@ -248,7 +248,8 @@ class Connection:
         client_id = request.session_id or new_session_id()
 
         async def work(park: Park) -> None:
-            def on_event(event: AgentEvent) -> None:  # a WAF-asked prompt's request
+            def on_event(event: AgentEvent) -> None:  # a WAF-asked prompt's request, or
+                # a chat command's answer (a message event)
                 self._aside(client_id, event)
                 if event.type == "permission_request":
                     park()
@@ -265,7 +266,8 @@ class Connection:
                 message = "Internal error; see the service log."
                 self.send(error_frame("internal_error", message, request_id=request_id))
                 return
-            self._spawn(self._relay_turn(turn, client_id), f"ws-turn:{client_id}")
+            if turn is not None:  # None: a chat command answered, through on_event
+                self._spawn(self._relay_turn(turn, client_id), f"ws-turn:{client_id}")
 
         await self.executes.start(client_id, work)
 

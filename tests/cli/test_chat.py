@@ -131,7 +131,8 @@ async def test_a_waf_asked_prompt_is_asked_about_in_the_chat(daemon: Daemon) -> 
     )
     assert f"{question}y\necho: {asked}\nyou> " in out, out
     refused = "  ✗ refused: Blocked by WAF rule persist.shell_rc: "
-    assert f"{question}n\n{refused}" in out and "(approval was not given: denied by tester)" in out
+    assert f"{question}n\n{refused}" in out
+    assert "(approval was not given: denied by key:tester)" in out
 
 
 @pytest.mark.timeout(60)

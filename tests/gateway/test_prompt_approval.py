@@ -67,7 +67,7 @@ async def test_an_asked_prompt_is_a_request_at_once_and_the_socket_serves_anothe
         await ws.send_json(answer(data["permission_id"], "allow"))
         frames = await frames_until(ws, is_done("s1"))
         decided = next(f for f in frames if f["type"] == "permission_decision")
-        assert decided["data"]["decision"] == "allow" and decided["data"]["by"] == "alice"
+        assert decided["data"]["decision"] == "allow" and decided["data"]["by"] == "key:alice"
         assert [f["data"]["text"] for f in frames if f["type"] == "text"] == [f"echo: {ASKED}"]
         assert agent_prompts(h) == ["hello", ASKED]
         turn = [f for f in frames if f["turn_id"]]
@@ -231,7 +231,7 @@ async def test_route_to_asks_in_that_conversation(gateway: HarnessFactory) -> No
                 await asyncio.sleep(0.01)
         (request,) = h.engine.approvals.pending()
         assert request.kind == "prompt" and request.address == "slack:C-ops"
-        await h.engine.approvals.decide(request.permission_id, "allow", by="cron")
+        await h.engine.approvals.decide(request.permission_id, "allow", by="key:cron")
         turn = await asyncio.wait_for(starting, WAIT)
         await turn.collect(WAIT)
         assert agent_prompts(h) == [ASKED]

@@ -184,7 +184,7 @@ async def test_permission_endpoint(gateway: HarnessFactory) -> None:
                     "permission_id": pid,
                     "decision": "allow",
                     "scope": "session",
-                    "by": "alice",
+                    "by": "key:alice",
                 }
             async with h.post(path, {"decision": "deny"}) as answer:
                 assert answer.status == 409
@@ -230,7 +230,7 @@ async def test_refused_and_busy_prompts(gateway: HarnessFactory) -> None:
             error = (await r.json())["data"]
             assert error == {
                 "code": "refused",
-                "message": "Refused for alice on web.",
+                "message": "Refused for key:alice on web.",
                 "retryable": False,
             }
         h.provider.queue_turn(agent_event("status", text="hang"))

@@ -39,7 +39,7 @@ async def test_execute_streams_events_with_the_clients_ids(gateway: HarnessFacto
         # the engine keeps the session under the key's address
         session = h.engine.get(h.engine_id("alice", "s1"))
         assert session is not None and session.address == "web:alice/s1"
-        assert session.owner == "alice"
+        assert session.owner == "key:alice"  # the identity on the dispatcher's path
 
 
 async def test_execute_without_session_id_gets_a_generated_one(gateway: HarnessFactory) -> None:
@@ -127,7 +127,7 @@ async def test_permission_allow_then_deny(gateway: HarnessFactory) -> None:
                 "permission_id": request["data"]["permission_id"],
                 "decision": decision,
                 "scope": "once",
-                "by": "alice",
+                "by": "key:alice",
                 "reason": "tested",
             }
             result = next(f for f in frames if f["type"] == "tool_result")

@@ -54,7 +54,7 @@ async def test_tool_call_is_approved_and_denied_with_buttons(
     await shot(page, "approval")
     await card.get_by_role("button", name="Allow", exact=True).click()
     await expect(card).to_have_attribute("data-decision", "allow")
-    await expect(card.locator(".outcome")).to_have_text("✓ allowed by tester")
+    await expect(card.locator(".outcome")).to_have_text("✓ allowed by key:tester")
     await expect(tool).to_have_attribute("data-state", "ok")
     await expect(tool.locator("pre.output")).to_have_text("ran: touch made.txt")
     first = page.locator('.turn[data-status="ok"]').first
@@ -93,7 +93,7 @@ async def test_reload_shows_the_conversation_and_keeps_the_key(
     await expect(turns.nth(0).locator(".turn-foot")).to_contain_text("tokens")
     await expect(turns.nth(1).locator(".user")).to_have_text("RUN: touch kept.txt")
     await expect(turns.nth(1).locator(".perm .outcome")).to_have_text(
-        "✓ allowed for this session by tester"
+        "✓ allowed for this session by key:tester"
     )
     await expect(turns.nth(1).locator("details.tool pre.output")).to_have_text(
         "ran: touch kept.txt"
@@ -256,7 +256,7 @@ async def test_a_waf_asked_prompt_is_approved_with_buttons(
     card = page.locator('.perm[data-kind="prompt"]')
     await card.get_by_role("button", name="Allow", exact=True).click()
     await expect(card).to_have_attribute("data-decision", "allow")
-    await expect(card.locator(".outcome")).to_have_text("✓ allowed by tester")
+    await expect(card.locator(".outcome")).to_have_text("✓ allowed by key:tester")
     turn = page.locator('.turn[data-status="ok"]')
     await expect(turn.locator(".text")).to_have_text(f"echo: {asked}")
     await expect(turn.locator(".user")).to_have_text(asked)
@@ -266,5 +266,5 @@ async def test_a_waf_asked_prompt_is_approved_with_buttons(
     await second.get_by_role("button", name="Deny").click()
     await expect(second).to_have_attribute("data-status", "refused")
     await expect(second.locator(".error")).to_contain_text("refused: Blocked by WAF rule")
-    await expect(second.locator(".perm .outcome")).to_have_text("✗ denied by tester")
+    await expect(second.locator(".perm .outcome")).to_have_text("✗ denied by key:tester")
     await expect(page.locator("#stop")).to_be_disabled()

@@ -179,6 +179,10 @@ class Hub:
         """Start a turn; the task ends with the assistant's ``{info, parts}`` and goes on
         when the caller goes away (the turn is the engine's, the relay is the hub's)."""
         turn = await self.gateway.execute(session.caller, session.id, text, None)
+        if turn is None:  # a chat command (/reset, ...) answered; no turn to translate
+            raise GatewayError(
+                "answered", "That was a chat command; it ran, with no turn.", status=400
+            )
         translator = TurnTranslator(session.id, text, model=self.model, directory=session.directory)
         session.running += 1
         session.updated = now_ms()

@@ -504,8 +504,30 @@
     turn.foot.replaceChildren(...nodes);
   }
 
+  // A message delivered into this conversation from outside any turn (a cron job, a relay,
+  // a webhook, through the delivery router): who sent it, and its text as Markdown.
+  function delivered(event, data) {
+    // a chat command's answer carries the request_id of the prompt that asked for it
+    const asked = event.request_id && state.pending.get(event.request_id);
+    if (asked) {
+      state.pending.delete(event.request_id);
+      asked.classList.remove("pending");
+    }
+    const article = el("article", "delivered");
+    article.dataset.seq = String(event.seq);
+    const body = el("div", "text");
+    paint(body, String(data.text ?? ""));
+    article.append(el("div", "meta from", `from ${data.from ?? "?"}`), body);
+    $("log").append(article);
+    updateStop();
+  }
+
   function render(event) {
     const data = event.data || {};
+    if (!event.turn_id && event.type === "message") {
+      delivered(event, data);
+      return;
+    }
     if (!event.turn_id && (event.type === "permission_request" || event.type === "permission_decision")) {
       promptApproval(event);
       updateStop();
