@@ -63,10 +63,14 @@ class AgentProcess(ABC):
         return None
 
     @abstractmethod
-    def turn(self, prompt: str) -> AsyncIterator[AgentEvent]:
+    def turn(self, prompt: str, *, images: Sequence[Path] = ()) -> AsyncIterator[AgentEvent]:
         """Send one user message and yield the turn's unstamped events, ending with ``done``.
 
-        Tool calls are put to the gate given at start before they run.
+        Tool calls are put to the gate given at start before they run. ``images`` are
+        files in the work directory to show the agent with the prompt (PNG, JPEG, GIF or
+        WebP; a chat message's image attachments); a provider that cannot show images
+        ignores them (the prompt names the files). The engine passes ``images`` only when
+        there are some, so a provider written before it keeps working.
         """
 
     @abstractmethod

@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
             "events",
             "hookspecs",
             "identity",
+            "images",
             "interfaces",
             "records",
             "services",

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
 
+from hotplex.config.chat import ChatSettings
 from hotplex.config.models import (
     EngineSettings,
     ProjectSettings,
@@ -44,6 +45,7 @@ class Settings(Section):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     templates: TemplatesSettings = Field(default_factory=TemplatesSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
     plugins_enabled: tuple[str, ...] | None = Field(
         None, description="Allow-list of entry-point plugins to load (default: all)."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hotplex.hookspecs import hookimpl
 from hotplex.records import (
+    AgentToolSpec,
     ChatCommandSpec,
     DoctorCheck,
     MiddlewareSpec,
@@ -64,6 +65,13 @@ def hotplex_register_commands() -> list[ChatCommandSpec]:
     from hotplex.chat_commands import CORE_CHAT_COMMANDS
 
     return list(CORE_CHAT_COMMANDS)
+
+
+@hookimpl
+def hotplex_register_agent_tools() -> list[AgentToolSpec]:
+    from hotplex.chat.send_file import send_file_tool
+
+    return [send_file_tool()]
 
 
 @hookimpl

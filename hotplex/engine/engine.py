@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 from hotplex.address import session_id_for
 from hotplex.agent_process import use_pidfd_child_watcher
@@ -218,6 +219,16 @@ class Engine:
         )
         return session
 
+    async def work_dir(
+        self, key: str, *, address: str | None = None, user: str | None = None
+    ) -> Path:
+        """The work directory of the session of ``key`` (the session is created if new):
+        files put there before :meth:`execute` (a chat message's attachments) are where
+        its agent works."""
+        if self._closed:
+            raise HotplexError("the engine is closed")
+        return (await self._session(key, address, user)).work_dir
+
     async def execute(
         self,
         key: str,
@@ -228,10 +239,13 @@ class Engine:
         user: str | None = None,
         policy: UnattendedPolicy | None = None,
         inbound: IncomingMessage | None = None,
+        images: Sequence[Path] = (),
     ) -> Turn:
         """Queue a prompt on the session of ``key`` and return its turn (iterate it for the
         events). ``policy`` makes the session unattended (cron, webhooks, relay);
-        ``inbound`` is the stored message this turn answers (marked done with the turn)."""
+        ``inbound`` is the stored message this turn answers (marked done with the turn);
+        ``images`` are image files (in the work directory) shown to the agent with the
+        prompt, where the provider can (see ``AgentProcess.turn``)."""
         if self._closed:
             raise HotplexError("the engine is closed")
         session = await self._session(key, address, user)
@@ -240,7 +254,7 @@ class Engine:
         busy = self.settings.engine.busy_policy
         if session.busy and busy == "reject":
             raise SessionBusyError("A turn is already running; wait for it or stop it first.")
-        turn = Turn(prompt, request_id=request_id, user=user)
+        turn = Turn(prompt, request_id=request_id, user=user, images=tuple(images))
         async with session.accept_lock:  # turns reach the queue in the order they are stored
             await self.ledger.accept(session, turn, inbound)  # a restart runs it
             if session.busy and busy == "interrupt" and session.current is not None:

@@ -32,9 +32,13 @@ class Turn:
         request_id: str | None,
         user: str | None,
         turn_id: str | None = None,
+        images: tuple[Path, ...] = (),
     ) -> None:
         self.turn_id = turn_id or f"turn_{uuid.uuid4().hex[:16]}"
         self.prompt = prompt
+        #: image files shown to the agent with the prompt (not stored: a turn run again
+        #: after a restart has the prompt, which names the files, without them)
+        self.images = images
         self.request_id = request_id
         self.user = user
         self.created_at = time.time()

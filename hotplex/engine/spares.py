@@ -114,6 +114,8 @@ class Spares:
         """Hand a ready spare to a new session without a project (it keeps the slot)."""
         if self._launcher.workdirs.project_for(session.address) is not None:
             return None
+        if session.work_dir.exists():
+            return None  # files were put there for it (attachments): it keeps its directory
         while self._ready:
             spare = self._ready.pop(0)
             if spare.process.alive:

@@ -121,7 +121,12 @@ class TurnRunner:
         prompt (nothing came back but the crash report), so the turn can be retried once
         on a respawned agent."""
         produced = False
-        async for event in process.turn(turn.prompt):
+        events = (
+            process.turn(turn.prompt, images=turn.images)
+            if turn.images
+            else process.turn(turn.prompt)
+        )
+        async for event in events:
             if (
                 retry
                 and not produced

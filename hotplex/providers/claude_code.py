@@ -17,7 +17,7 @@ import itertools
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from hotplex.config import ProviderSettings
 from hotplex.errors import AgentStartError, ProtocolError
 from hotplex.events import AgentEvent, agent_event
 from hotplex.interfaces import AgentProcess, Provider, ToolGate
+from hotplex.providers.claude_content import user_content
 from hotplex.providers.claude_events import ClaudeNormalizer
 from hotplex.tool_names import canonical_tool_name, is_agent_tool
 from hotplex.types import AgentStartSpec, ToolDecision, ToolRequest
@@ -267,7 +268,7 @@ class ClaudeAgentProcess(AgentProcess):
 
     # -- turns -------------------------------------------------------------------------
 
-    async def turn(self, prompt: str) -> AsyncIterator[AgentEvent]:
+    async def turn(self, prompt: str, *, images: Sequence[Path] = ()) -> AsyncIterator[AgentEvent]:
         if self._turn_running:
             raise ProtocolError("a turn is already running on this agent")
         self._turn_running = True
@@ -278,10 +279,15 @@ class ClaudeAgentProcess(AgentProcess):
                 async for event in self._crashed():
                     yield event
                 return
+            content = (
+                await asyncio.to_thread(user_content, prompt, images)
+                if images
+                else user_content(prompt)
+            )
             await self._write(
                 {
                     "type": "user",
-                    "message": {"role": "user", "content": [{"type": "text", "text": prompt}]},
+                    "message": {"role": "user", "content": content},
                     "parent_tool_use_id": None,
                     "session_id": "default",
                 }

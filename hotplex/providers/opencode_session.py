@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hotplex.agent_tools import Grant
@@ -120,7 +121,8 @@ class OpenCodeSession(PermissionAnswers):
             body["system"] = self._provider.settings.append_system_prompt
         return body
 
-    async def turn(self, prompt: str) -> AsyncIterator[AgentEvent]:
+    async def turn(self, prompt: str, *, images: Sequence[Path] = ()) -> AsyncIterator[AgentEvent]:
+        # ``images`` are not sent: the prompt names the files, which the agent can read
         if self._turn_running:
             raise ProtocolError("a turn is already running on this session")
         self._turn_running = True

@@ -80,6 +80,7 @@ __all__ = [
     "MessageMeta",
     "RecordedRequest",
     "Reply",
+    "image_blocks",
     "main",
     "plan_reply",
 ]
@@ -112,6 +113,11 @@ def _content_blocks(message: JSON) -> list[JSON]:
     if isinstance(content, list):
         return [block for block in content if isinstance(block, dict)]
     return []
+
+
+def image_blocks(message: JSON) -> list[JSON]:
+    """The ``image`` content blocks of a message."""
+    return [b for b in _content_blocks(message) if b.get("type") == "image"]
 
 
 def user_texts(message: JSON) -> list[str]:
@@ -495,7 +501,8 @@ class FakeAnthropic:
         self.app = self._make_app()
 
     def _make_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._record])
+        # requests carry base64 images (up to 5 MB each): more than aiohttp's 1 MiB default
+        app = web.Application(middlewares=[self._record], client_max_size=64 * 1024 * 1024)
         app.router.add_get("/", self._root)
         app.router.add_post(MESSAGES_PATH, self._messages)
         app.router.add_post(MESSAGES_PATH + "/count_tokens", self._count_tokens)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,8 @@ class FakeAgentProcess(AgentProcess):
         self.spec = spec
         self.gate = gate
         self.prompts: list[str] = []
+        #: the images of each turn, in order (an empty tuple for a turn without)
+        self.images: list[tuple[Path, ...]] = []
         self.controls: list[tuple[str, dict[str, Any]]] = []
         self._alive = True
         self._crashed = False
@@ -102,10 +104,11 @@ class FakeAgentProcess(AgentProcess):
     def alive(self) -> bool:
         return self._alive
 
-    async def turn(self, prompt: str) -> AsyncIterator[AgentEvent]:
+    async def turn(self, prompt: str, *, images: Sequence[Path] = ()) -> AsyncIterator[AgentEvent]:
         if not self._alive and not self._crashed:
             raise RuntimeError("fake agent is closed")
         self.prompts.append(prompt)
+        self.images.append(tuple(images))
         if not self._crashed:
             self._interrupted.clear()
         steps = [] if self._crashed else self.provider.next_turn(prompt)

@@ -1,6 +1,6 @@
-"""Core builds one agent-tool bridge when a plugin registers tools and hands it to the
-provider (the ``AGENT_TOOLS`` service, set before the provider's factory runs); without
-tools, there is none. The bridge opens no socket unless a provider asks for one."""
+"""Core builds one agent-tool bridge and hands it to the provider (the ``AGENT_TOOLS``
+service, set before the provider's factory runs): it serves core's ``send_file`` and every
+plugin's tools. The bridge opens no socket unless a provider asks for one."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ async def test_the_provider_factory_gets_the_bridge(tmp_path: Path) -> None:
     runtime, handed = runtime_for(tmp_path, tools=True)
     async with runtime:
         bridge = runtime.ctx.services.get(AGENT_TOOLS)
-        assert handed == [bridge] and list(bridge.tools) == ["echo"]
+        assert handed == [bridge] and sorted(bridge.tools) == ["echo", "send_file"]
         assert bridge.audit == runtime.emit  # refusals reach the sinks
         engine = runtime.ctx.services.get(ENGINE)
         await (await engine.execute("k", "hi")).collect(5)
@@ -71,9 +71,10 @@ async def test_core_providers_serve_the_bridge(tmp_path: Path, provider: str) ->
         assert engine.provider.agent_tools is runtime.ctx.services.get(AGENT_TOOLS)  # type: ignore[attr-defined]
 
 
-async def test_no_tools_no_bridge(tmp_path: Path) -> None:
+async def test_without_plugin_tools_the_bridge_serves_cores(tmp_path: Path) -> None:
     runtime, handed = runtime_for(tmp_path, tools=False)
     async with runtime:
         engine = runtime.ctx.services.get(ENGINE)
         await (await engine.execute("k", "hi")).collect(5)
-        assert runtime.ctx.services.find(AGENT_TOOLS) is None and handed == [None]
+        bridge = runtime.ctx.services.get(AGENT_TOOLS)
+        assert handed == [bridge] and list(bridge.tools) == ["send_file"]

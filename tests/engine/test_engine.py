@@ -293,6 +293,20 @@ async def test_prewarm_spare_is_taken_by_a_new_conversation(make_settings: Setti
     assert engine.live_processes == 0
 
 
+async def test_a_session_with_files_in_its_directory_keeps_it(make_settings: Settings) -> None:
+    provider = FakeProvider()
+    async with Engine(make_settings(prewarm=1), provider) as engine:
+        await wait_for(lambda: engine.spares.ready == 1)
+        work = await engine.work_dir("new", address="fake:w/D-U1")
+        (work / "attachments").mkdir(parents=True)
+        (work / "attachments" / "a.txt").write_text("for the agent")
+        await (await engine.execute("new", "hi", address="fake:w/D-U1")).collect(5)
+        session = engine.get(engine.session_id("new"))
+        assert session is not None and session.work_dir == work
+        assert provider.processes[-1].spec.work_dir == work  # a cold start, not the spare
+        assert provider.processes[0].prompts == []
+
+
 async def test_subscribers_get_live_events_and_slow_ones_are_dropped(
     make_settings: Settings,
 ) -> None:
