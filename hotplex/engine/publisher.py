@@ -39,3 +39,19 @@ class Publisher:
     async def audit(self, event: AuditEvent) -> None:
         if self._emit is not None:
             await self._emit(event)
+
+    async def post(
+        self, session: Session, event: AgentEvent, *, request_id: str | None
+    ) -> AgentEvent:
+        """Publish an event that belongs to no turn (``turn_id`` empty), e.g. a WAF-asked
+        prompt's ``permission_request``: to the sinks and the subscribers, in the stream's
+        order."""
+        async with session.publish_lock:
+            session.seq += 1
+            stamped = event.stamped(
+                session_id=session.session_id, turn_id="", seq=session.seq, request_id=request_id
+            )
+            if self._emit is not None:
+                await self._emit(stamped)
+            session.deliver(stamped)
+            return stamped
