@@ -192,8 +192,9 @@ async def test_switched_on_plugin_registers_every_kind(tmp_path: Path) -> None:
     assert "/extra/ping" in mounted_paths(runtime)
     async with runtime:
         assert "extra" in runtime.adapters
-        assert [t["name"] for t in runtime.tool_catalog()] == ["extra_tool"]
-        assert list(runtime.ctx.services.get(AGENT_TOOLS).tools) == ["extra_tool"]
+        # core's own tool (send_file) beside the plugin's
+        assert sorted(t["name"] for t in runtime.tool_catalog()) == ["extra_tool", "send_file"]
+        assert sorted(runtime.ctx.services.get(AGENT_TOOLS).tools) == ["extra_tool", "send_file"]
         assert {s.name for s in runtime.chat_commands.specs()} >= {"extraping"}
         assert "extra" in runtime.ctx.plugins.templates()
         assert "extra-check" in {c.name for _, c in runtime.ctx.plugins.doctor_checks()}
@@ -217,8 +218,9 @@ async def test_switched_off_plugin_mounts_starts_and_offers_nothing(
     assert "/extra/ping" not in mounted_paths(runtime)
     async with runtime:
         assert runtime.adapters == {}
-        assert runtime.tool_catalog() == []
-        assert runtime.ctx.services.find(AGENT_TOOLS) is None  # no bridge: nothing offered
+        # only core's own tool is offered, none of the plugin's
+        assert [t["name"] for t in runtime.tool_catalog()] == ["send_file"]
+        assert list(runtime.ctx.services.get(AGENT_TOOLS).tools) == ["send_file"]
         assert "extraping" not in {s.name for s in runtime.chat_commands.specs()}
         assert "extra" not in runtime.ctx.plugins.templates()
         assert "extra-check" not in {c.name for _, c in runtime.ctx.plugins.doctor_checks()}

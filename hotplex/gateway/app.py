@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from hotplex.gateway.adapter_routes import add_adapter_routes
 from hotplex.gateway.auth import protect
 from hotplex.gateway.routes import add_client_routes
 from hotplex.gateway.security import admin_guard
@@ -50,4 +51,5 @@ def build_app(runtime: Runtime) -> web.Application:
             else protect(settings, spec.auth, spec.handler)
         )
         app.router.add_route(spec.method, spec.path, handler, name=spec.name or None)
+    add_adapter_routes(app, runtime)
     return app
