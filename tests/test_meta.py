@@ -66,3 +66,9 @@ def test_every_module_imports_with_warnings_as_errors() -> None:
         check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_test_module_names_are_unique() -> None:
+    # tests are imported by basename (no packages): two test_x.py files collide at collection
+    names = [p.name for p in Path(__file__).parent.rglob("test_*.py")]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
