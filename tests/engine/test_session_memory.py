@@ -20,6 +20,8 @@ from hotplex.testing.fake_agent import write_wrapper
 from hotplex.testing.fakes import FakeProvider
 
 SESSIONS = 200
+#: Frames kept per allocation, so a failure names where the memory went.
+FRAMES = 12
 #: Measured 8.8 KB per session (Session, its worker task and queue, the fake agent, the
 #: work directory path); the bound leaves room for other Python versions.
 BYTES_PER_SESSION = 16_000
@@ -32,7 +34,7 @@ async def test_a_live_session_holds_little_and_no_finished_turn(
     async with Engine(settings, FakeProvider()) as engine:
         await (await engine.execute("warm", "hi")).collect(5)
         gc.collect()
-        tracemalloc.start()
+        tracemalloc.start(FRAMES)
         try:
             before = tracemalloc.take_snapshot()
             for i in range(SESSIONS):
@@ -46,7 +48,22 @@ async def test_a_live_session_holds_little_and_no_finished_turn(
         # events queue, two events and the prompt)
         assert sum(isinstance(o, Turn) for o in gc.get_objects()) == 0
         assert len(engine.sessions()) == SESSIONS + 1
-    assert grown / SESSIONS < BYTES_PER_SESSION, f"{grown / SESSIONS:.0f} B per session"
+    assert grown / SESSIONS < BYTES_PER_SESSION, (
+        f"{grown / SESSIONS:.0f} B per session; threads {threading.enumerate()}; "
+        f"largest growth:\n{growth_sites(before, after)}"
+    )
+
+
+def growth_sites(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, top: int = 8) -> str:
+    """The allocation sites that grew most between the snapshots, per session, each with
+    its call chain (innermost frame first), so a failure says what was kept."""
+    lines = []
+    for stat in after.compare_to(before, "traceback")[:top]:
+        chain = " <- ".join(
+            f"{Path(frame.filename).name}:{frame.lineno}" for frame in reversed(stat.traceback)
+        )
+        lines.append(f"  {stat.size_diff / SESSIONS:+.0f} B ({stat.count_diff:+d} blocks): {chain}")
+    return "\n".join(lines)
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.12+ watches children by pidfd")
