@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -110,11 +110,10 @@ class ChatBridge:
                 return str(getattr(section, "session_scope", "thread"))
         return "thread"
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
-        async def run() -> None:
-            await coro
-
-        task = asyncio.create_task(run(), name=name)
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        # the coroutine itself is the task: a task cancelled before its first step (the
+        # runtime left before the adapters started) closes it, so none is left unawaited
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
