@@ -413,9 +413,9 @@ def test_hotplex_register_agent_tools(tmp_path: Path) -> None:
 
     pm = core_pm(Plugin())
     rt = compose(settings_for(pm, tmp=tmp_path), pm)
-    assert rt.tool_catalog() == [
-        {"name": "echo", "description": "Echo text", "inputSchema": schema}
-    ]
+    catalog = rt.tool_catalog()
+    assert catalog[0] == {"name": "echo", "description": "Echo text", "inputSchema": schema}
+    assert [tool["name"] for tool in catalog] == ["echo", "send_file"]  # core's own tool
 
 
 def test_hotplex_register_templates() -> None:

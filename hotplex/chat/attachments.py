@@ -8,6 +8,10 @@ exclusively without following links) and returns the lines that name the files i
 prompt (template ``core/text/attachments.md.j2``), the images an agent can be shown (PNG,
 JPEG, GIF or WebP by content, within the API's limit) and a reply for each file that could
 not be taken. One file's failure never stops the others or the message.
+
+A message restored from storage after a crash (its attachments' ``download()`` raises
+``LookupError``) gets the files its first run saved: for each, the oldest file of its name
+(``name``, ``name-2``, ...) written since the message was received and not yet claimed.
 """
 
 from __future__ import annotations
@@ -129,6 +133,32 @@ async def _download(attachment: Attachment, settings: AttachmentSettings) -> byt
     return bytes(data)
 
 
+#: How much older than the message's ``received_at`` a saved file may look (file times are
+#: coarser than ``time.time()``).
+_CLOCK_SLACK = 2.0
+
+
+def _saved_before(folder: Path, name: str, since: float, claimed: set[Path]) -> Path | None:
+    """The file the first run of a restored message saved as ``name`` (see the module
+    docstring), or None."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = name, ""
+    found: list[tuple[float, int, Path]] = []
+    for number in range(1, 1000):
+        candidate = name if number == 1 else f"{stem}-{number}" + (f".{ext}" if ext else "")
+        path = folder / candidate
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            break  # names are taken in order: none past the first gap
+        if path.is_symlink() or not path.is_file() or path in claimed:
+            continue
+        if info.st_mtime >= since - _CLOCK_SLACK:
+            found.append((info.st_mtime, number, path))
+    return min(found)[2] if found else None
+
+
 def _mb(size: int) -> str:
     if size < 1024:
         return f"{size} bytes"
@@ -159,6 +189,7 @@ async def receive_attachments(
     saved: list[SavedFile] = []
     problems: list[str] = []
     total = 0
+    claimed: set[Path] = set()
     for index, attachment in enumerate(message.attachments):
         label = safe_name(attachment.name)
         if index >= settings.max_files:
@@ -170,11 +201,21 @@ async def receive_attachments(
                 f"{label}: too large ({_mb(announced)}; the limit is {_mb(settings.max_bytes)})."
             )
             continue
+        restored: Path | None = None
         try:
             data = await _download(attachment, settings)
         except TimeoutError:
             problems.append(f"{label}: the download took longer than {settings.timeout:g}s.")
             continue
+        except LookupError:  # restored from storage: what its first run saved, if anything
+            restored = await asyncio.to_thread(
+                _saved_before, folder, label, message.received_at, claimed
+            )
+            if restored is None:
+                problems.append(f"{label}: could not be fetched again after a restart.")
+                continue
+            data = await asyncio.to_thread(restored.read_bytes)
+            claimed.add(restored)
         except Exception as exc:
             log.info("downloading %s (%s) failed: %r", label, attachment.url or "", exc)
             problems.append(f"{label}: the download failed.")
@@ -191,7 +232,11 @@ async def receive_attachments(
             )
             continue
         try:
-            path = await asyncio.to_thread(_write_unique, folder, label, data)
+            path = (
+                restored
+                if restored is not None
+                else await asyncio.to_thread(_write_unique, folder, label, data)
+            )
         except OSError as exc:
             log.warning("saving %s into %s failed: %r", label, folder, exc)
             problems.append(f"{label}: could not be saved.")

@@ -3,7 +3,8 @@
 :meth:`ChatBridge.handle` takes what an adapter's ``deliver`` gets and runs it through::
 
     inbound log and dedup (100) -> access (200) -> WAF (300) -> busy (400)   the middleware chain
-    -> chat commands -> session key by the platform's scope -> engine.execute -> Renderer
+    -> chat commands -> session key by the platform's scope
+    -> attachments (saved into the session's work directory) -> engine.execute -> Renderer
 
 ``ctx.reply`` (a refusal, a command's answer, "busy") is sent to the conversation through
 the adapter's ``MessageOperations``. ``handle`` returns once the message's fate is known:
@@ -21,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from hotplex.chat.attachments import Received, receive_attachments
 from hotplex.chat.pacer import Pacer
 from hotplex.chat.render import Renderer
 from hotplex.chat.scope import conversation_key, default_access
@@ -110,11 +113,10 @@ class ChatBridge:
                 return str(getattr(section, "session_scope", "thread"))
         return "thread"
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> asyncio.Task[None]:
-        async def run() -> None:
-            await coro
-
-        task = asyncio.create_task(run(), name=name)
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        # the coroutine itself is the task: a task cancelled before its first step (the
+        # runtime left before the adapters started) closes it, so none is left unawaited
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -166,15 +168,22 @@ class ChatBridge:
                 ctx.reply = answer
                 ctx.facts["answered"] = True
                 return
+            prompt, images = ctx.message.text, tuple[Path, ...]()
+            if ctx.message.attachments:
+                received = await self._receive(
+                    adapter, ctx.message, key, replay=replay, render=render
+                )
+                prompt, images = received.prompt(ctx.message.text), received.images
             try:
                 turn = await engine.execute(
                     key,
-                    ctx.message.text,
+                    prompt,
                     address=ctx.message.address,
                     user=ctx.message.user,
                     inbound=ctx.message,
                     request_id=ctx.facts.get("request_id"),
                     policy=ctx.facts.get("unattended"),
+                    images=images,
                 )
             except SessionBusyError as exc:
                 ctx.reply = str(exc)
@@ -252,6 +261,29 @@ class ChatBridge:
         if reply and answer:
             await self.reply(adapter.operations, message.address, reply)
         return Handled(outcome, key, reply=reply)
+
+    async def _receive(
+        self,
+        adapter: ChatAdapter,
+        message: IncomingMessage,
+        key: str,
+        *,
+        replay: bool,
+        render: bool,
+    ) -> Received:
+        """Save ``message``'s attachments into the session's work directory; each file not
+        taken is told in the conversation (not again on a replay, nor without rendering)."""
+        engine = self._engine()
+        work_dir = await engine.work_dir(key, address=message.address, user=message.user)
+        received = await receive_attachments(
+            message,
+            work_dir,
+            self._ctx.settings.chat.attachments,
+            templates=self._ctx.services.find(TEMPLATES),
+        )
+        if received.problems and render and not replay:
+            await self.reply(adapter.operations, message.address, "\n".join(received.problems))
+        return received
 
     async def reply(self, operations: MessageOperations, address: str, text: str) -> None:
         """Send ``text`` (core's own words, escaped) to a conversation; a failure is logged."""

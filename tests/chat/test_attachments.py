@@ -4,16 +4,21 @@ and named in the prompt the agent receives."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from hotplex.chat.attachments import Received, receive_attachments, safe_name
+from hotplex.agent_tools import AGENT_TOOLS
+from hotplex.chat.attachments import receive_attachments, safe_name
 from hotplex.chat.scope import conversation_key
 from hotplex.config.chat import AttachmentSettings
+from hotplex.services import STORAGE
+from hotplex.testing.fakes import FakeChatAdapter
 from hotplex.testing.running import RunningHotPlex
-from hotplex.types import Attachment, IncomingMessage
+from hotplex.testing.running import running_hotplex as start_hotplex
+from hotplex.types import Attachment, ChatCapabilities, IncomingMessage
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -200,45 +205,26 @@ async def test_too_many_files_and_switched_off(tmp_path: Path) -> None:
     assert not (tmp_path / "off").exists() and off.problems
 
 
-# -- through a running HotPlex (the wiring the dispatcher does, here in the test) ---------
+# -- through a running HotPlex: the dispatcher receives them before the turn ------------
 
 
-async def deliver(hp: RunningHotPlex, incoming: IncomingMessage) -> Received:
-    """What the dispatcher does with a message's attachments before ``execute``."""
-    key = conversation_key(incoming, "thread")
-    work_dir = await hp.engine.work_dir(key, address=incoming.address, user=incoming.user)
-    received = await receive_attachments(
-        incoming, work_dir, hp.runtime.ctx.settings.chat.attachments
-    )
-    for problem in received.problems:
-        await hp.ops.send(incoming.address, problem)
-    turn = await hp.engine.execute(
-        key,
-        received.prompt(incoming.text),
-        address=incoming.address,
-        user=incoming.user,
-        images=received.images,
-    )
-    async for event in turn:
-        if event.type == "done":
-            break
-    return received
+def answered(hp: RunningHotPlex, text: str) -> Callable[[], bool]:
+    return lambda: any(text in shown for shown in hp.ops.texts())
 
 
 async def test_an_attachment_reaches_the_agents_work_directory_and_prompt(
     running_hotplex: Callable[..., Awaitable[RunningHotPlex]],
 ) -> None:
     hp = await running_hotplex(config={"chat": {"attachments": {"max_bytes": 100}}})
-    incoming = hp.adapter.message(
+    incoming = await hp.adapter.dm(
         "summarise this",
-        direct=True,
         attachments=(
             attachment("../notes.txt", b"line one"),
             attachment("big", b"x" * 101),
             attachment("p.png", PNG[:40]),
         ),
     )
-    await deliver(hp, incoming)
+    await hp.ops.wait_for(answered(hp, "echo: summarise this"))
     process = hp.provider.processes[0]
     saved = process.spec.work_dir / "attachments" / "notes.txt"
     assert saved.read_bytes() == b"line one"
@@ -250,3 +236,60 @@ async def test_an_attachment_reaches_the_agents_work_directory_and_prompt(
     assert not (process.spec.work_dir / "attachments" / "big").exists()
     sent = [call for call in hp.ops.calls if call[0] == "send"]
     assert sent[0][1:3] == (incoming.address, "big: too large (101 bytes; the limit is 100 bytes).")
+
+
+async def test_a_file_sent_in_chat_reaches_the_agent_and_the_agent_sends_one_back(
+    running_hotplex: Callable[..., Awaitable[RunningHotPlex]],
+) -> None:
+    hp = await running_hotplex(capabilities=ChatCapabilities(files=True))
+    incoming = await hp.adapter.dm(
+        "what is in it?", attachments=(attachment("data.csv", b"a,b\n1,2"),)
+    )
+    await hp.ops.wait_for(answered(hp, "echo: what is in it?"))
+    process = hp.provider.processes[0]
+    saved = process.spec.work_dir / "attachments" / "data.csv"
+    assert saved.read_bytes() == b"a,b\n1,2"
+    assert process.prompts == ["what is in it?\n\n[Attached file: attachments/data.csv (7 bytes)]"]
+    assert [c[2] for c in hp.ops.calls if c[0] == "send" and not c[2].startswith("echo: ")] == []
+    session_id = hp.engine.session_id(conversation_key(incoming, "thread"))
+    tools = hp.runtime.ctx.services.get(AGENT_TOOLS)
+    result = await tools.call(
+        {"name": "send_file", "arguments": {"path": "attachments/data.csv", "title": "Back"}},
+        session=session_id,
+    )
+    assert result["isError"] is False, result
+    uploads = [c[1:4] for c in hp.ops.calls if c[0] == "upload_file"]
+    assert uploads == [(incoming.address, str(saved.resolve()), "Back")]
+
+
+async def test_a_replayed_message_gets_the_files_its_first_run_saved(tmp_path: Path) -> None:
+    adapter = FakeChatAdapter()
+    incoming = adapter.message(
+        "read it", direct=True, attachments=(attachment("notes.txt", b"first run"),)
+    )
+    key = conversation_key(incoming, "thread")
+    async with start_hotplex(tmp_path, adapter=adapter) as hp:
+        work_dir = await hp.engine.work_dir(key, address=incoming.address, user=incoming.user)
+        (work_dir / "attachments").mkdir(parents=True)
+        old = work_dir / "attachments" / "notes.txt"
+        old.write_bytes(b"an earlier message's")  # same name, before this message came
+        os.utime(old, (incoming.received_at - 60, incoming.received_at - 60))
+        storage = hp.runtime.ctx.services.get(STORAGE)
+        assert await storage.record_inbound(incoming)  # received
+        first = await receive_attachments(incoming, work_dir, AttachmentSettings())
+        assert "attachments/notes-2.txt" in first.prompt_suffix  # saved; then the crash
+    adapter = FakeChatAdapter()
+    async with start_hotplex(tmp_path, adapter=adapter) as hp:
+        assert await hp.runtime.replay_inbound() == 1  # restored: its download raises
+        await hp.ops.wait_for(answered(hp, "echo: read it"))
+        process = hp.provider.processes[0]
+        assert process.prompts == ["read it\n\n[Attached file: attachments/notes-2.txt (9 bytes)]"]
+        assert (process.spec.work_dir / "attachments" / "notes-2.txt").read_bytes() == (
+            b"first run"
+        )
+        assert sorted(p.name for p in (process.spec.work_dir / "attachments").iterdir()) == [
+            "notes-2.txt",
+            "notes.txt",
+        ]
+        sent = [c[2] for c in hp.ops.calls if c[0] == "send"]
+        assert [text for text in sent if not text.startswith("echo: ")] == []  # no problems

@@ -4,12 +4,13 @@ like the daemon) to rendered answers."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from hotplex.chat import CHAT_BRIDGE
+from hotplex.chat import CHAT_BRIDGE, ChatBridge
 from hotplex.services import STORAGE
 from hotplex.testing.fakes import FakeChatAdapter, FakeProvider, ToolCall
 from hotplex.testing.running import RunningHotPlex
@@ -158,3 +159,16 @@ async def test_without_rendering_the_caller_gets_the_turn_and_the_answers(
     events = await started.turn.collect(5)
     assert "echo: streamed by the caller" in [e.data.get("text") for e in events]
     assert hp.ops.calls == []  # nothing went through the adapter
+
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # "coroutine ... was never awaited"
+async def test_a_bridge_closed_before_its_tasks_run_leaves_no_coroutine_unawaited(
+    running_hotplex: Start,
+) -> None:
+    hp = await running_hotplex()
+    bridge = ChatBridge(hp.runtime.ctx, hp.runtime)
+    bridge.start()  # the start-up rendering of recovered turns, not begun yet
+    await bridge.aclose()  # left before that task had a step (as before adapters start)
+    del bridge
+    gc.collect()  # an unawaited coroutine warns when collected: an error here
