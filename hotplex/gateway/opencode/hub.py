@@ -17,12 +17,13 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from hotplex.aio import cancel_and_wait
 from hotplex.engine import Turn
+from hotplex.events import AgentEvent
 from hotplex.gateway.clients import Caller, Gateway, Target
 from hotplex.gateway.follow import read_events
 from hotplex.gateway.frames import GatewayError
@@ -177,20 +178,67 @@ class Hub:
 
     async def prompt(self, caller: Caller, session: CompatSession, text: str) -> asyncio.Task[JSON]:
         """Start a turn; the task ends with the assistant's ``{info, parts}`` and goes on
-        when the caller goes away (the turn is the engine's, the relay is the hub's)."""
-        turn = await self.gateway.execute(session.caller, session.id, text, None)
-        if turn is None:  # a chat command (/reset, ...) answered; no turn to translate
-            raise GatewayError(
-                "answered", "That was a chat command; it ran, with no turn.", status=400
-            )
+        when the caller goes away (the turn is the engine's, the relay is the hub's).
+
+        This returns once the turn has started, or as soon as the WAF asks about the prompt:
+        the ask goes to ``/event`` as a permission (``permission.updated`` and
+        ``permission.asked``), and the task waits for its decision. A prompt refused at once
+        raises here; one refused after an ask ends the task with the error, also sent to
+        ``/event`` as ``session.error``."""
         translator = TurnTranslator(session.id, text, model=self.model, directory=session.directory)
+        asked, started = asyncio.Event(), asyncio.Event()
+
+        def on_event(event: AgentEvent) -> None:  # the WAF's prompt ask and its decision
+            if event.type in ("permission_request", "permission_decision"):
+                self.broadcast(session.owner, translator.feed(event))
+                asked.set()
+
+        task = asyncio.create_task(
+            self._run(session, text, translator, on_event=on_event, asked=asked, started=started),
+            name=f"oc:{session.id}",
+        )
+        self._relays.add(task)
+        task.add_done_callback(_settled(self._relays))
+        # not cancelled with the caller: a request that goes away leaves the turn running
+        await _first(task, asked, started)
+        if task.done() and not asked.is_set():
+            task.result()  # a prompt refused (or a chat command answered) at once raises
+        return task
+
+    async def _run(
+        self,
+        session: CompatSession,
+        text: str,
+        translator: TurnTranslator,
+        *,
+        on_event: Callable[[AgentEvent], None],
+        asked: asyncio.Event,
+        started: asyncio.Event,
+    ) -> JSON:
+        try:
+            turn = await self.gateway.execute(
+                session.caller, session.id, text, None, on_event=on_event
+            )
+            if turn is None:  # a chat command (/reset, ...) answered; no turn to translate
+                raise GatewayError(
+                    "answered", "That was a chat command; it ran, with no turn.", status=400
+                )
+        except GatewayError as error:
+            if asked.is_set():  # the caller has been told the prompt waits: tell it the end
+                failure = {
+                    "name": "UnknownError",
+                    "data": {"message": error.message, "code": error.code},
+                }
+                self.broadcast(
+                    session.owner,
+                    [oc_event("session.error", {"sessionID": session.id, "error": failure})],
+                )
+            raise
         session.running += 1
         session.updated = now_ms()
         self.broadcast(session.owner, translator.start())
-        task = asyncio.create_task(self._relay(session, turn, translator), name=f"oc:{session.id}")
-        self._relays.add(task)
-        task.add_done_callback(self._relays.discard)
-        return task
+        started.set()
+        return await self._relay(session, turn, translator)
 
     async def _relay(self, session: CompatSession, turn: Turn, translator: TurnTranslator) -> JSON:
         try:
@@ -249,3 +297,26 @@ class Hub:
             await cancel_and_wait(task)
         for listener in list(self.listeners):
             listener.offer(None)
+
+
+def _settled(tasks: set[asyncio.Task[JSON]]) -> Callable[[asyncio.Task[JSON]], None]:
+    """A done callback: forget the task and take its outcome (a refusal after an ask is
+    reported on ``/event``; nobody need await it)."""
+
+    def done(task: asyncio.Task[JSON]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    return done
+
+
+async def _first(task: asyncio.Task[JSON], *events: asyncio.Event) -> None:
+    """Wait until the task ends or one of the events is set (the task is not cancelled
+    when the waiter is)."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait({task, *waiters}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -7,7 +7,9 @@ the events arrive: ``text_delta``/``text`` make text parts, ``thinking`` reasoni
 (``session.status`` idle, then ``session.idle``). A permission request becomes
 ``permission.updated`` (the shape of the SDK's ``Permission``) and ``permission.asked``
 (the shape OpenCode 1.18 servers send); its decision ``permission.replied`` with both
-spellings of its fields.
+spellings of its fields. A prompt the WAF asks about is such a permission too (``permission``
+``"prompt"``, its pattern the prompt, ``metadata.kind`` ``"prompt"``), sent before the turn
+starts.
 """
 
 from __future__ import annotations
@@ -201,8 +203,12 @@ class TurnTranslator:
 
     def _on_permission_request(self, data: JSON) -> list[JSON]:
         tool = str(data["tool"])
-        pattern = _summary(tool, data["input"])
         metadata: JSON = {"input": data["input"]}
+        if data.get("kind") == "prompt":  # the WAF asks about the prompt itself
+            pattern = str(data["input"].get("text", ""))[:200] or tool
+            metadata["kind"] = "prompt"
+        else:
+            pattern = _summary(tool, data["input"])
         if data.get("reason"):
             metadata["reason"] = data["reason"]
         permission_id = str(data["permission_id"])
