@@ -46,6 +46,29 @@ def texts(events: list[dict[str, Any]]) -> list[str]:
     return [p["text"] for p in parts if p["type"] == "text" and p.get("time", {}).get("end")]
 
 
+async def message_decided(
+    h: Harness, stream: aiohttp.ClientResponse, sid: str, decision: str
+) -> aiohttp.ClientResponse:
+    """POST the asked prompt to the synchronous ``message`` route, answer its permission
+    with ``decision`` through the legacy reply route, and return the route's response."""
+    sending = asyncio.create_task(
+        h.client.post(f"/opencode/session/{sid}/message", headers=auth("alice"), json=body(ASKED))
+    )
+    try:
+        asked = (await until(stream, "permission.asked"))[-1]["properties"]
+        assert not sending.done()  # it waits for the decision
+        async with h.client.post(
+            f"/opencode/session/{sid}/permissions/{asked['id']}",
+            headers=auth("alice"),
+            json={"response": decision},
+        ) as response:
+            assert response.status == 200
+        async with asyncio.timeout(PROMPTLY):
+            return await sending
+    finally:
+        sending.cancel()
+
+
 async def test_an_asked_prompt_async_is_a_permission_at_once_and_runs_when_allowed(
     gateway: HarnessFactory,
 ) -> None:
@@ -103,24 +126,7 @@ async def test_an_asked_message_is_refused_when_rejected(gateway: HarnessFactory
         sid = await create(h)
         async with h.client.get("/opencode/event", headers=auth("alice")) as stream:
             await until(stream, "server.connected")
-            sending = asyncio.create_task(
-                h.client.post(
-                    f"/opencode/session/{sid}/message", headers=auth("alice"), json=body(ASKED)
-                )
-            )
-            try:
-                asked = (await until(stream, "permission.asked"))[-1]["properties"]
-                assert not sending.done()  # it waits for the decision
-                async with h.client.post(
-                    f"/opencode/session/{sid}/permissions/{asked['id']}",
-                    headers=auth("alice"),
-                    json={"response": "reject"},
-                ) as response:
-                    assert response.status == 200
-                async with asyncio.timeout(PROMPTLY):
-                    response = await sending
-            finally:
-                sending.cancel()
+            response = await message_decided(h, stream, sid, "reject")
             async with response:
                 assert response.status == 403
                 refusal = await response.json()
@@ -146,23 +152,7 @@ async def test_an_asked_message_allowed_answers_the_turn_and_a_rejected_async_on
         sid = await create(h)
         async with h.client.get("/opencode/event", headers=auth("alice")) as stream:
             await until(stream, "server.connected")
-            sending = asyncio.create_task(
-                h.client.post(
-                    f"/opencode/session/{sid}/message", headers=auth("alice"), json=body(ASKED)
-                )
-            )
-            try:
-                asked = (await until(stream, "permission.asked"))[-1]["properties"]
-                async with h.client.post(
-                    f"/opencode/session/{sid}/permissions/{asked['id']}",
-                    headers=auth("alice"),
-                    json={"response": "once"},
-                ) as response:
-                    assert response.status == 200
-                async with asyncio.timeout(PROMPTLY):
-                    response = await sending
-            finally:
-                sending.cancel()
+            response = await message_decided(h, stream, sid, "once")
             async with response:
                 assert response.status == 200
                 answer = await response.json()
