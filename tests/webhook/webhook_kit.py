@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from hotplex.gateway import RUNTIME_KEY
+from hotplex.testing.fakes import FakeProvider
 from hotplex.testing.running import RunningHotPlex, running_hotplex
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 24).decode()
@@ -27,13 +28,18 @@ def subscription(url: str, **fields: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def webhook_hotplex(
-    tmp_path: Path, webhook: Mapping[str, Any], **config: Any
+    tmp_path: Path,
+    webhook: Mapping[str, Any],
+    *,
+    provider: FakeProvider | None = None,
+    **config: Any,
 ) -> AsyncIterator[RunningHotPlex]:
     """A running HotPlex (fake agent, fake chat) with ``plugins.webhook`` = ``webhook``."""
     async with running_hotplex(
         tmp_path,
         config={"plugins": {"webhook": dict(webhook)}, **config},
         plugins=[("webhook", webhook_plugin)],
+        provider=provider,
     ) as hp:
         yield hp
 
