@@ -64,6 +64,10 @@ class WebhookReceiver:
         self.path = path
         self.received: list[Received] = []
         self.elsewhere_hits = 0
+        #: requests that arrived (counted before a scripted delay: one in flight counts)
+        self.arrived = 0
+        #: the webhook-id of each request as it arrived, in order
+        self.arrivals: list[str] = []
         self._script: deque[Reply] = deque()
         self._changed = asyncio.Event()
         self._runner: Any = None
@@ -116,6 +120,9 @@ class WebhookReceiver:
     async def _handle(self, request: Any) -> Any:
         from aiohttp import web
 
+        self.arrived += 1
+        self.arrivals.append(request.headers.get("webhook-id", ""))
+        self._changed.set()
         body = await request.read()
         headers = {k.lower(): v for k, v in request.headers.items()}
         error = self._verify(body, headers)

@@ -97,6 +97,7 @@ async def test_a_standard_trigger_verifies_with_the_reference_signature(tmp_path
         )
         assert response.status == 200, await response.text()
         assert (await response.json())["answer"] == "echo: Alert disk full"
+        await hp.ops.wait_for(lambda: hp.ops.texts(TARGET) == ["echo: Alert disk full"])
 
 
 async def test_a_bad_signature_gets_401_and_nothing_runs(tmp_path: Path) -> None:
