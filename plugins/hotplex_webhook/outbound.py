@@ -117,13 +117,13 @@ class Outbound:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Outbound:
+        for name, reason in (await self._load_disabled()).items():
+            if name in self.health:
+                self.health[name].disabled = reason
         connector = aiohttp.TCPConnector(
             resolver=GuardedResolver(allow_private=self.allow_private), limit=0
         )
         self._http = aiohttp.ClientSession(connector=connector, trust_env=False)
-        for name, reason in (await self._load_disabled()).items():
-            if name in self.health:
-                self.health[name].disabled = reason
         self._tasks = [
             asyncio.create_task(self._run(sub), name=f"webhook:{sub.name}")
             for sub in self.subscriptions.values()
