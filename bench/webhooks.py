@@ -31,7 +31,8 @@ from typing import Any
 
 from _report import BenchError, Verdict, progress
 from hotplex_webhook.config import Subscription
-from hotplex_webhook.outbound import MIGRATIONS, Outbound
+from hotplex_webhook.outbound import Outbound
+from hotplex_webhook.store import MIGRATIONS
 
 from hotplex.events import AgentEvent
 from hotplex.outbox import OutboxFilter

@@ -12,7 +12,13 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from hotplex.address import Address
 from hotplex.config import Duration, PluginSettings, UnattendedPolicy
 
-__all__ = ["InboundTrigger", "Subscription", "WebhookSettings", "check_secret"]
+__all__ = [
+    "InboundTrigger",
+    "Subscription",
+    "WebhookSettings",
+    "check_secret",
+    "consumer_name",
+]
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
@@ -28,6 +34,11 @@ DEFAULT_SCHEDULE: tuple[float, ...] = (
     72000.0,
     86400.0,
 )
+
+
+def consumer_name(subscription: str) -> str:
+    """The subscription's consumer of core's outbox."""
+    return f"webhook:{subscription}"
 
 
 def check_secret(value: SecretStr) -> SecretStr:

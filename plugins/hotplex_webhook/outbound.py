@@ -23,17 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from sqlalchemy import Column, Connection, Float, MetaData, String, Table, Text, delete, select
+from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, select
 
 from hotplex.aio import cancel_and_wait
 from hotplex.outbox import Outbox, OutboxRow
-from hotplex.records import Migration
 from hotplex.storage.sql import SqlStorage
 from hotplex_webhook.attempt import Result, attempt, next_delay
-from hotplex_webhook.config import Subscription
+from hotplex_webhook.config import Subscription, consumer_name
 from hotplex_webhook.guard import GuardedResolver
 
-__all__ = ["MIGRATIONS", "Health", "Outbound", "consumer_name"]
+__all__ = ["Health", "Outbound", "disabled_table"]
 
 log = logging.getLogger(__name__)
 
@@ -50,24 +49,6 @@ disabled_table = Table(
     Column("reason", Text, nullable=False),
     Column("disabled_at", Float, nullable=False),
 )
-
-
-def _v1(conn: Connection) -> None:
-    md = MetaData()
-    Table(
-        "webhook_disabled",
-        md,
-        Column("name", String, primary_key=True),
-        Column("reason", Text, nullable=False),
-        Column("disabled_at", Float, nullable=False),
-    ).create(conn)
-
-
-MIGRATIONS = [Migration("webhook", 1, "webhook_disabled", _v1)]
-
-
-def consumer_name(subscription: str) -> str:
-    return f"webhook:{subscription}"
 
 
 @dataclass
@@ -220,14 +201,16 @@ class Outbound:
     # -- disabling and redelivery ----------------------------------------------------------
 
     async def disable(self, name: str, reason: str) -> None:
-        """Stop delivering to ``name``; its pending rows become dead letters."""
-        self.health[name].disabled = reason
+        """Stop delivering to ``name``; its pending rows become dead letters. Called by the
+        subscription's own worker, so nothing of it is claimed meanwhile; it shows as
+        disabled once its rows are dead letters."""
         async with self.storage.write() as conn:
             await conn.execute(delete(disabled_table).where(disabled_table.c.name == name))
             await conn.execute(
                 disabled_table.insert().values(name=name, reason=reason, disabled_at=time.time())
             )
         count = await self.outbox.give_up(consumer_name(name), f"endpoint disabled: {reason}")
+        self.health[name].disabled = reason
         log.warning("webhook %s disabled (%s); %d deliveries dead-lettered", name, reason, count)
 
     async def redeliver(self, name: str, ids: Sequence[int] | None = None) -> int:

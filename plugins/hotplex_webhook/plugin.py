@@ -4,21 +4,21 @@ Registers the ``plugins.webhook`` section, an outbox consumer per subscription, 
 migration (``webhook_disabled``), the start-up resource that runs the delivery workers and
 the triggers, the routes ``POST /hooks/v1/{name}`` and ``/admin/v1/webhooks/...`` and the
 CLI group ``hotplex webhook``. docs/webhooks.md describes it.
+
+Nothing heavy is imported here (no aiohttp, no SQLAlchemy): the hooks run for every CLI
+command; the parts that need them are imported when they run.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from aiohttp import web
 
 from hotplex import hookimpl
 from hotplex.context import PluginContext
 from hotplex.errors import ConfigError
-from hotplex.gateway import RUNTIME_KEY
-from hotplex.outbox import OUTBOX
 from hotplex.records import (
     CommandSpec,
     ConfigSection,
@@ -28,16 +28,23 @@ from hotplex.records import (
     ResourceSpec,
     RouteSpec,
 )
-from hotplex.services import STORAGE
-from hotplex_webhook.admin import WEBHOOKS, Webhooks, admin_routes, webhook_cli
-from hotplex_webhook.config import InboundTrigger, Subscription, WebhookSettings
-from hotplex_webhook.guard import BlockedAddressError, check_host
-from hotplex_webhook.inbound import Inbound
-from hotplex_webhook.outbound import MIGRATIONS, Outbound, consumer_name
+from hotplex_webhook.config import InboundTrigger, Subscription, WebhookSettings, consumer_name
+from hotplex_webhook.store import MIGRATIONS
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = ["InboundTrigger", "Subscription", "WebhookSettings", "manifest"]
 
 manifest = PluginManifest(name="webhook", description="Outbound webhooks and inbound triggers")
+
+#: The admin routes (method, path), served by :mod:`hotplex_webhook.admin`.
+ADMIN_ROUTES = (
+    ("GET", "/admin/v1/webhooks"),
+    ("GET", "/admin/v1/webhooks/dead"),
+    ("POST", "/admin/v1/webhooks/{name}/redeliver"),
+    ("POST", "/admin/v1/webhooks/{name}/test"),
+)
 
 
 def settings_of(ctx: PluginContext) -> WebhookSettings:
@@ -51,6 +58,8 @@ def consumers(ctx: PluginContext) -> Mapping[str, Collection[str]]:
 
 def check_urls(settings: WebhookSettings) -> None:
     """A literal private address is refused at start (names are checked at connect)."""
+    from hotplex_webhook.guard import BlockedAddressError, check_host
+
     for index, sub in enumerate(settings.subscriptions):
         try:
             check_host(urlsplit(sub.url).hostname or "", allow_private=settings.allow_private_urls)
@@ -64,7 +73,12 @@ def check_urls(settings: WebhookSettings) -> None:
 @asynccontextmanager
 async def run_webhooks(ctx: PluginContext) -> AsyncIterator[None]:
     """The delivery workers and the triggers, published as service ``WEBHOOKS``."""
+    from hotplex.outbox import OUTBOX
+    from hotplex.services import STORAGE
     from hotplex.storage.sql import SqlStorage
+    from hotplex_webhook.admin import WEBHOOKS, Webhooks
+    from hotplex_webhook.inbound import Inbound
+    from hotplex_webhook.outbound import Outbound
 
     settings = settings_of(ctx)
     check_urls(settings)
@@ -100,11 +114,25 @@ async def run_webhooks(ctx: PluginContext) -> AsyncIterator[None]:
             ctx.services.remove(WEBHOOKS)
 
 
-async def _hook(request: web.Request) -> web.Response:
+async def _trigger(request: web.Request) -> web.Response:
+    from aiohttp import web
+
+    from hotplex.gateway import RUNTIME_KEY
+    from hotplex_webhook.admin import WEBHOOKS
+
     hooks = request.app[RUNTIME_KEY].ctx.services.find(WEBHOOKS)
     if hooks is None:
         return web.json_response({"error": "the webhook plugin is not running"}, status=503)
     return await hooks.inbound.handle(request)
+
+
+def _admin(index: int) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        from hotplex_webhook.admin import ADMIN_HANDLERS
+
+        return await ADMIN_HANDLERS[index][2](request)
+
+    return handler
 
 
 @hookimpl
@@ -129,10 +157,16 @@ def hotplex_startup() -> list[ResourceSpec]:
 
 @hookimpl
 def hotplex_register_routes() -> list[RouteSpec]:
-    trigger = RouteSpec("POST", "/hooks/v1/{name}", _hook, name="webhook-trigger", auth="none")
-    return [trigger, *admin_routes()]
+    trigger = RouteSpec("POST", "/hooks/v1/{name}", _trigger, name="webhook-trigger", auth="none")
+    admin = [
+        RouteSpec(method, path, _admin(index), auth="admin")
+        for index, (method, path) in enumerate(ADMIN_ROUTES)
+    ]
+    return [trigger, *admin]
 
 
 @hookimpl
 def hotplex_register_commands() -> list[CommandSpec]:
+    from hotplex_webhook.cli import webhook_cli
+
     return [CommandSpec(webhook_cli)]

@@ -186,3 +186,10 @@ def test_config_checks() -> None:
         settings(inbound=[{**trigger, "deliver_to": "not an address"}])
     with pytest.raises(ValidationError, match="trigger name"):
         settings(inbound=[{**trigger, "name": "Bad Name"}])
+
+
+def test_the_lazy_admin_routes_match_their_handlers() -> None:
+    from hotplex_webhook.admin import ADMIN_HANDLERS
+    from hotplex_webhook.plugin import ADMIN_ROUTES
+
+    assert [(m, p) for m, p, _ in ADMIN_HANDLERS] == list(ADMIN_ROUTES)
