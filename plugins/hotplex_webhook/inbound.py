@@ -22,7 +22,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -159,6 +159,36 @@ class Inbound:
             return web.json_response({"error": "the prompt is empty"}, status=422)
         return await self.run(trigger, delivery_id, prompt)
 
+    async def replay(self, message: IncomingMessage) -> None:
+        """Run a stored trigger message a crash left unfinished (recorded, its turn never
+        accepted) once more; its answer goes to ``deliver_to`` (the runtime's replayer of
+        the ``webhook`` platform, called at start-up)."""
+        name = message.address.rpartition("/")[2]
+        trigger = self.triggers.get(name)
+        if trigger is None:
+            log.warning(
+                "a stored message of the trigger %r, no longer configured, is dropped", name
+            )
+            return
+        bridge = self.ctx.services.get(CHAT_BRIDGE)
+        handled = await bridge.handle(
+            self.adapter,
+            message,
+            replay=True,
+            render=False,
+            facts={"unattended": trigger.policy},
+        )
+        if handled.turn is not None:
+            self._spawn(self._finish(trigger, handled.turn), trigger.name)
+
+    def _spawn(
+        self, coro: Coroutine[Any, Any, tuple[str, str]], name: str
+    ) -> asyncio.Task[tuple[str, str]]:
+        task = asyncio.create_task(coro, name=f"webhook-run:{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     async def run(self, trigger: InboundTrigger, delivery_id: str, prompt: str) -> web.Response:
         bridge = self.ctx.services.get(CHAT_BRIDGE)
         message = IncomingMessage(
@@ -183,9 +213,7 @@ class Inbound:
                 status=code,
             )
         turn = handled.turn
-        task = asyncio.create_task(self._finish(trigger, turn), name=f"webhook-run:{trigger.name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = self._spawn(self._finish(trigger, turn), trigger.name)
         try:
             status, answer = await asyncio.wait_for(asyncio.shield(task), self.answer_within)
         except TimeoutError:

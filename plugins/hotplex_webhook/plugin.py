@@ -74,10 +74,11 @@ def check_urls(settings: WebhookSettings) -> None:
 async def run_webhooks(ctx: PluginContext) -> AsyncIterator[None]:
     """The delivery workers and the triggers, published as service ``WEBHOOKS``."""
     from hotplex.outbox import OUTBOX
+    from hotplex.runtime import RUNTIME
     from hotplex.services import STORAGE
     from hotplex.storage.sql import SqlStorage
     from hotplex_webhook.admin import WEBHOOKS, Webhooks
-    from hotplex_webhook.inbound import Inbound
+    from hotplex_webhook.inbound import PLATFORM, Inbound
     from hotplex_webhook.outbound import Outbound
 
     settings = settings_of(ctx)
@@ -107,6 +108,9 @@ async def run_webhooks(ctx: PluginContext) -> AsyncIterator[None]:
             answer_within=settings.answer_within,
         )
         stack.push_async_callback(inbound.aclose)
+        runtime = ctx.services.find(RUNTIME)
+        if runtime is not None:  # stored, unfinished trigger messages run again at start-up
+            runtime.replayers[PLATFORM] = inbound.replay
         ctx.services.set(WEBHOOKS, Webhooks(outbound, inbound))
         try:
             yield

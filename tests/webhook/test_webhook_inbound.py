@@ -20,7 +20,9 @@ from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 from webhook_kit import GITHUB_SECRET, SECRET, routes_client, webhook_hotplex
 
+from hotplex.services import STORAGE
 from hotplex.testing.fakes import FakeProvider
+from hotplex.types import IncomingMessage
 from hotplex.testing.running import RunningHotPlex
 
 TARGET = "fake:w/C-builds"
@@ -172,3 +174,27 @@ async def test_a_slow_run_answers_202_and_delivers_later(tmp_path: Path) -> None
         assert (await response.json())["run_id"].startswith("turn_")
         await hp.ops.wait_for(lambda: bool(hp.ops.texts(TARGET)), timeout=10)
         assert hp.ops.texts(TARGET) == ["echo: Review Fix the flaky test by octocat"]
+
+
+async def test_a_message_a_crash_left_unfinished_runs_at_start_up(tmp_path: Path) -> None:
+    """Recorded (a 2xx never went out) but its turn never accepted: the runtime's replay runs
+    it once, the answer goes to deliver_to, and a redelivery is a duplicate."""
+    async with triggers(tmp_path) as (hp, client):
+        storage = hp.runtime.ctx.services.get(STORAGE)
+        stored = IncomingMessage(
+            address="webhook:hooks/gh",
+            text="Review the stored one",
+            user="webhook:gh",
+            platform="webhook",
+            event_id="gh:d-crash",
+            direct=True,
+        )
+        assert await storage.record_inbound(stored)
+        assert await hp.runtime.replay_inbound() == 1
+        await hp.ops.wait_for(lambda: hp.ops.texts(TARGET) == ["echo: Review the stored one"])
+        body = json.dumps(PR).encode()
+        again = await client.post(
+            "/hooks/v1/gh", data=body, headers=github_headers(body, delivery="d-crash")
+        )
+        assert (await again.json())["duplicate"] is True
+        assert await storage.pending_inbound() == []
