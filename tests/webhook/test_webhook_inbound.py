@@ -22,8 +22,8 @@ from webhook_kit import GITHUB_SECRET, SECRET, routes_client, webhook_hotplex
 
 from hotplex.services import STORAGE
 from hotplex.testing.fakes import FakeProvider
-from hotplex.types import IncomingMessage
 from hotplex.testing.running import RunningHotPlex
+from hotplex.types import IncomingMessage
 
 TARGET = "fake:w/C-builds"
 GITHUB = {
