@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -164,3 +165,31 @@ async def test_the_storage_sink_writes_rows_and_wakes_the_consumer(storage: SqlS
     assert [r.event_id for r in await outbox.claim("hook:a")] == ["evt_s1_2", "evt_s1_3"]
     assert [r.event_id for r in await outbox.claim("hook:b")] == ["evt_s1_3"]
     assert not await outbox.wait("hook:none", timeout=0.01)
+
+
+def test_a_consumer_registered_twice_is_an_error() -> None:
+    from types import SimpleNamespace
+
+    from hotplex.errors import PluginError
+    from hotplex.records import OutboxSpec
+    from hotplex.storage.plugin import outbox_filter
+
+    specs = {
+        "a": OutboxSpec("a", lambda ctx: {"hook:x": ["*"]}),
+        "b": OutboxSpec("b", lambda ctx: {"hook:x": ["done"], "hook:y": ["done"]}),
+    }
+    ctx: Any = SimpleNamespace(plugins=SimpleNamespace(outboxes=lambda: specs))
+    with pytest.raises(PluginError, match="'hook:x' is registered by 'a' and 'b'"):
+        outbox_filter(ctx)
+    del specs["a"]
+    assert outbox_filter(ctx).consumers == {"hook:x": ("done",), "hook:y": ("done",)}
+    with pytest.raises(ValueError, match="not a str"):
+        OutboxFilter({"hook:z": "done"})
+
+
+def test_a_backend_without_an_outbox_is_refused() -> None:
+    from hotplex.errors import ConfigError
+    from hotplex.storage.plugin import make_outbox
+
+    with pytest.raises(ConfigError, match="has no outbox"):
+        make_outbox(object())  # type: ignore[arg-type]
