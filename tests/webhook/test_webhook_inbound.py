@@ -21,7 +21,7 @@ from standardwebhooks.webhooks import Webhook
 from webhook_kit import GITHUB_SECRET, SECRET, routes_client, webhook_hotplex
 
 from hotplex.services import STORAGE
-from hotplex.testing.fakes import FakeProvider
+from hotplex.testing.fakes import FakeProvider, ToolCall
 from hotplex.testing.running import RunningHotPlex
 from hotplex.types import IncomingMessage
 
@@ -198,3 +198,20 @@ async def test_a_message_a_crash_left_unfinished_runs_at_start_up(tmp_path: Path
         )
         assert (await again.json())["duplicate"] is True
         assert await storage.pending_inbound() == []
+
+
+async def test_the_trigger_policy_decides_its_tool_approvals(tmp_path: Path) -> None:
+    provider = FakeProvider()
+    provider.queue_turn(
+        ToolCall("Bash", {"command": "ls"}, say_result=True),
+        ToolCall("Read", {"file_path": "README.md"}, output="read it", say_result=True),
+    )
+    reader = {**GITHUB, "policy": {"allow_tools": ["Read"]}}
+    async with webhook_hotplex(tmp_path, {"inbound": [reader]}, provider=provider) as hp:
+        async with routes_client(hp) as client:
+            body = json.dumps(PR).encode()
+            response = await client.post("/hooks/v1/gh", data=body, headers=github_headers(body))
+            answer = (await response.json())["answer"]
+        assert "tool error:" in answer.split("\n\n")[0]  # Bash: not allowed, nobody to ask
+        assert answer.split("\n\n")[1] == "tool said: read it"
+        assert not [c for c in hp.ops.calls if c[0] == "ask_approval"]  # nobody was asked
