@@ -120,6 +120,8 @@ async def attempt(
         if _blocked(exc):
             return Result("refused", f"refused: {url} is not on a public address")
         return Result("retry", f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # a receiver must never stop the worker: count it as a failure
+        return Result("retry", f"{type(exc).__name__}: {exc}")
     if 200 <= status < 300:
         return Result("delivered", status=status)
     if status == 410:

@@ -86,10 +86,12 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     """The body, at most ``limit`` bytes (BodyTooLarge past it, read no further)."""
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise BodyTooLarge
-    return body
+    body = bytearray()
+    while chunk := await request.content.read(min(1 << 16, limit + 1 - len(body))):
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge
+    return bytes(body)
 
 
 def render_prompt(template: str, context: Mapping[str, Any]) -> str:

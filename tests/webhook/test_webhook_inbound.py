@@ -215,3 +215,18 @@ async def test_the_trigger_policy_decides_its_tool_approvals(tmp_path: Path) -> 
         assert "tool error:" in answer.split("\n\n")[0]  # Bash: not allowed, nobody to ask
         assert answer.split("\n\n")[1] == "tool said: read it"
         assert not [c for c in hp.ops.calls if c[0] == "ask_approval"]  # nobody was asked
+
+
+async def test_large_and_chunked_bodies_are_read_whole_or_refused(tmp_path: Path) -> None:
+    async with triggers(tmp_path) as (hp, client):
+        big = json.dumps({**PR, "padding": "p" * 300_000}).encode()  # many reads, under 1 MiB
+        response = await client.post("/hooks/v1/gh", data=big, headers=github_headers(big))
+        assert response.status == 200, await response.text()  # the signature covers it all
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(10):
+                yield b" " * 1000
+
+        headers = standard_headers(b"x", "msg_chunked")  # no Content-Length: chunked
+        response = await client.post("/hooks/v1/std", data=chunks(), headers=headers)
+        assert response.status == 413
