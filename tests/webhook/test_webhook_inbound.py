@@ -230,3 +230,4 @@ async def test_large_and_chunked_bodies_are_read_whole_or_refused(tmp_path: Path
         headers = standard_headers(b"x", "msg_chunked")  # no Content-Length: chunked
         response = await client.post("/hooks/v1/std", data=chunks(), headers=headers)
         assert response.status == 413
+        assert len(hp.engine.sessions()) == 1  # the big one ran; the chunked one did not
