@@ -13,6 +13,9 @@
 - :mod:`hotplex.testing.conformance`: ProviderConformance, the behaviours every provider
   must have as a pytest test class to subclass (docs/plugins.md, "Checking a provider").
 - :mod:`hotplex.testing.procs`: the processes of a process group, from ``/proc``.
+- :mod:`hotplex.testing.webhook_receiver`: a webhook receiver on 127.0.0.1 that verifies
+  with the ``standardwebhooks`` package and answers as scripted (failures, Retry-After,
+  delays, 410, redirects).
 
 Nothing here imports an optional SDK at module level.
 """
