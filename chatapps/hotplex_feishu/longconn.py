@@ -129,7 +129,9 @@ class LongConnection:
             error = error or self._error
             self._close(loop)
             self._on_state("down")
-            if error is None or (self._stopping and self._error is None):
+            if self._done.done():  # the waiter was cancelled (HotPlex stops)
+                pass
+            elif error is None or (self._stopping and self._error is None):
                 self._done.set_result(None)
             else:
                 self._done.set_exception(self._explain(error))

@@ -85,4 +85,4 @@ def hotplex_register_templates() -> list[TemplateSpec]:
 
 @hookimpl
 def hotplex_doctor_checks() -> list[DoctorCheck]:
-    return [DoctorCheck(name="credentials", run=check_credentials)]
+    return [DoctorCheck(name="feishu credentials", run=check_credentials)]

@@ -5,21 +5,24 @@ the fake Feishu of ``hotplex.testing.feishu``, over the long connection or the w
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp.test_utils import TestServer
-
-from hotplex.gateway import build_app
-from hotplex.testing.fakes import FakeProvider
-from hotplex.testing.feishu import FakeFeishu
-from hotplex.testing.running import RunningHotPlex, running_hotplex
 from hotplex_feishu import plugin
 from hotplex_feishu.adapter import FeishuAdapter
+
+from hotplex.compose import compose
+from hotplex.config import load_settings
+from hotplex.gateway import build_app
+from hotplex.plugins import make_plugin_manager
+from hotplex.testing.fakes import FakeChatAdapter, FakeProvider
+from hotplex.testing.feishu import FakeFeishu
+from hotplex.testing.running import FakePlatformPlugin, RunningHotPlex
 
 WAIT = 10.0
 ALICE, BOB = "ou_alice", "ou_bob"
@@ -30,6 +33,7 @@ class Harness:
     hp: RunningHotPlex
     fake: FakeFeishu
     adapter: FeishuAdapter
+    server: TestServer
 
     @property
     def provider(self) -> FakeProvider:
@@ -90,27 +94,43 @@ async def feishu_hotplex(
     config: Mapping[str, Any] | None = None,
     feishu: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Harness]:
-    """HotPlex (data under ``path``) with the Feishu adapter connected to ``fake``."""
-    raw = _merge({"plugins": {"feishu": feishu_config(fake, mode, **(feishu or {}))}}, config or {})
-    async with running_hotplex(
-        path, config=raw, provider=provider, plugins=[("feishu", plugin)]
-    ) as hp:
-        adapter = hp.runtime.adapters["feishu"]
+    """HotPlex (data under ``path``) served like the daemon (the gateway's app on
+    127.0.0.1 runs it), with the fake agent and the Feishu adapter connected to ``fake``;
+    in webhook mode the fake posts to the app's ``/feishu/...`` routes."""
+    provider = provider or FakeProvider()
+    raw = _merge(
+        {
+            "engine": {"data_dir": str(path / "data")},
+            "provider": {"type": "fake"},
+            "plugins": {"feishu": feishu_config(fake, mode, **(feishu or {}))},
+        },
+        config or {},
+    )
+    pm = make_plugin_manager(
+        entry_points=False,
+        environ={},
+        extra=[("fake_platform", FakePlatformPlugin(FakeChatAdapter(), provider)),
+               ("feishu", plugin)],
+    )  # fmt: skip
+    settings = load_settings(
+        None, text=yaml.safe_dump(raw), sections=pm.config_sections().values(), environ={}
+    ).settings
+    runtime = compose(settings, pm)
+    server = TestServer(build_app(runtime), host="127.0.0.1")
+    await server.start_server()
+    try:
+        adapter = runtime.adapters["feishu"]
         assert isinstance(adapter, FeishuAdapter)
-        server: TestServer | None = None
-        try:
-            if mode == "webhook":
-                server = TestServer(build_app(hp.runtime), host="127.0.0.1")
-                await server.start_server()
-                fake.webhook_url = str(server.make_url("/feishu/events"))
-                fake.card_url = str(server.make_url("/feishu/cards"))
-            await wait_until(lambda: adapter.state() == "connected")
-            if mode == "ws":
-                await fake.wait_for(lambda: fake.connected, WAIT)
-            yield Harness(hp, fake, adapter)
-        finally:
-            if server is not None:
-                await server.close()
+        if mode == "webhook":
+            fake.webhook_url = str(server.make_url("/feishu/events"))
+            fake.card_url = str(server.make_url("/feishu/cards"))
+        await wait_until(lambda: adapter.state() == "connected")
+        if mode == "ws":
+            await fake.wait_for(lambda: fake.connected, WAIT)
+        hp = RunningHotPlex(runtime, provider, FakeChatAdapter())
+        yield Harness(hp, fake, adapter, server)
+    finally:
+        await server.close()
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
@@ -118,7 +138,3 @@ async def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> No
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.02)
-
-
-def card_json_of(message: Any) -> dict[str, Any]:
-    return json.loads(message.content) if isinstance(message.content, str) else message.content
