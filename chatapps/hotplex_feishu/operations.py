@@ -341,8 +341,8 @@ class FeishuOperations(MessageOperations):
     async def update_approval(
         self, ref: MessageRef, request: ApprovalRequest, outcome: ApprovalOutcome
     ) -> None:
+        # the request stays known (bounded): a later press is answered with its card
         await self._patch(ref.message_id, self.templates().approval(request, outcome))
-        self._requests.pop(request.permission_id, None)
 
     async def reply_ephemeral(self, address: AddressLike, user: str, text: str) -> None:
         """A card only ``user`` sees (Feishu's ephemeral cards, group chats). The presser of
