@@ -101,6 +101,13 @@ class FeishuAdapter(ChatAdapter):
     # -- running ----------------------------------------------------------------------------
 
     async def run(self, deliver: Callable[[IncomingMessage], Awaitable[None]]) -> None:
+        try:
+            await self._run(deliver)
+        except Exception:
+            self._state = "down"
+            raise
+
+    async def _run(self, deliver: Callable[[IncomingMessage], Awaitable[None]]) -> None:
         self._loop = asyncio.get_running_loop()
         self._deliver = deliver
         self.bot_open_id = await self.api.bot_open_id()  # fails clearly on bad credentials

@@ -93,6 +93,7 @@ async def feishu_hotplex(
     provider: FakeProvider | None = None,
     config: Mapping[str, Any] | None = None,
     feishu: Mapping[str, Any] | None = None,
+    expect: str = "connected",
 ) -> AsyncIterator[Harness]:
     """HotPlex (data under ``path``) served like the daemon (the gateway's app on
     127.0.0.1 runs it), with the fake agent and the Feishu adapter connected to ``fake``;
@@ -124,8 +125,8 @@ async def feishu_hotplex(
         if mode == "webhook":
             fake.webhook_url = str(server.make_url("/feishu/events"))
             fake.card_url = str(server.make_url("/feishu/cards"))
-        await wait_until(lambda: adapter.state() == "connected")
-        if mode == "ws":
+        await wait_until(lambda: adapter.state() == expect)
+        if mode == "ws" and expect == "connected":
             await fake.wait_for(lambda: fake.connected, WAIT)
         hp = RunningHotPlex(runtime, provider, FakeChatAdapter())
         yield Harness(hp, fake, adapter, server)
