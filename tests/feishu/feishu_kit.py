@@ -46,11 +46,18 @@ class Harness:
         return [m.text for m in self.bot_messages(chat_id)]
 
     async def answer(self, predicate: Callable[[str], bool], timeout: float = WAIT) -> Any:
-        """The first bot message whose shown text satisfies ``predicate``, once there is one."""
+        """The first bot message whose shown text satisfies ``predicate``, once there is one
+        (a streaming card: once its streaming ended)."""
         found: list[Any] = []
 
+        def settled(message: Any) -> bool:
+            if not message.card_id:
+                return True
+            card = self.fake.cards[message.card_id]
+            return not card.streaming_mode
+
         def check() -> bool:
-            found[:] = [m for m in self.bot_messages() if predicate(m.text)]
+            found[:] = [m for m in self.bot_messages() if predicate(m.text) and settled(m)]
             return bool(found)
 
         await self.fake.wait_for(check, timeout)
