@@ -54,10 +54,16 @@ async def connected(fs: FakeFeishu) -> AsyncIterator[tuple[FakeFeishu, Recorder,
 async def test_the_client_connects_pings_and_takes_the_server_config(
     connected: tuple[FakeFeishu, Recorder, WsClientThread],
 ) -> None:
-    fs, _, _ = connected
+    fs, _, client = connected
     assert fs.endpoint_requests == 1 and fs.connection_count == 1
-    # the first ping comes at once; the next after the PingInterval of 1 s from the pong
+    # the first ping comes at once; the next after the PingInterval of 1 s
+    fs.set_client_config(ReconnectInterval=7)
     await fs.wait_for(lambda: fs.pings >= 2, 5.0)
+    # each pong carries the ClientConfig, which the SDK applies (read from its private state:
+    # nothing else shows it)
+    await fs.wait_for(lambda: client.client._reconnect_interval == 7, 5.0)
+    with pytest.raises(ValueError, match="unknown"):
+        fs.set_client_config(Ping=1)
 
 
 async def test_an_event_is_handled_and_acked(

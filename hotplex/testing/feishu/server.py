@@ -401,6 +401,14 @@ class FakeFeishu:
         """Close the long connections from the server side; the SDK reconnects."""
         await self._server.run(self._longconn.drop())
 
+    def set_client_config(self, **values: int) -> None:
+        """Change the ClientConfig (``PingInterval``, ``ReconnectInterval``, ``ReconnectNonce``,
+        ``ReconnectCount``) that the next pongs and endpoint answers carry."""
+        unknown = set(values) - set(self._longconn.client_config)
+        if unknown:
+            raise ValueError(f"unknown ClientConfig keys: {sorted(unknown)}")
+        self._longconn.client_config = {**self._longconn.client_config, **values}
+
     def reject_handshake(
         self, status: int | None = 514, msg: str = "rejected", auth_code: int | None = 1000040350
     ) -> None:
