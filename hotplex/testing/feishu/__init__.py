@@ -64,6 +64,8 @@ Public API of :class:`FakeFeishu`:
   ``reject_connections(code)`` (the endpoint answers ``code``: 1 is retried, others stop
   the SDK client; None to accept again).
 - Long connection state: ``connected``, ``connection_count``, ``endpoint_requests``, ``pings``.
+- The bot's identity: ``GET /open-apis/bot/v3/info`` answers ``{"code": 0, "bot": {"open_id":
+  bot_open_id, "app_name": bot_name, ...}}`` (call name ``bot.info``).
 
 Rules enforced (codes in :mod:`hotplex.testing.feishu.limits`): tenant token on every call
 (``99991661`` missing, ``99991663`` invalid or expired; a token fetch within 30 minutes of

@@ -62,6 +62,7 @@ class OpenApi:
             "/open-apis/auth/v3/tenant_access_token/internal",
             self._wrap("tenant_access_token.internal", self._token, auth=False),
         )
+        add("GET", "/open-apis/bot/v3/info", self._wrap("bot.info", self._bot_info))
         add("POST", "/open-apis/im/v1/messages", self._wrap("message.create", self._send))
         add("POST", _MESSAGE + "/reply", self._wrap("message.reply", self._reply))
         add("PATCH", _MESSAGE, self._wrap("message.patch", self._patch))
@@ -111,7 +112,7 @@ class OpenApi:
                     result = handler(request, body)
                 if isinstance(result, web.StreamResponse):
                     response = result
-                elif name == "tenant_access_token.internal":
+                elif name in ("tenant_access_token.internal", "bot.info"):
                     response = web.json_response(result)
                 else:
                     response = web.json_response({"code": 0, "msg": "success", "data": result})
@@ -145,6 +146,12 @@ class OpenApi:
 
     def _token(self, request: web.Request, body: Any) -> JSON:
         return self.store.issue_token(_object(body))
+
+    def _bot_info(self, request: web.Request, body: Any) -> JSON:
+        # answered at the top level (``bot``), not in ``data``, as Feishu does
+        user = self.store.users[self.store.bot_open_id]
+        bot = {"open_id": user.open_id, "app_name": user.name, "activate_status": 2}
+        return {"code": 0, "msg": "ok", "bot": bot}
 
     def _send(self, request: web.Request, body: Any) -> JSON:
         return self.store.send(request.query.get("receive_id_type", ""), _object(body))
