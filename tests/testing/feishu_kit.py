@@ -36,6 +36,13 @@ def lark_client(fs: FakeFeishu, *, app_secret: str | None = None) -> lark.Client
     )
 
 
+def forget_token(fs: FakeFeishu) -> None:
+    """Drop the SDK's process-wide cached tenant token of the fake's app."""
+    from lark_oapi.core.token.manager import TokenManager
+
+    TokenManager.cache.set(f"self_tenant_token:{fs.app_id}", "", 0)
+
+
 class Recorder:
     """Handlers for the dispatcher that record what they got."""
 

@@ -159,6 +159,7 @@ class CardKit:
         now = self.store.clock()
         if now - card.created > self.store.limits.card_entity_days * _DAY:
             raise FeishuError(codes.CARD_EXPIRED, "card entity expired")
+        self._close_if_timed_out(card)
         uuid = body.get("uuid")
         signature = f"{name}:{element_id}"
         if isinstance(uuid, str) and uuid in card.uuids:
@@ -191,17 +192,15 @@ class CardKit:
         )
         return {}
 
-    def _check_streaming(self, card: CardEntity) -> None:
-        now = self.store.clock()
+    def _close_if_timed_out(self, card: CardEntity) -> None:
         opened = card.streaming_opened
-        if (
-            card.streaming_mode
-            and opened is not None
-            and now - opened >= self.store.limits.streaming_seconds
-        ):
+        limit = self.store.limits.streaming_seconds
+        if card.streaming_mode and opened is not None and self.store.clock() - opened >= limit:
             card.card.setdefault("config", {})["streaming_mode"] = False
             card.streaming_opened = None
             self._timed_out.add(card.card_id)
+
+    def _check_streaming(self, card: CardEntity) -> None:
         if card.card_id in self._timed_out:
             raise FeishuError(codes.STREAMING_TIMEOUT, "Card streaming timeout")
         if not card.streaming_mode:

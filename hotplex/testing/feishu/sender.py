@@ -5,9 +5,10 @@ are kept so an event can be re-pushed with its original ``event_id``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import aiohttp
@@ -22,6 +23,11 @@ __all__ = ["Sender"]
 
 JSON = dict[str, Any]
 Via = Literal["ws", "webhook"]
+CALLBACK = "card.action.trigger"  # callbacks are answered once, never re-pushed
+
+
+def _acked(delivery: Delivery) -> bool:
+    return delivery.status is not None and 200 <= delivery.status < 300
 
 
 class Sender:
@@ -34,8 +40,10 @@ class Sender:
         ack_seconds: float,
         lock: threading.RLock,
         on_change: Callable[[], None],
+        repush_delays: Sequence[float] = (),
     ) -> None:
         self.longconn = longconn
+        self.repush_delays = tuple(repush_delays)
         self.encrypt_key = encrypt_key
         self.clock = clock
         self.ack_seconds = ack_seconds
@@ -46,8 +54,12 @@ class Sender:
         self._lock = lock
         self._on_change = on_change
         self._session: aiohttp.ClientSession | None = None
+        self._repushes: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
+        for task in list(self._repushes):
+            task.cancel()
+        await asyncio.gather(*self._repushes, return_exceptions=True)
         session, self._session = self._session, None
         if session is not None:
             await session.close()
@@ -63,9 +75,12 @@ class Sender:
         timestamp: str | None = None,
         nonce: str | None = None,
         signature: str | None = None,
+        retry: bool = True,
     ) -> Delivery:
-        """Push ``payload`` (an envelope, or a ``url_verification`` body); the keyword
-        arguments override what a webhook push sends, to forge a bad one."""
+        """Push ``payload`` (an envelope, or a ``url_verification`` body); ``encrypt_key``,
+        ``timestamp``, ``nonce`` and ``signature`` override what a webhook push sends, to
+        forge a bad one. An event push that is not acked is pushed again after each of
+        ``repush_delays`` (until one is acked) when ``retry`` is true."""
         found = payload.get("header")
         header: JSON = found if isinstance(found, dict) else {}
         event_id = str(header.get("event_id", ""))
@@ -103,10 +118,26 @@ class Sender:
         with self._lock:
             self.deliveries.append(delivery)
         self._on_change()
+        repush = retry and bool(self.repush_delays) and event_type != CALLBACK
+        if repush and event_id and not _acked(delivery):
+            task = asyncio.create_task(self._repush_later(event_id, self.repush_delays))
+            self._repushes.add(task)
+            task.add_done_callback(self._repushes.discard)
         return delivery
 
+    async def _repush_later(self, event_id: str, delays: tuple[float, ...]) -> None:
+        """Feishu's retry schedule: push again after each delay until one is acked."""
+        for delay in delays:
+            await asyncio.sleep(delay)
+            try:
+                delivery = await self.repush(event_id, retry=False)
+            except RuntimeError:  # nowhere to push right now: try at the next delay
+                continue
+            if _acked(delivery):
+                return
+
     def _url_for(self, event_type: str) -> str:
-        url = self.card_url if event_type == "card.action.trigger" and self.card_url else None
+        url = self.card_url if event_type == CALLBACK and self.card_url else None
         url = url or self.webhook_url
         if not url:
             raise RuntimeError(

@@ -57,6 +57,7 @@ class FakeFeishu:
         clock: Clock | None = None,
         limits: Limits | None = None,
         client_config: JSON | None = None,
+        repush_delays: Sequence[float] = (),
     ) -> None:
         self.app_id = app_id or "cli_" + secrets.token_hex(8)
         self.app_secret = app_secret or secrets.token_hex(16)
@@ -90,6 +91,7 @@ class FakeFeishu:
             ack_seconds=self.limits.ack_seconds,
             lock=self._lock,
             on_change=self._changed,
+            repush_delays=repush_delays,
         )
         self._store.add_user(bot_open_id, bot_name)
         self._server = LoopThread("fake-feishu", self._make_app, self._before_cleanup)
@@ -398,6 +400,28 @@ class FakeFeishu:
     async def drop_connection(self) -> None:
         """Close the long connections from the server side; the SDK reconnects."""
         await self._server.run(self._longconn.drop())
+
+    def set_client_config(self, **values: int) -> None:
+        """Change the ClientConfig (``PingInterval``, ``ReconnectInterval``, ``ReconnectNonce``,
+        ``ReconnectCount``) that the next pongs and endpoint answers carry."""
+        unknown = set(values) - set(self._longconn.client_config)
+        if unknown:
+            raise ValueError(f"unknown ClientConfig keys: {sorted(unknown)}")
+        self._longconn.client_config = {**self._longconn.client_config, **values}
+
+    def reject_handshake(
+        self, status: int | None = 514, msg: str = "rejected", auth_code: int | None = 1000040350
+    ) -> None:
+        """Refuse WebSocket upgrades with the ``handshake-*`` headers the SDK reads: 403, or
+        514 with auth code 1000040350 (connection limit), stop the client; other statuses are
+        retried. None accepts again."""
+        if status is None:
+            self._longconn.handshake_rejection = None
+            return
+        headers = {"handshake-status": str(status), "handshake-msg": msg}
+        if auth_code is not None:
+            headers["handshake-autherrcode"] = str(auth_code)
+        self._longconn.handshake_rejection = headers
 
     def reject_connections(self, code: int | None, msg: str = "rejected") -> None:
         """Answer every endpoint call with ``code`` (1 = busy, retried; other codes stop the
