@@ -50,7 +50,7 @@ def card_json(card: Mapping[str, Any]) -> str:
 
 def _input_detail(request: ApprovalRequest, escape: Any) -> str:
     if request.kind == "prompt":
-        prompt = str(request.input.get("prompt", "")) if request.input else ""
+        prompt = str(request.input.get("text", "")) if request.input else ""
         return escape(prompt[:2000]) or "(empty prompt)"
     command = request.input.get("command") if request.input else None
     if isinstance(command, str):

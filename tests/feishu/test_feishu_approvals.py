@@ -109,3 +109,23 @@ async def test_deny_tells_the_agent(tmp_path: Path) -> None:
         assert answer.toast is not None and "denied by feishu:ou_alice" in answer.toast["content"]
         await h.answer(lambda t: "tool error" in t)
         assert "denied by feishu:ou_alice" in fake.message(card.message_id).text
+
+
+ASKED = "append a line: echo hi >> ~/.bashrc"
+
+
+async def test_a_prompt_the_waf_asks_about_uses_the_same_card(tmp_path: Path) -> None:
+    async with (
+        FakeFeishu() as fake,
+        feishu_hotplex(tmp_path, fake, provider=FakeProvider()) as h,
+    ):
+        chat = fake.p2p_chat(ALICE)
+        await fake.user_message(chat, ALICE, ASKED)
+        card = await h.answer(lambda t: "Approve the prompt" in t)
+        assert "echo hi &gt;&gt; ~/.bashrc" in str(card.card)  # the prompt, escaped
+        assert len(buttons(card.card)) == 2  # once or deny: a prompt has no session scope
+        assert h.provider.processes == []
+        answer = await fake.click_card(card.message_id, value_of(card.card, "allow"), ALICE)
+        assert answer.toast is not None and answer.toast["type"] == "success"
+        await h.answer(lambda t: "echo: append a line" in t and "tokens" in t)
+        assert "allowed by feishu:ou_alice" in fake.message(card.message_id).text
