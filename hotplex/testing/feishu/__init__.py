@@ -54,7 +54,8 @@ Public API of :class:`FakeFeishu`:
   status, code), ``acks`` (:class:`Ack` of the long connection), ``resource(key)``.
 - Waiting: ``await wait_for(predicate, timeout=5.0)``: re-checked on every change in the fake
   (call, push, ack, connection), no polling.
-- Faults: ``fail_next(target, code=99991400, *, msg=..., status=None, times=1)`` where
+- Faults: ``fail_next(target, code=99991400, *, msg=..., status=None, times=1, reset=1.0)``
+  (``reset``: the seconds a rate-limit answer's ``x-ogw-ratelimit-reset`` asks for) where
   ``target`` is a call name (``tenant_access_token.internal``, ``message.create``,
   ``message.reply``, ``message.patch``, ``message.update``, ``message.delete``,
   ``message_resource.get``, ``image.create``, ``file.create``, ``card.create``,
