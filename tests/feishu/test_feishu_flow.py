@@ -4,6 +4,7 @@ hot session; commands; a re-pushed event is handled once."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from feishu_kit import ALICE, WAIT, Harness, feishu_hotplex
 
+from hotplex.events import agent_event
 from hotplex.testing.fakes import FakeProvider
 from hotplex.testing.feishu import FakeFeishu
 
@@ -81,11 +83,16 @@ async def test_a_repushed_event_is_handled_once(tmp_path: Path) -> None:
     async with FakeFeishu() as fake:
         chat = fake.p2p_chat(ALICE)
         async with feishu_hotplex(tmp_path / "hp", fake, provider=FakeProvider()) as h:
-            await fake.user_message(chat, ALICE, "only once")
+            envelope = fake.prepare_user_message(chat, ALICE, "only once")
+            await fake.deliver(envelope)
             await h.answer(lambda t: "echo: only once" in t and "tokens" in t)
             event_id = fake.deliveries[0].event_id
             again = await fake.repush(event_id)
             assert again.status == 200  # acked, as Feishu wants
+            # the same message under a new event id: its message id stops it
+            copy = json.loads(json.dumps(envelope))
+            copy["header"]["event_id"] = "ev_other"
+            assert (await fake.deliver(copy)).status == 200
             await fake.user_message(chat, ALICE, "next")
             await h.answer(lambda t: "echo: next" in t and "tokens" in t)
             assert h.provider.processes[0].prompts == ["only once", "next"]
@@ -97,3 +104,13 @@ async def test_a_repushed_event_is_handled_once(tmp_path: Path) -> None:
             await h2.answer(lambda t: "echo: after restart" in t and "tokens" in t, WAIT)
             prompts = [p for proc in h2.provider.processes for p in proc.prompts]
             assert prompts == ["after restart"]
+
+
+async def test_the_ack_does_not_wait_for_the_turn(harness: Harness) -> None:
+    h = harness
+    h.provider.queue_turn(agent_event("text_delta", text="thinking hard"),
+                          agent_event("status", text="hang"))  # fmt: skip
+    chat = h.fake.p2p_chat(ALICE)
+    await h.fake.user_message(chat, ALICE, "a long job")
+    assert h.fake.deliveries[-1].status == 200  # acked while the turn still runs
+    await h.fake.wait_for(lambda: any("thinking hard" in t for t in h.texts()), WAIT)
