@@ -75,6 +75,16 @@ def _retry_after(raw: Any) -> float:
         return 1.0
 
 
+def _code_of(raw: Any) -> tuple[int | None, str]:
+    try:
+        data = json.loads(getattr(raw, "content", None) or b"")
+    except ValueError:
+        return None, ""
+    if not isinstance(data, dict) or not isinstance(data.get("code"), int):
+        return None, ""
+    return data["code"], str(data.get("msg") or "")
+
+
 class FeishuApi:
     """lark-oapi's client for one app, with the tenant token kept here."""
 
@@ -166,8 +176,11 @@ class FeishuApi:
             option = RequestOption.builder().tenant_access_token(token).build()
             response = await send(option)
             code = getattr(response, "code", None)
+            msg = str(getattr(response, "msg", "") or "")
             raw = getattr(response, "raw", None)
             status = getattr(raw, "status_code", None)
+            if code is None:  # a raw request whose JSON answer lark-oapi did not read
+                code, msg = _code_of(raw)
             if code == 0:
                 return response
             if code in INVALID_TOKEN and attempt == 0:
@@ -180,7 +193,7 @@ class FeishuApi:
                 raise RateLimitedError(
                     f"Feishu {what}: frequency limit", retry_after=_retry_after(raw)
                 )
-            raise FeishuApiError(what, code, str(getattr(response, "msg", "") or ""), status)
+            raise FeishuApiError(what, code, msg, status)
         raise AssertionError("unreachable")
 
     async def raw(
