@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
@@ -20,11 +21,13 @@ from typing import Any
 
 from aiohttp import web
 
+from hotplex.address import Address, session_id_for
 from hotplex.chat import CHAT_BRIDGE
 from hotplex.context import PluginContext
 from hotplex.errors import ApprovalError, NotAuthorizedError
 from hotplex.interfaces import ChatAdapter, approval_outcome_text
 from hotplex.records import RouteSpec
+from hotplex.services import STORAGE
 from hotplex.templating import TEMPLATES, make_environment
 from hotplex.types import ApprovalOutcome, IncomingMessage
 from hotplex_feishu.api import FeishuApi
@@ -189,8 +192,30 @@ class FeishuAdapter(ChatAdapter):
             threads=self._threads,
             download=self._operations.download,
         )
-        if message is not None:
-            await self._deliver(message)
+        if message is None:
+            return
+        if not message.direct and not message.mentions_bot and await self._answered(message):
+            message = dataclasses.replace(message, mentions_bot=True)
+        await self._deliver(message)
+
+    async def _answered(self, message: IncomingMessage) -> bool:
+        """Whether a message inside a thread (not its root) is in a thread that already has
+        a session: the bot was called into it before (perhaps before a restart), so it
+        follows it without a new mention."""
+        where = Address.of(message.address)
+        root = where.thread
+        if root is None or message.ref is None or message.ref.message_id == root:
+            return False
+        if self._settings.session_scope != "thread":
+            return False
+        storage = self._ctx.services.find(STORAGE)
+        if storage is None:
+            return False
+        key = session_id_for(str(where), self._ctx.settings.engine.namespace)
+        if await storage.get_session(key) is None:
+            return False
+        self._threads.add(where.channel, root)
+        return True
 
     async def card_action(self, envelope: dict[str, Any]) -> dict[str, Any]:
         """The answer to a card button: an approval decided through ``ChatBridge.decide``

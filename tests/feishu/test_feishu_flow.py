@@ -114,3 +114,17 @@ async def test_the_ack_does_not_wait_for_the_turn(harness: Harness) -> None:
     await h.fake.user_message(chat, ALICE, "a long job")
     assert h.fake.deliveries[-1].status == 200  # acked while the turn still runs
     await h.fake.wait_for(lambda: any("thinking hard" in t for t in h.texts()), WAIT)
+
+
+async def test_the_bot_follows_its_thread_after_a_restart(tmp_path: Path) -> None:
+    async with FakeFeishu() as fake:
+        fake.add_chat("oc_team", "group", members=[ALICE])
+        async with feishu_hotplex(tmp_path / "hp", fake) as h:
+            root = await fake.user_message("oc_team", ALICE, "start here", mention_bot=True)
+            await h.answer(lambda t: "echo: start here" in t and "tokens" in t)
+        async with feishu_hotplex(tmp_path / "hp", fake) as h2:
+            await fake.user_message("oc_team", ALICE, "unrelated chatter")
+            await fake.user_message("oc_team", ALICE, "go on", root_id=root)
+            reply = await h2.answer(lambda t: "echo: go on" in t and "tokens" in t)
+            assert reply.root_id == root
+            assert not any("unrelated" in t for t in h2.texts())
