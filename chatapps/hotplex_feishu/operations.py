@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import mimetypes
 import time
 import uuid
 from collections import OrderedDict
@@ -31,6 +30,7 @@ from hotplex.interfaces import MessageOperations
 from hotplex.types import ApprovalOutcome, ApprovalRequest, ChatCapabilities, MessageRef
 from hotplex_feishu.api import FeishuApi
 from hotplex_feishu.cards import CardTemplates, card_json, feishu_escape
+from hotplex_feishu.files import download_resource, upload
 
 __all__ = ["MAX_TEXT_BYTES", "FeishuOperations"]
 
@@ -42,9 +42,6 @@ MAX_TEXT_BYTES = 20_000
 #: CardKit ends streaming 10 minutes after it was opened; end ours a minute before.
 STREAM_LIFETIME = 540.0
 _KEEP = 1000  # cards and approval requests remembered (oldest forgotten first)
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".ico", ".tiff", ".tif"}
-_FILE_TYPES = {".opus": "opus", ".mp4": "mp4", ".pdf": "pdf", ".doc": "doc", ".docx": "doc",
-               ".xls": "xls", ".xlsx": "xls", ".ppt": "ppt", ".pptx": "ppt"}  # fmt: skip
 
 
 @dataclass
@@ -365,55 +362,10 @@ class FeishuOperations(MessageOperations):
     async def upload_file(self, address: AddressLike, path: Path, title: str = "") -> MessageRef:
         if title:
             await self.post(address, "interactive", card_json(self.templates().title(title)))
-        suffix = path.suffix.lower()
-        mime = mimetypes.guess_type(path.name)[0] or ""
-        if suffix in _IMAGE_SUFFIXES or mime.startswith("image/"):
-            key = await self._upload_image(path)
-            content = json.dumps({"image_key": key})
-            message_id = await self.post(address, "image", content)
-        else:
-            key = await self._upload_file(path, _FILE_TYPES.get(suffix, "stream"))
-            message_id = await self.post(address, "file", json.dumps({"file_key": key}))
+        msg_type, content = await upload(self._api, path)
+        message_id = await self.post(address, msg_type, content)
         return MessageRef(str(address), message_id)
-
-    async def _upload_image(self, path: Path) -> str:
-        from lark_oapi.api.im.v1 import CreateImageRequest, CreateImageRequestBody
-
-        client = self._api.client
-        with path.open("rb") as image:
-            body = CreateImageRequestBody.builder().image_type("message").image(image).build()
-            request = CreateImageRequest.builder().request_body(body).build()
-            response = await self._api.call(
-                "im.image.create", lambda o: client.im.v1.image.acreate(request, o)
-            )
-        return str(response.data.image_key)
-
-    async def _upload_file(self, path: Path, file_type: str) -> str:
-        from lark_oapi.api.im.v1 import CreateFileRequest, CreateFileRequestBody
-
-        client = self._api.client
-        with path.open("rb") as data:
-            body = (
-                CreateFileRequestBody.builder()
-                .file_type(file_type).file_name(path.name).file(data).build()
-            )  # fmt: skip
-            request = CreateFileRequest.builder().request_body(body).build()
-            response = await self._api.call(
-                "im.file.create", lambda o: client.im.v1.file.acreate(request, o)
-            )
-        return str(response.data.file_key)
 
     async def download(self, message_id: str, key: str, kind: str) -> bytes:
         """The bytes of a message's image or file (``kind`` ``image`` or ``file``)."""
-        from lark_oapi.api.im.v1 import GetMessageResourceRequest
-
-        request = (
-            GetMessageResourceRequest.builder()
-            .message_id(message_id).file_key(key).type(kind).build()
-        )  # fmt: skip
-        client = self._api.client
-        response = await self._api.call(
-            "im.message_resource.get", lambda o: client.im.v1.message_resource.aget(request, o)
-        )
-        data = response.file.read() if response.file is not None else b""
-        return bytes(data)
+        return await download_resource(self._api, message_id, key, kind)
