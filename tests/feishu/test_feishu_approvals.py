@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from feishu_kit import ALICE, BOB, feishu_hotplex
+from feishu_adapter_kit import ALICE, BOB, feishu_hotplex
 
 from hotplex.testing.fakes import FakeProvider, ToolCall
 from hotplex.testing.feishu import FakeFeishu

@@ -10,7 +10,7 @@ import struct
 import zlib
 from pathlib import Path
 
-from feishu_kit import ALICE, feishu_hotplex
+from feishu_adapter_kit import ALICE, feishu_hotplex
 from hotplex_feishu.cards import CARD_LIMIT
 from hotplex_feishu.operations import MAX_TEXT_BYTES
 

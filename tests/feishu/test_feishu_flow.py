@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from feishu_kit import ALICE, WAIT, Harness, feishu_hotplex
+from feishu_adapter_kit import ALICE, WAIT, Harness, feishu_hotplex
 
 from hotplex.events import agent_event
 from hotplex.testing.fakes import FakeProvider

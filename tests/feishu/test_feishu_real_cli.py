@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from feishu_kit import ALICE, feishu_hotplex
+from feishu_adapter_kit import ALICE, feishu_hotplex
 
 from hotplex.testing.fake_anthropic import FakeAnthropic
 from hotplex.testing.feishu import FakeFeishu

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from feishu_kit import ALICE, feishu_hotplex
+from feishu_adapter_kit import ALICE, feishu_hotplex
 
 from hotplex.testing.fakes import FakeProvider
 from hotplex.testing.feishu import FakeFeishu

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from feishu_kit import ALICE, WAIT, feishu_hotplex, wait_until
+from feishu_adapter_kit import ALICE, WAIT, feishu_hotplex, wait_until
 from hotplex_feishu.longconn import LongConnection, LongConnectionError
 
 from hotplex.testing.fakes import FakeProvider
