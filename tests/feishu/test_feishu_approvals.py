@@ -129,3 +129,21 @@ async def test_a_prompt_the_waf_asks_about_uses_the_same_card(tmp_path: Path) ->
         assert answer.toast is not None and answer.toast["type"] == "success"
         await h.answer(lambda t: "echo: append a line" in t and "tokens" in t)
         assert "allowed by feishu:ou_alice" in fake.message(card.message_id).text
+
+
+async def test_the_card_shows_when_nobody_decided_in_time(tmp_path: Path) -> None:
+    provider = FakeProvider([[ToolCall("Bash", {"command": "make"}, say_result=True)]])
+    async with (
+        FakeFeishu() as fake,
+        feishu_hotplex(
+            tmp_path, fake, provider=provider, config={"security": {"approval_timeout": "0.5s"}}
+        ) as h,  # fmt: skip
+    ):
+        chat = fake.p2p_chat(ALICE)
+        await fake.user_message(chat, ALICE, "build")
+        card = await h.answer(lambda t: "Approve Bash" in t)
+        await h.answer(lambda t: "tool error" in t)
+        await fake.wait_for(lambda: "expired" in fake.message(card.message_id).text)
+        assert buttons(fake.message(card.message_id).card) == []
+        late = await fake.click_card(card.message_id, value_of(card.card, "allow"), ALICE)
+        assert late.toast is not None and "expired" in late.toast["content"]
