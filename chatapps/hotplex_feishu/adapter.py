@@ -19,18 +19,19 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import httpx
 from aiohttp import web
 
 from hotplex.address import Address, session_id_for
 from hotplex.chat import CHAT_BRIDGE
 from hotplex.context import PluginContext
-from hotplex.errors import ApprovalError, NotAuthorizedError
+from hotplex.errors import ApprovalError, NotAuthorizedError, RateLimitedError
 from hotplex.interfaces import ChatAdapter, approval_outcome_text
 from hotplex.records import RouteSpec
 from hotplex.services import STORAGE
 from hotplex.templating import TEMPLATES, make_environment
 from hotplex.types import ApprovalOutcome, IncomingMessage
-from hotplex_feishu.api import FeishuApi
+from hotplex_feishu.api import FeishuApi, FeishuApiError, FeishuAuthError
 from hotplex_feishu.cards import TEMPLATE_SPEC, CardTemplates, feishu_escape
 from hotplex_feishu.inbound import ThreadMemory, to_message
 from hotplex_feishu.longconn import LongConnection
@@ -113,7 +114,7 @@ class FeishuAdapter(ChatAdapter):
     async def _run(self, deliver: Callable[[IncomingMessage], Awaitable[None]]) -> None:
         self._loop = asyncio.get_running_loop()
         self._deliver = deliver
-        self.bot_open_id = await self.api.bot_open_id()  # fails clearly on bad credentials
+        self.bot_open_id = await self._identify()
         webhook = self._settings.mode == "webhook"
         self._dispatcher = self._build_dispatcher(webhook=webhook)
         if webhook:
@@ -134,6 +135,26 @@ class FeishuAdapter(ChatAdapter):
             await self.connection.wait()
         finally:
             await self.connection.stop()
+
+    async def _identify(self) -> str:
+        """The bot's open_id. Refused credentials fail at once (clearly); Feishu being
+        unreachable or busy is retried with a growing pause (at most 30 s)."""
+        pause = 0.5
+        while True:
+            try:
+                return await self.api.bot_open_id()
+            except FeishuAuthError:
+                raise
+            except FeishuApiError as exc:
+                if exc.status is None or exc.status < 500:
+                    raise
+                error: Exception = exc
+            except (OSError, TimeoutError, RateLimitedError, httpx.HTTPError) as exc:
+                error = exc
+            log.warning("feishu: cannot reach %s (%s); retrying in %.1f s",
+                        self.api.domain, error, pause)  # fmt: skip
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
 
     def _build_dispatcher(self, *, webhook: bool) -> Any:
         import lark_oapi as lark

@@ -135,3 +135,13 @@ async def test_bad_app_credentials_fail_at_start(
                 assert h.adapter.state() == "down"
                 await wait_until(lambda: "tenant token" in caplog.text)
         assert feishu_threads() == []
+
+
+async def test_a_busy_feishu_at_start_is_retried(tmp_path: Path) -> None:
+    async with FakeFeishu() as fake:
+        fake.fail_next("bot.info", 1, msg="system busy", status=503, times=2)
+        async with feishu_hotplex(tmp_path, fake) as h:
+            assert [c.status for c in fake.calls_named("bot.info")] == [503, 503, 200]
+            chat = fake.p2p_chat(ALICE)
+            await fake.user_message(chat, ALICE, "finally")
+            await h.answer(lambda t: "echo: finally" in t)
