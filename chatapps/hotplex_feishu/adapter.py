@@ -123,9 +123,7 @@ class FeishuAdapter(ChatAdapter):
             return
         self.connection = LongConnection(
             app_id=self.api.app_id,
-            app_secret=self._settings.app_secret.get_secret_value()
-            if self._settings.app_secret
-            else "",
+            app_secret=_secret(self._settings.app_secret) or "",
             domain=self.api.domain,
             handler=self._dispatcher,
             on_state=self._set_state,
