@@ -70,7 +70,10 @@ async def run_mode(mode: str, n: int, folder: Path) -> dict[str, Stats]:
         pm = make_plugin_manager(
             entry_points=False,
             environ={},
-            extra=[("fake", FakePlatformPlugin(FakeChatAdapter(), provider)), ("feishu", plugin)],
+            extra=[
+                ("fake_platform", FakePlatformPlugin(FakeChatAdapter(), provider)),
+                ("feishu", plugin),
+            ],
         )
         settings = load_settings(
             None, text=yaml.safe_dump(raw), sections=pm.config_sections().values(), environ={}
