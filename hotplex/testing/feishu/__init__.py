@@ -19,7 +19,9 @@ caches tenant tokens per app id for the whole process), ``app_secret`` (default 
 since the epoch; :class:`ManualClock` to move time by hand: token expiry, the 10-minute
 streaming timeout, the 14-day limits and the rate windows all use it), ``limits``
 (:class:`Limits`), ``client_config`` (the long connection's ClientConfig; defaults
-``ReconnectCount=-1, ReconnectInterval=1, ReconnectNonce=0, PingInterval=120``).
+``ReconnectCount=-1, ReconnectInterval=1, ReconnectNonce=0, PingInterval=120``),
+``repush_delays`` (default ``()``: an event push that is not acked is pushed again, same
+``event_id``, after each of these delays in seconds until one is acked; callbacks never).
 
 Public API of :class:`FakeFeishu`:
 
@@ -54,6 +56,13 @@ Public API of :class:`FakeFeishu`:
   status, code), ``acks`` (:class:`Ack` of the long connection), ``resource(key)``.
 - Waiting: ``await wait_for(predicate, timeout=5.0)``: re-checked on every change in the fake
   (call, push, ack, connection), no polling.
+- More long-connection faults: ``reject_handshake(status=514, msg=..., auth_code=1000040350)``
+  refuses WebSocket upgrades with the ``handshake-*`` headers (514 + 1000040350 and 403 stop
+  the SDK client; None accepts again); ``set_client_config(**values)`` changes the
+  ClientConfig of the next pongs and endpoint answers. ``deliver(..., retry=False)`` pushes
+  without the ``repush_delays`` schedule.
+- Ephemeral cards: ``POST /open-apis/ephemeral/v1/send`` (a card one member of a group sees:
+  ``MessageView.ephemeral_to``) and ``/open-apis/ephemeral/v1/delete``.
 - Faults: ``fail_next(target, code=99991400, *, msg=..., status=None, times=1)`` where
   ``target`` is a call name (``tenant_access_token.internal``, ``message.create``,
   ``message.reply``, ``message.patch``, ``message.update``, ``message.delete``,

@@ -260,6 +260,44 @@ class Store:
         self.message(message_id).deleted = True
         return {}
 
+    def ephemeral(self, body: JSON) -> JSON:
+        """An ephemeral card: shown in a group chat to one member only."""
+        chat = self.chats.get(str(body.get("chat_id") or ""))
+        if chat is None:
+            raise FeishuError(codes.BOT_NOT_IN_CHAT, "Bot is not in the chat.")
+        if chat.chat_type != "group":
+            raise FeishuError(codes.INVALID_PARAM, "ephemeral cards are for group chats")
+        open_id = body.get("open_id")
+        if not isinstance(open_id, str) or open_id not in self.users:
+            raise FeishuError(codes.INVALID_PARAM, "open_id must name a user")
+        if chat.members and open_id not in chat.members:
+            raise FeishuError(codes.INVALID_PARAM, "the user is not in the chat")
+        card = body.get("card")
+        if body.get("msg_type") != "interactive" or not isinstance(card, dict):
+            raise FeishuError(codes.INVALID_PARAM, "an ephemeral message is an interactive card")
+        content = json.dumps(card, ensure_ascii=False)
+        if len(content.encode("utf-8")) > self.limits.card_bytes:
+            raise FeishuError(codes.CONTENT_TOO_LONG, "the card exceeds 30 KB")
+        message = Message(
+            new_id("om_"),
+            chat.chat_id,
+            "interactive",
+            content,
+            "app",
+            self.app_id,
+            self.clock(),
+            ephemeral_to=open_id,
+        )
+        self.messages[message.message_id] = message
+        return {"message_id": message.message_id}
+
+    def delete_ephemeral(self, body: JSON) -> JSON:
+        message = self.message(str(body.get("message_id") or ""))
+        if message.ephemeral_to is None:
+            raise FeishuError(codes.INVALID_PARAM, "not an ephemeral message")
+        message.deleted = True
+        return {}
+
     def message_json(self, message: Message) -> JSON:
         return {
             "message_id": message.message_id,
@@ -303,6 +341,7 @@ class Store:
             message_text(message.msg_type, content, card),
             len(message.patches),
             message.deleted,
+            message.ephemeral_to,
         )
 
     # --- resources ------------------------------------------------------------------------
