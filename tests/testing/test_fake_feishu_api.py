@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from feishu_kit import forget_token, lark_client
+from fake_feishu_kit import forget_token, lark_client
 from lark_oapi.api.im.v1 import (
     CreateFileRequest,
     CreateFileRequestBody,

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from feishu_kit import Recorder, WebhookReceiver, lark_client
+from fake_feishu_kit import Recorder, WebhookReceiver, lark_client
 from lark_oapi.api.cardkit.v1 import CreateCardRequest, CreateCardRequestBody
 from lark_oapi.api.im.v1 import CreateMessageRequest, CreateMessageRequestBody
 

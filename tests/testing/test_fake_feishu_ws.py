@@ -10,7 +10,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from feishu_kit import Recorder, WsClientThread, lark_client
+from fake_feishu_kit import Recorder, WsClientThread, lark_client
 from lark_oapi.api.im.v1 import CreateMessageRequest, CreateMessageRequestBody
 from lark_oapi.ws.exception import ClientException
 
