@@ -9,12 +9,13 @@ import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import pytest
 from fake_feishu_kit import Recorder, WsClientThread, lark_client
 from lark_oapi.api.im.v1 import CreateMessageRequest, CreateMessageRequestBody
 from lark_oapi.ws.exception import ClientException
 
-from hotplex.testing.feishu import FakeFeishu
+from hotplex.testing.feishu import FakeFeishu, Frame
 
 FAST = {"PingInterval": 1, "ReconnectInterval": 1, "ReconnectNonce": 0, "ReconnectCount": -1}
 CONNECT_TIMEOUT = 10.0
@@ -192,3 +193,32 @@ async def test_a_busy_endpoint_is_retried(
     await fs.wait_for(lambda: fs.connected, CONNECT_TIMEOUT)
     await fs.user_message("oc_g", "ou_alice", "back")
     assert len(recorder.messages) == 1
+
+
+async def test_a_muted_fake_answers_no_pings_at_either_level(fs: FakeFeishu) -> None:
+    async with aiohttp.ClientSession() as http:
+        credentials = {"AppID": fs.app_id, "AppSecret": fs.app_secret}
+        async with http.post(fs.base_url + "/callback/ws/endpoint", json=credentials) as answer:
+            endpoint = (await answer.json())["data"]
+        assert set(endpoint["ClientConfig"]) == set(FAST)
+        async with http.ws_connect(endpoint["URL"], autoping=False) as ws:
+            ping = Frame(0, 0, 4242, 0, [("type", "ping")]).encode()
+            await ws.send_bytes(ping)
+            pong = Frame.decode((await ws.receive(timeout=5)).data)
+            assert pong.header("type") == "pong" and pong.method == 0
+            assert json.loads(pong.payload or b"") == FAST
+            await ws.ping(b"hb")
+            assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.PONG
+            fs.mute()
+            await ws.send_bytes(ping)
+            await ws.ping(b"hb")
+            await fs.wait_for(lambda: fs.pings == 2, 5.0)
+            with pytest.raises(TimeoutError):
+                await ws.receive(timeout=0.3)
+            assert fs.pongs == 1 and fs.connected
+            fs.mute(False)
+            await ws.send_bytes(ping)
+            assert Frame.decode((await ws.receive(timeout=5)).data).header("type") == "pong"
+        # a device_id is good for one connection only
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await http.ws_connect(endpoint["URL"])

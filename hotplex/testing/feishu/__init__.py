@@ -61,6 +61,8 @@ Public API of :class:`FakeFeishu`:
   the SDK client; None accepts again); ``set_client_config(**values)`` changes the
   ClientConfig of the next pongs and endpoint answers. ``deliver(..., retry=False)`` pushes
   without the ``repush_delays`` schedule.
+- ``mute(muted=True)``: keep the sockets open but answer no pings (protocol or WebSocket);
+  ``pongs`` counts the protocol pongs sent.
 - Ephemeral cards: ``POST /open-apis/ephemeral/v1/send`` (a card one member of a group sees:
   ``MessageView.ephemeral_to``) and ``/open-apis/ephemeral/v1/delete``.
 - Faults: ``fail_next(target, code=99991400, *, msg=..., status=None, times=1)`` where

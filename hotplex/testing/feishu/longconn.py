@@ -84,6 +84,9 @@ class LongConnection:
         self.connections: list[Connection] = []
         self.acks: list[Ack] = []
         self.endpoint_requests = 0
+        self.pings = 0  # protocol pings received, over all connections
+        self.pongs = 0
+        self.muted = False  # answer no pings (protocol or WebSocket): a silent socket
         self.endpoint_answer: JSON | None = None  # set to answer every endpoint call with it
         self.handshake_rejection: dict[str, str] | None = None
         self._on_change = on_change
@@ -140,7 +143,7 @@ class LongConnection:
                 },
             )
         self._tickets.discard(device_id)
-        ws = web.WebSocketResponse(autoping=True, max_msg_size=4 * 1024 * 1024)
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=4 * 1024 * 1024)
         await ws.prepare(request)
         connection = Connection(device_id, ws, self.clock())
         self.connections.append(connection)
@@ -149,6 +152,8 @@ class LongConnection:
             async for message in ws:
                 if message.type == WSMsgType.BINARY:
                     await self._frame(connection, message.data)
+                elif message.type == WSMsgType.PING and not self.muted:
+                    await ws.pong(message.data)
         finally:
             self.connections.remove(connection)
             self._on_change()
@@ -161,6 +166,10 @@ class LongConnection:
             return
         if frame.method == CONTROL and frame.header("type") == "ping":
             connection.pings += 1
+            self.pings += 1
+            self._on_change()
+            if self.muted:
+                return
             pong = Frame(
                 0,
                 0,
@@ -170,6 +179,7 @@ class LongConnection:
                 payload=json.dumps(self.client_config).encode("utf-8"),
             )
             await connection.ws.send_bytes(pong.encode())
+            self.pongs += 1
             self._on_change()
         elif frame.method == DATA:
             self._ack(frame)

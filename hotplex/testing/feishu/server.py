@@ -395,7 +395,18 @@ class FakeFeishu:
 
     @property
     def pings(self) -> int:
-        return sum(c.pings for c in self._longconn.connections)
+        """Protocol pings received, over all connections so far."""
+        return self._longconn.pings
+
+    @property
+    def pongs(self) -> int:
+        """Protocol pongs sent (none while muted)."""
+        return self._longconn.pongs
+
+    def mute(self, muted: bool = True) -> None:
+        """Stop (or resume) answering pings, protocol and WebSocket ones, while keeping the
+        sockets open: a silent connection a watchdog must notice."""
+        self._longconn.muted = muted
 
     async def drop_connection(self) -> None:
         """Close the long connections from the server side; the SDK reconnects."""
