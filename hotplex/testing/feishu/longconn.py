@@ -99,6 +99,21 @@ class LongConnection:
         app.router.add_post(ENDPOINT_PATH, self._endpoint)
         app.router.add_get(WS_PATH, self._websocket)
 
+    def configure(self, values: JSON) -> None:
+        unknown = set(values) - set(self.client_config)
+        if unknown:
+            raise ValueError(f"unknown ClientConfig keys: {sorted(unknown)}")
+        self.client_config = {**self.client_config, **values}
+
+    def reject_handshake(self, status: int | None, msg: str, auth_code: int | None) -> None:
+        if status is None:
+            self.handshake_rejection = None
+            return
+        headers = {"handshake-status": str(status), "handshake-msg": msg}
+        if auth_code is not None:
+            headers["handshake-autherrcode"] = str(auth_code)
+        self.handshake_rejection = headers
+
     # --- step 1: endpoint discovery -------------------------------------------------------
 
     async def _endpoint(self, request: web.Request) -> web.Response:

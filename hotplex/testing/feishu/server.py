@@ -6,13 +6,11 @@ its async methods: a fake on the caller's loop would deadlock on the first token
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
@@ -34,14 +32,14 @@ from hotplex.testing.feishu.models import (
 from hotplex.testing.feishu.openapi import OpenApi
 from hotplex.testing.feishu.sender import Sender, Via
 from hotplex.testing.feishu.store import Store
-from hotplex.testing.feishu.threaded import Changes, LoopThread
+from hotplex.testing.feishu.threaded import Changes, LoopThread, ServedFromThread
 
 __all__ = ["FakeFeishu"]
 
 JSON = dict[str, Any]
 
 
-class FakeFeishu:
+class FakeFeishu(ServedFromThread):
     """The fake Feishu/Lark open platform; see :mod:`hotplex.testing.feishu` for the API."""
 
     def __init__(
@@ -107,33 +105,6 @@ class FakeFeishu:
     async def _before_cleanup(self) -> None:
         await self._longconn.drop()
         await self._sender.close()
-
-    def start(self) -> None:
-        """Serve from a new thread; returns once the port is bound."""
-        self._server.start()
-
-    def close(self) -> None:
-        """Stop serving (long connections are closed first) and join the thread."""
-        self._server.close()
-
-    def __enter__(self) -> FakeFeishu:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> FakeFeishu:
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.close)
 
     @property
     def base_url(self) -> str:
@@ -415,10 +386,7 @@ class FakeFeishu:
     def set_client_config(self, **values: int) -> None:
         """Change the ClientConfig (``PingInterval``, ``ReconnectInterval``, ``ReconnectNonce``,
         ``ReconnectCount``) that the next pongs and endpoint answers carry."""
-        unknown = set(values) - set(self._longconn.client_config)
-        if unknown:
-            raise ValueError(f"unknown ClientConfig keys: {sorted(unknown)}")
-        self._longconn.client_config = {**self._longconn.client_config, **values}
+        self._longconn.configure(values)
 
     def reject_handshake(
         self, status: int | None = 514, msg: str = "rejected", auth_code: int | None = 1000040350
@@ -426,13 +394,7 @@ class FakeFeishu:
         """Refuse WebSocket upgrades with the ``handshake-*`` headers the SDK reads: 403, or
         514 with auth code 1000040350 (connection limit), stop the client; other statuses are
         retried. None accepts again."""
-        if status is None:
-            self._longconn.handshake_rejection = None
-            return
-        headers = {"handshake-status": str(status), "handshake-msg": msg}
-        if auth_code is not None:
-            headers["handshake-autherrcode"] = str(auth_code)
-        self._longconn.handshake_rejection = headers
+        self._longconn.reject_handshake(status, msg, auth_code)
 
     def reject_connections(self, code: int | None, msg: str = "rejected") -> None:
         """Answer every endpoint call with ``code`` (1 = busy, retried; other codes stop the
