@@ -63,7 +63,8 @@ class Recorder:
         )
 
         self.clicks.append(data)
-        return P2CardActionTriggerResponse(self.card_answer) if self.card_answer else None
+        # never None: in HTTP mode lark-oapi answers a None result with a 500
+        return P2CardActionTriggerResponse(self.card_answer or {})
 
     def handler(self, encrypt_key: str = "", verification_token: str = "") -> Any:
         return (

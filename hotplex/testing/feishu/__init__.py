@@ -63,6 +63,8 @@ Public API of :class:`FakeFeishu`:
   without the ``repush_delays`` schedule.
 - ``mute(muted=True)``: keep the sockets open but answer no pings (protocol or WebSocket);
   ``pongs`` counts the protocol pongs sent.
+- Delayed card update: ``POST /open-apis/interactive/v1/card/update`` with a click's token
+  (after the answer, 30 minutes, two uses; ``200670`` otherwise).
 - Ephemeral cards: ``POST /open-apis/ephemeral/v1/send`` (a card one member of a group sees:
   ``MessageView.ephemeral_to``) and ``/open-apis/ephemeral/v1/delete``.
 - Faults: ``fail_next(target, code=99991400, *, msg=..., status=None, times=1)`` where

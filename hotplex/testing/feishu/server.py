@@ -31,7 +31,7 @@ from hotplex.testing.feishu.models import (
 )
 from hotplex.testing.feishu.openapi import OpenApi
 from hotplex.testing.feishu.sender import Sender, Via
-from hotplex.testing.feishu.store import Store
+from hotplex.testing.feishu.store import CardToken, Store
 from hotplex.testing.feishu.threaded import Changes, LoopThread, ServedFromThread
 
 __all__ = ["FakeFeishu"]
@@ -341,8 +341,11 @@ class FakeFeishu(ServedFromThread):
                 form_value=form_value,
                 input_value=input_value,
             )
+            token = CardToken(message_id, self.clock())
+            self._store.card_tokens[str(event["token"])] = token
         delivery = await self.deliver(self.envelope("card.action.trigger", event), via=via)
         with self._lock:
+            token.answered = delivery.status is not None
             answer = actions.apply_card_answer(self._store, message_id, delivery)
         if answer.applied:
             self._changed()
