@@ -15,7 +15,7 @@ from fake_feishu_kit import Recorder, WsClientThread, lark_client
 from lark_oapi.api.im.v1 import CreateMessageRequest, CreateMessageRequestBody
 from lark_oapi.ws.exception import ClientException
 
-from hotplex.testing.feishu import FakeFeishu, Frame
+from hotplex.testing.feishu import FakeFeishu, Frame, Limits
 
 FAST = {"PingInterval": 1, "ReconnectInterval": 1, "ReconnectNonce": 0, "ReconnectCount": -1}
 CONNECT_TIMEOUT = 10.0
@@ -222,3 +222,29 @@ async def test_a_muted_fake_answers_no_pings_at_either_level(fs: FakeFeishu) -> 
         # a device_id is good for one connection only
         with pytest.raises(aiohttp.WSServerHandshakeError):
             await http.ws_connect(endpoint["URL"])
+
+
+async def test_an_abrupt_drop_is_survived(
+    connected: tuple[FakeFeishu, Recorder, WsClientThread],
+) -> None:
+    fs, recorder, _ = connected
+    await fs.drop_connection(abrupt=True)
+    await fs.wait_for(lambda: fs.endpoint_requests == 2 and fs.connected, CONNECT_TIMEOUT)
+    await fs.user_message("oc_g", "ou_alice", "still here")
+    assert fs.deliveries[-1].status == 200 and len(recorder.messages) == 1
+
+
+async def test_an_event_missing_a_fragment_is_never_handled() -> None:
+    async with FakeFeishu(client_config=FAST, limits=Limits(ack_seconds=0.5)) as fs:
+        fs.add_chat("oc_g", "group")
+        recorder = Recorder()
+        client = WsClientThread(fs, recorder.handler()).start()
+        try:
+            await fs.wait_for(lambda: fs.connected, CONNECT_TIMEOUT)
+            payload = fs.prepare_user_message("oc_g", "ou_alice", "split " * 100)
+            lost = await fs.deliver(payload, fragments=3, lose_fragment=1)
+            assert lost.status is None and fs.acks == []
+            again = await fs.repush(lost.event_id, fragments=3)
+            assert again.status == 200 and len(recorder.messages) == 1
+        finally:
+            await asyncio.to_thread(client.stop)

@@ -60,7 +60,9 @@ Public API of :class:`FakeFeishu`:
   refuses WebSocket upgrades with the ``handshake-*`` headers (514 + 1000040350 and 403 stop
   the SDK client; None accepts again); ``set_client_config(**values)`` changes the
   ClientConfig of the next pongs and endpoint answers. ``deliver(..., retry=False)`` pushes
-  without the ``repush_delays`` schedule.
+  without the ``repush_delays`` schedule; ``deliver(..., fragments=3, lose_fragment=1)``
+  never sends one part; ``drop_connection(abrupt=True)`` cuts the TCP connection without a
+  closing handshake.
 - ``mute(muted=True)``: keep the sockets open but answer no pings (protocol or WebSocket);
   ``pongs`` counts the protocol pongs sent.
 - Delayed card update: ``POST /open-apis/interactive/v1/card/update`` with a click's token

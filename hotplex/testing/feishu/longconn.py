@@ -51,6 +51,7 @@ class Connection:
     device_id: str
     ws: web.WebSocketResponse
     opened: float
+    transport: asyncio.Transport | None = None
     pings: int = 0
 
 
@@ -160,7 +161,13 @@ class LongConnection:
         self._tickets.discard(device_id)
         ws = web.WebSocketResponse(autoping=False, max_msg_size=4 * 1024 * 1024)
         await ws.prepare(request)
-        connection = Connection(device_id, ws, self.clock())
+        transport = request.transport
+        connection = Connection(
+            device_id,
+            ws,
+            self.clock(),
+            transport if isinstance(transport, asyncio.Transport) else None,
+        )
         self.connections.append(connection)
         self._on_change()
         try:
@@ -235,7 +242,13 @@ class LongConnection:
         return any(not c.ws.closed for c in self.connections)
 
     async def push(
-        self, event_id: str, payload: bytes, *, fragments: int = 1, timeout: float
+        self,
+        event_id: str,
+        payload: bytes,
+        *,
+        fragments: int = 1,
+        timeout: float,
+        lose_fragment: int | None = None,
     ) -> Ack | None:
         """Send ``payload`` as an ``event`` data frame (split into ``fragments`` parts) to one
         live connection (the oldest, as Feishu picks one per event); the ack, or None when
@@ -264,8 +277,9 @@ class LongConnection:
                 Frame(seq_id, secrets.randbits(63), self.service_id, DATA, headers, payload=part)
             )
         try:
-            for frame in frames:
-                await connection.ws.send_bytes(frame.encode())
+            for index, frame in enumerate(frames):
+                if index != lose_fragment:
+                    await connection.ws.send_bytes(frame.encode())
             return await asyncio.wait_for(asyncio.shield(answered), timeout)
         except (TimeoutError, ConnectionError, RuntimeError):
             return None
@@ -273,7 +287,11 @@ class LongConnection:
             for seq_id in push.seq_ids:
                 self._pending.pop(seq_id, None)
 
-    async def drop(self) -> None:
-        """Close every connection from the server side (the client reconnects)."""
+    async def drop(self, *, abrupt: bool = False) -> None:
+        """Close every connection from the server side (the client reconnects); ``abrupt``
+        cuts the TCP connection without a closing handshake."""
         for connection in list(self.connections):
-            await connection.ws.close(code=1001, message=b"going away")
+            if abrupt and connection.transport is not None:
+                connection.transport.abort()
+            else:
+                await connection.ws.close(code=1001, message=b"going away")

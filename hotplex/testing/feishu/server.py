@@ -382,9 +382,10 @@ class FakeFeishu(ServedFromThread):
         sockets open: a silent connection a watchdog must notice."""
         self._longconn.muted = muted
 
-    async def drop_connection(self) -> None:
-        """Close the long connections from the server side; the SDK reconnects."""
-        await self._server.run(self._longconn.drop())
+    async def drop_connection(self, *, abrupt: bool = False) -> None:
+        """Close the long connections from the server side (``abrupt``: cut the TCP
+        connection without a closing handshake); the SDK reconnects."""
+        await self._server.run(self._longconn.drop(abrupt=abrupt))
 
     def set_client_config(self, **values: int) -> None:
         """Change the ClientConfig (``PingInterval``, ``ReconnectInterval``, ``ReconnectNonce``,
