@@ -248,3 +248,17 @@ async def test_an_event_missing_a_fragment_is_never_handled() -> None:
             assert again.status == 200 and len(recorder.messages) == 1
         finally:
             await asyncio.to_thread(client.stop)
+
+
+async def test_a_connection_past_the_limit_is_refused() -> None:
+    async with FakeFeishu(limits=Limits(connections=1)) as fs, aiohttp.ClientSession() as http:
+        credentials = {"AppID": fs.app_id, "AppSecret": fs.app_secret}
+        async with http.post(fs.base_url + "/callback/ws/endpoint", json=credentials) as answer:
+            url = (await answer.json())["data"]["URL"]
+        async with http.ws_connect(url):
+            await fs.wait_for(lambda: fs.connection_count == 1, 5.0)
+            client = WsClientThread(fs, Recorder().handler()).start()
+            await asyncio.to_thread(client.thread.join, CONNECT_TIMEOUT)
+            assert not client.thread.is_alive()
+            assert isinstance(client.error, ClientException) and client.error.code == 514
+            assert fs.connection_count == 1

@@ -114,6 +114,7 @@ class Limits:
     ack_seconds: float = 3.0  # events and callbacks must be answered within this
     card_token_seconds: int = 1800  # a callback token updates its card this long
     card_token_uses: int = 2  # ... this many times
+    connections: int = 50  # long connections per app (more: handshake 514/1000040350)
 
 
 class RateWindow:

@@ -76,7 +76,9 @@ class LongConnection:
         on_change: Callable[[], None],
         client_config: JSON | None = None,
         injected: Callable[[str, str], FeishuError | None] = lambda name, path: None,
+        max_connections: int = 50,
     ) -> None:
+        self.max_connections = max_connections
         self.app_id = app_id
         self.app_secret = app_secret
         self.clock = clock
@@ -159,6 +161,15 @@ class LongConnection:
                 },
             )
         self._tickets.discard(device_id)
+        if sum(1 for c in self.connections if not c.ws.closed) >= self.max_connections:
+            return web.Response(
+                status=403,
+                headers={
+                    "handshake-status": "514",
+                    "handshake-msg": "exceed connection limit",
+                    "handshake-autherrcode": str(codes.WS_EXCEED_CONN_LIMIT),
+                },
+            )
         ws = web.WebSocketResponse(autoping=False, max_msg_size=4 * 1024 * 1024)
         await ws.prepare(request)
         transport = request.transport

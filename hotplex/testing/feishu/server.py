@@ -81,6 +81,7 @@ class FakeFeishu(ServedFromThread):
             on_change=self._changed,
             client_config=client_config,
             injected=self._api.injected,
+            max_connections=self.limits.connections,
         )
         self._sender = Sender(
             longconn=self._longconn,
