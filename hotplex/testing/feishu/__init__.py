@@ -92,7 +92,8 @@ expiry issues a new one); messages: JSON-string content, 150 KB text / 30 KB car
 strictly increasing ``sequence`` per card (``300317``), uuid idempotence (``200770``),
 10 operations per second per card (``99991400``), text only while streaming (``300309``),
 streaming auto-closed 10 minutes after it opened (``200850``), 30 KB (``200860``); errors are
-HTTP 400 ``{"code", "msg"}`` (429 with ``x-ogw-ratelimit-*`` headers for ``99991400``).
+HTTP 400 ``{"code", "msg"}`` (429 with ``x-ogw-ratelimit-*`` headers for ``99991400``); at
+most 50 long connections per app (``Limits.connections``).
 """
 
 from __future__ import annotations

@@ -22,8 +22,9 @@ import binascii
 import itertools
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -38,12 +39,14 @@ __all__ = ["Connection", "LongConnection", "Push"]
 JSON = dict[str, Any]
 ENDPOINT_PATH = "/callback/ws/endpoint"
 WS_PATH = "/ws"
-DEFAULT_CLIENT_CONFIG: JSON = {
-    "ReconnectCount": -1,
-    "ReconnectInterval": 1,
-    "ReconnectNonce": 0,
-    "PingInterval": 120,
-}
+DEFAULT_CLIENT_CONFIG: Mapping[str, int] = MappingProxyType(
+    {
+        "ReconnectCount": -1,
+        "ReconnectInterval": 1,
+        "ReconnectNonce": 0,
+        "PingInterval": 120,
+    }
+)
 
 
 @dataclass
