@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -51,10 +52,13 @@ class Recorder:
         self.clicks: list[Any] = []
         self.card_answer = card_answer
         self.fail = False
+        self.delay = 0.0  # seconds the message handler blocks (it runs on the SDK's loop)
 
     def on_message(self, data: Any) -> None:
         if self.fail:
             raise RuntimeError("handler failed on purpose")
+        if self.delay:
+            time.sleep(self.delay)
         self.messages.append(data)
 
     def on_click(self, data: Any) -> Any:

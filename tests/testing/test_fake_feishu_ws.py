@@ -262,3 +262,20 @@ async def test_a_connection_past_the_limit_is_refused() -> None:
             assert not client.thread.is_alive()
             assert isinstance(client.error, ClientException) and client.error.code == 514
             assert fs.connection_count == 1
+
+
+async def test_a_late_ack_is_recorded_for_its_event() -> None:
+    async with FakeFeishu(client_config=FAST, limits=Limits(ack_seconds=0.2)) as fs:
+        fs.add_chat("oc_g", "group")
+        recorder = Recorder()
+        recorder.delay = 0.6
+        client = WsClientThread(fs, recorder.handler()).start()
+        try:
+            await fs.wait_for(lambda: fs.connected, CONNECT_TIMEOUT)
+            await fs.user_message("oc_g", "ou_alice", "slow")
+            late = fs.deliveries[-1]
+            assert late.status is None  # not acked in time: Feishu would push it again
+            await fs.wait_for(lambda: len(fs.acks) == 1, 5.0)
+            assert fs.acks[0].event_id == late.event_id and fs.acks[0].code == 200
+        finally:
+            await asyncio.to_thread(client.stop)

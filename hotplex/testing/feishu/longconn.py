@@ -99,6 +99,7 @@ class LongConnection:
         self._injected = injected
         self._tickets: set[str] = set()
         self._pending: dict[int, Push] = {}
+        self._event_of_seq: dict[int, str] = {}  # every frame sent, for late acks
         self._seq = itertools.count(1)
 
     def add_routes(self, app: web.Application) -> None:
@@ -234,7 +235,7 @@ class LongConnection:
                 data = None
         code = payload.get("code") if isinstance(payload, dict) else None
         ack = Ack(
-            push.event_id if push else "",
+            self._event_of_seq.get(frame.seq_id, ""),
             frame.seq_id,
             code if isinstance(code, int) else 0,
             data if isinstance(data, dict) else None,
@@ -280,6 +281,7 @@ class LongConnection:
             seq_id = next(self._seq)
             push.seq_ids.append(seq_id)
             self._pending[seq_id] = push
+            self._event_of_seq[seq_id] = event_id
             headers = [
                 ("type", "event"),
                 ("message_id", message_id),
