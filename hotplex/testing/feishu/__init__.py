@@ -54,8 +54,6 @@ Public API of :class:`FakeFeishu`:
   ``update_times``, ``element_text(id)``, ``text``), ``calls`` / ``calls_named(name)``
   (:class:`Call`: ``name`` such as ``message.create``, method, path, query, body, time,
   status, code), ``acks`` (:class:`Ack` of the long connection), ``resource(key)``.
-- Waiting: ``await wait_for(predicate, timeout=5.0)``: re-checked on every change in the fake
-  (call, push, ack, connection), no polling.
 - More long-connection faults: ``reject_handshake(status=514, msg=..., auth_code=1000040350)``
   refuses WebSocket upgrades with the ``handshake-*`` headers (514 + 1000040350 and 403 stop
   the SDK client; None accepts again); ``set_client_config(**values)`` changes the
@@ -69,7 +67,10 @@ Public API of :class:`FakeFeishu`:
   (after the answer, 30 minutes, two uses; ``200670`` otherwise).
 - Ephemeral cards: ``POST /open-apis/ephemeral/v1/send`` (a card one member of a group sees:
   ``MessageView.ephemeral_to``) and ``/open-apis/ephemeral/v1/delete``.
-- Faults: ``fail_next(target, code=99991400, *, msg=..., status=None, times=1)`` where
+- Waiting: ``await wait_for(predicate, timeout=5.0)``: re-checked on every change in the fake
+  (call, push, ack, connection), no polling.
+- Faults: ``fail_next(target, code=99991400, *, msg=..., status=None, times=1, reset=1.0)``
+  (``reset``: the seconds a rate-limit answer's ``x-ogw-ratelimit-reset`` asks for) where
   ``target`` is a call name (``tenant_access_token.internal``, ``message.create``,
   ``message.reply``, ``message.patch``, ``message.update``, ``message.delete``,
   ``message_resource.get``, ``image.create``, ``file.create``, ``card.create``,

@@ -80,12 +80,16 @@ WS_EXCEED_CONN_LIMIT = 1000040350
 
 class FeishuError(Exception):
     """An error answer: ``{"code": code, "msg": msg}`` with ``status`` (400 unless rate
-    limited, which is 429 with the ``x-ogw-ratelimit-*`` headers)."""
+    limited, which is 429 with the ``x-ogw-ratelimit-*`` headers; ``reset`` is the seconds
+    ``x-ogw-ratelimit-reset`` asks the caller to wait)."""
 
-    def __init__(self, code: int, msg: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, code: int, msg: str, *, status: int | None = None, reset: float = 1.0
+    ) -> None:
         super().__init__(f"{code}: {msg}")
         self.code = code
         self.msg = msg
+        self.reset = reset
         self.status = status if status is not None else (429 if code == RATE_LIMITED else 400)
 
 

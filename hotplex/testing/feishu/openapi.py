@@ -35,6 +35,7 @@ class _Failure:
     msg: str
     status: int | None
     remaining: int
+    reset: float = 1.0
 
 
 class OpenApi:
@@ -90,9 +91,11 @@ class OpenApi:
         add("PUT", _ELEMENT + "/content", self._wrap("card_element.content", self._element_content))
         add("*", "/open-apis/{tail:.*}", self._not_found)
 
-    def fail_next(self, target: str, code: int, msg: str, status: int | None, times: int) -> None:
+    def fail_next(
+        self, target: str, code: int, msg: str, status: int | None, times: int, reset: float = 1.0
+    ) -> None:
         with self._lock:
-            self._failures.append(_Failure(target, code, msg, status, times))
+            self._failures.append(_Failure(target, code, msg, status, times, reset))
 
     def injected(self, name: str, path: str) -> FeishuError | None:
         for failure in self._failures:
@@ -100,7 +103,9 @@ class OpenApi:
                 failure.remaining -= 1
                 if not failure.remaining:
                     self._failures.remove(failure)
-                return FeishuError(failure.code, failure.msg, status=failure.status)
+                return FeishuError(
+                    failure.code, failure.msg, status=failure.status, reset=failure.reset
+                )
         return None
 
     def _wrap(self, name: str, handler: Handler, *, auth: bool = True) -> Endpoint:
@@ -290,7 +295,7 @@ def _recordable(body: Any) -> Any:
 def _error_response(error: FeishuError) -> web.Response:
     headers = {}
     if error.code == codes.RATE_LIMITED:
-        headers = {"x-ogw-ratelimit-limit": "50", "x-ogw-ratelimit-reset": "1"}
+        headers = {"x-ogw-ratelimit-limit": "50", "x-ogw-ratelimit-reset": f"{error.reset:g}"}
     return web.json_response(
         {"code": error.code, "msg": error.msg, "data": {}}, status=error.status, headers=headers
     )

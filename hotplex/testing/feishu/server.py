@@ -191,10 +191,12 @@ class FakeFeishu(ServedFromThread):
         msg: str = "injected failure",
         status: int | None = None,
         times: int = 1,
+        reset: float = 1.0,
     ) -> None:
         """Answer the next ``times`` calls of ``target`` (a call name such as
-        ``message.patch`` or ``ws.endpoint``, or an exact path) with error ``code``."""
-        self._api.fail_next(target, code, msg, status, times)
+        ``message.patch`` or ``ws.endpoint``, or an exact path) with error ``code``; a
+        rate-limit answer asks to wait ``reset`` seconds (``x-ogw-ratelimit-reset``)."""
+        self._api.fail_next(target, code, msg, status, times, reset)
 
     def expire_tokens(self) -> None:
         """Make every issued tenant token invalid (calls answer 99991663)."""
