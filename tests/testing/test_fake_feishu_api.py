@@ -248,6 +248,9 @@ async def test_injected_failures_answer_once(fs: FakeFeishu) -> None:
     assert limited.raw.headers.get("x-ogw-ratelimit-reset") == "1"
     assert (await send(client, "oc_g", "text", '{"text":"a"}')).code == 0
     assert [c.code for c in fs.calls_named("message.create")] == [99991400, 0]
+    fs.fail_next("/open-apis/im/v1/messages", 99991400, reset=2.5)
+    slower = await send(client, "oc_g", "text", '{"text":"a"}')
+    assert slower.code == 99991400 and slower.raw.headers.get("x-ogw-ratelimit-reset") == "2.5"
 
 
 # --- resources ----------------------------------------------------------------------------
