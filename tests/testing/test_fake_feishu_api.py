@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from feishu_kit import forget_token, lark_client
+from fake_feishu_kit import forget_token, lark_client
 from lark_oapi.api.im.v1 import (
     CreateFileRequest,
     CreateFileRequestBody,
@@ -246,6 +248,9 @@ async def test_injected_failures_answer_once(fs: FakeFeishu) -> None:
     assert limited.raw.headers.get("x-ogw-ratelimit-reset") == "1"
     assert (await send(client, "oc_g", "text", '{"text":"a"}')).code == 0
     assert [c.code for c in fs.calls_named("message.create")] == [99991400, 0]
+    fs.fail_next("/open-apis/im/v1/messages", 99991400, reset=2.5)
+    slower = await send(client, "oc_g", "text", '{"text":"a"}')
+    assert slower.code == 99991400 and slower.raw.headers.get("x-ogw-ratelimit-reset") == "2.5"
 
 
 # --- resources ----------------------------------------------------------------------------
@@ -339,3 +344,73 @@ async def test_image_and_text_arrive_as_a_post(fs: FakeFeishu) -> None:
 
 def test_big_sizes_are_configurable() -> None:
     assert Limits().card_bytes == 30 * 1024 and Limits(card_bytes=10).card_bytes == 10
+
+
+# --- calls lark-oapi has no typed method for ------------------------------------------------
+
+
+async def raw(client: Any, method: str, uri: str, body: dict[str, Any] | None = None) -> Any:
+    import lark_oapi as lark
+
+    builder = (
+        lark.BaseRequest.builder()
+        .http_method(lark.HttpMethod[method])
+        .uri(uri)
+        .token_types({lark.AccessTokenType.TENANT})
+    )
+    if body is not None:
+        builder = builder.body(body)
+    answer = await client.arequest(builder.build())
+    return json.loads(answer.raw.content)
+
+
+async def test_bot_info_names_the_bot(fs: FakeFeishu) -> None:
+    answer = await raw(lark_client(fs), "GET", "/open-apis/bot/v3/info")
+    assert answer["code"] == 0
+    assert answer["bot"]["open_id"] == fs.bot_open_id and answer["bot"]["app_name"] == "HotPlex"
+
+
+async def test_ephemeral_cards_show_to_one_member_of_a_group(fs: FakeFeishu) -> None:
+    client = lark_client(fs)
+    card_json = json.loads(card("only for you"))
+    body = {"chat_id": "oc_g", "open_id": "ou_bob", "msg_type": "interactive", "card": card_json}
+    sent = await raw(client, "POST", "/open-apis/ephemeral/v1/send", body)
+    assert sent["code"] == 0
+    [view] = fs.messages("oc_g")
+    assert view.message_id == sent["data"]["message_id"]
+    assert view.ephemeral_to == "ou_bob" and view.text == "only for you"
+    fs.add_user("ou_carol")
+    stranger = await raw(
+        client, "POST", "/open-apis/ephemeral/v1/send", {**body, "open_id": "ou_carol"}
+    )
+    assert stranger["code"] == 230001
+    chat_id = fs.p2p_chat("ou_bob")
+    in_p2p = await raw(client, "POST", "/open-apis/ephemeral/v1/send", {**body, "chat_id": chat_id})
+    assert in_p2p["code"] == 230001
+    deleted = await raw(
+        client, "POST", "/open-apis/ephemeral/v1/delete", {"message_id": view.message_id}
+    )
+    assert deleted["code"] == 0 and fs.message(view.message_id).deleted
+
+
+def test_the_fake_imports_without_lark_oapi() -> None:
+    # a meta-path finder refuses lark_oapi and pycryptodome in a fresh interpreter
+    program = (
+        "import sys\n"
+        "class Refuse:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('lark_oapi', 'Crypto'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, Refuse())\n"
+        "from hotplex.testing import FakeFeishu\n"
+        "with FakeFeishu() as fs:\n"
+        "    print(fs.base_url.startswith('http://127.0.0.1:'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "True"), done.stderr

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from feishu_kit import forget_token, lark_client
+from fake_feishu_kit import forget_token, lark_client
 from lark_oapi.api.cardkit.v1 import (
     Card,
     ContentCardElementRequest,

@@ -7,14 +7,16 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
+import lark_oapi as lark
 import pytest
 from aiohttp import web
-from feishu_kit import Recorder, WebhookReceiver, lark_client
+from fake_feishu_kit import Recorder, WebhookReceiver, forget_token, lark_client
 from lark_oapi.api.cardkit.v1 import CreateCardRequest, CreateCardRequestBody
 from lark_oapi.api.im.v1 import CreateMessageRequest, CreateMessageRequestBody
 
-from hotplex.testing.feishu import FakeFeishu, Limits
+from hotplex.testing.feishu import FakeFeishu, Limits, ManualClock
 
 APPROVAL_CARD = {
     "schema": "2.0",
@@ -208,3 +210,49 @@ async def test_nowhere_to_push_is_an_error() -> None:
             await fs.user_message("oc_g", "ou_alice", "lost")
         with pytest.raises(KeyError, match="add_chat"):
             await fs.user_message("oc_nope", "ou_alice", "lost")
+
+
+async def delayed_update(client: Any, token: str, card: dict[str, Any]) -> int:
+    request = (
+        lark.BaseRequest.builder()
+        .http_method(lark.HttpMethod.POST)
+        .uri("/open-apis/interactive/v1/card/update")
+        .token_types({lark.AccessTokenType.TENANT})
+        .body({"token": token, "card": card})
+        .build()
+    )
+    answer = await client.arequest(request)
+    return int(json.loads(answer.raw.content)["code"])
+
+
+async def test_a_callback_token_updates_the_card_twice_within_thirty_minutes() -> None:
+    clock = ManualClock()
+    async with FakeFeishu(clock=clock) as fs:
+        fs.add_chat("oc_g", "group", members=["ou_alice"])
+        client = lark_client(fs)
+        body = (
+            CreateMessageRequestBody.builder()
+            .receive_id("oc_g")
+            .msg_type("interactive")
+            .content(json.dumps(APPROVAL_CARD))
+            .build()
+        )
+        request = CreateMessageRequest.builder().receive_id_type("chat_id").request_body(body)
+        message_id = (await client.im.v1.message.acreate(request.build())).data.message_id
+        recorder = Recorder()  # answers {}: the card changes later
+        async with WebhookReceiver(recorder.handler("", fs.verification_token)) as receiver:
+            fs.webhook_url = receiver.url
+            first = await fs.click_card(message_id, {"a": 1}, "ou_alice")
+            second = await fs.click_card(message_id, {"a": 2}, "ou_alice")
+        assert first.status == 200 and not first.applied
+        token, later_token = (click.event.token for click in recorder.clicks)
+        assert await delayed_update(client, token, DECIDED_CARD) == 0
+        assert fs.message(message_id).text == "Allowed by Alice"
+        assert await delayed_update(client, token, APPROVAL_CARD) == 0
+        assert await delayed_update(client, token, DECIDED_CARD) == 200670  # two uses
+        assert await delayed_update(client, "c-unknown", DECIDED_CARD) == 200670
+        assert fs.message(message_id).text == "Run `ls`?"
+        clock.advance(1801)
+        forget_token(fs)
+        assert await delayed_update(client, later_token, DECIDED_CARD) == 200670  # 30 minutes
+        assert second.status == 200

@@ -9,12 +9,13 @@ import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import pytest
-from feishu_kit import Recorder, WsClientThread, lark_client
+from fake_feishu_kit import Recorder, WsClientThread, lark_client
 from lark_oapi.api.im.v1 import CreateMessageRequest, CreateMessageRequestBody
 from lark_oapi.ws.exception import ClientException
 
-from hotplex.testing.feishu import FakeFeishu
+from hotplex.testing.feishu import FakeFeishu, Frame, Limits
 
 FAST = {"PingInterval": 1, "ReconnectInterval": 1, "ReconnectNonce": 0, "ReconnectCount": -1}
 CONNECT_TIMEOUT = 10.0
@@ -192,3 +193,89 @@ async def test_a_busy_endpoint_is_retried(
     await fs.wait_for(lambda: fs.connected, CONNECT_TIMEOUT)
     await fs.user_message("oc_g", "ou_alice", "back")
     assert len(recorder.messages) == 1
+
+
+async def test_a_muted_fake_answers_no_pings_at_either_level(fs: FakeFeishu) -> None:
+    async with aiohttp.ClientSession() as http:
+        credentials = {"AppID": fs.app_id, "AppSecret": fs.app_secret}
+        async with http.post(fs.base_url + "/callback/ws/endpoint", json=credentials) as answer:
+            endpoint = (await answer.json())["data"]
+        assert set(endpoint["ClientConfig"]) == set(FAST)
+        async with http.ws_connect(endpoint["URL"], autoping=False) as ws:
+            ping = Frame(0, 0, 4242, 0, [("type", "ping")]).encode()
+            await ws.send_bytes(ping)
+            pong = Frame.decode((await ws.receive(timeout=5)).data)
+            assert pong.header("type") == "pong" and pong.method == 0
+            assert json.loads(pong.payload or b"") == FAST
+            await ws.ping(b"hb")
+            assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.PONG
+            fs.mute()
+            await ws.send_bytes(ping)
+            await ws.ping(b"hb")
+            await fs.wait_for(lambda: fs.pings == 2, 5.0)
+            with pytest.raises(TimeoutError):
+                await ws.receive(timeout=0.3)
+            assert fs.pongs == 1 and fs.connected
+            fs.mute(False)
+            await ws.send_bytes(ping)
+            assert Frame.decode((await ws.receive(timeout=5)).data).header("type") == "pong"
+        # a device_id is good for one connection only
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await http.ws_connect(endpoint["URL"])
+
+
+async def test_an_abrupt_drop_is_survived(
+    connected: tuple[FakeFeishu, Recorder, WsClientThread],
+) -> None:
+    fs, recorder, _ = connected
+    await fs.drop_connection(abrupt=True)
+    await fs.wait_for(lambda: fs.endpoint_requests == 2 and fs.connected, CONNECT_TIMEOUT)
+    await fs.user_message("oc_g", "ou_alice", "still here")
+    assert fs.deliveries[-1].status == 200 and len(recorder.messages) == 1
+
+
+async def test_an_event_missing_a_fragment_is_never_handled() -> None:
+    async with FakeFeishu(client_config=FAST, limits=Limits(ack_seconds=0.5)) as fs:
+        fs.add_chat("oc_g", "group")
+        recorder = Recorder()
+        client = WsClientThread(fs, recorder.handler()).start()
+        try:
+            await fs.wait_for(lambda: fs.connected, CONNECT_TIMEOUT)
+            payload = fs.prepare_user_message("oc_g", "ou_alice", "split " * 100)
+            lost = await fs.deliver(payload, fragments=3, lose_fragment=1)
+            assert lost.status is None and fs.acks == []
+            again = await fs.repush(lost.event_id, fragments=3)
+            assert again.status == 200 and len(recorder.messages) == 1
+        finally:
+            await asyncio.to_thread(client.stop)
+
+
+async def test_a_connection_past_the_limit_is_refused() -> None:
+    async with FakeFeishu(limits=Limits(connections=1)) as fs, aiohttp.ClientSession() as http:
+        credentials = {"AppID": fs.app_id, "AppSecret": fs.app_secret}
+        async with http.post(fs.base_url + "/callback/ws/endpoint", json=credentials) as answer:
+            url = (await answer.json())["data"]["URL"]
+        async with http.ws_connect(url):
+            await fs.wait_for(lambda: fs.connection_count == 1, 5.0)
+            client = WsClientThread(fs, Recorder().handler()).start()
+            await asyncio.to_thread(client.thread.join, CONNECT_TIMEOUT)
+            assert not client.thread.is_alive()
+            assert isinstance(client.error, ClientException) and client.error.code == 514
+            assert fs.connection_count == 1
+
+
+async def test_a_late_ack_is_recorded_for_its_event() -> None:
+    async with FakeFeishu(client_config=FAST, limits=Limits(ack_seconds=0.2)) as fs:
+        fs.add_chat("oc_g", "group")
+        recorder = Recorder()
+        recorder.delay = 0.6
+        client = WsClientThread(fs, recorder.handler()).start()
+        try:
+            await fs.wait_for(lambda: fs.connected, CONNECT_TIMEOUT)
+            await fs.user_message("oc_g", "ou_alice", "slow")
+            late = fs.deliveries[-1]
+            assert late.status is None  # not acked in time: Feishu would push it again
+            await fs.wait_for(lambda: len(fs.acks) == 1, 5.0)
+            assert fs.acks[0].event_id == late.event_id and fs.acks[0].code == 200
+        finally:
+            await asyncio.to_thread(client.stop)

@@ -19,7 +19,9 @@ caches tenant tokens per app id for the whole process), ``app_secret`` (default 
 since the epoch; :class:`ManualClock` to move time by hand: token expiry, the 10-minute
 streaming timeout, the 14-day limits and the rate windows all use it), ``limits``
 (:class:`Limits`), ``client_config`` (the long connection's ClientConfig; defaults
-``ReconnectCount=-1, ReconnectInterval=1, ReconnectNonce=0, PingInterval=120``).
+``ReconnectCount=-1, ReconnectInterval=1, ReconnectNonce=0, PingInterval=120``),
+``repush_delays`` (default ``()``: an event push that is not acked is pushed again, same
+``event_id``, after each of these delays in seconds until one is acked; callbacks never).
 
 Public API of :class:`FakeFeishu`:
 
@@ -52,6 +54,19 @@ Public API of :class:`FakeFeishu`:
   ``update_times``, ``element_text(id)``, ``text``), ``calls`` / ``calls_named(name)``
   (:class:`Call`: ``name`` such as ``message.create``, method, path, query, body, time,
   status, code), ``acks`` (:class:`Ack` of the long connection), ``resource(key)``.
+- More long-connection faults: ``reject_handshake(status=514, msg=..., auth_code=1000040350)``
+  refuses WebSocket upgrades with the ``handshake-*`` headers (514 + 1000040350 and 403 stop
+  the SDK client; None accepts again); ``set_client_config(**values)`` changes the
+  ClientConfig of the next pongs and endpoint answers. ``deliver(..., retry=False)`` pushes
+  without the ``repush_delays`` schedule; ``deliver(..., fragments=3, lose_fragment=1)``
+  never sends one part; ``drop_connection(abrupt=True)`` cuts the TCP connection without a
+  closing handshake.
+- ``mute(muted=True)``: keep the sockets open but answer no pings (protocol or WebSocket);
+  ``pongs`` counts the protocol pongs sent.
+- Delayed card update: ``POST /open-apis/interactive/v1/card/update`` with a click's token
+  (after the answer, 30 minutes, two uses; ``200670`` otherwise).
+- Ephemeral cards: ``POST /open-apis/ephemeral/v1/send`` (a card one member of a group sees:
+  ``MessageView.ephemeral_to``) and ``/open-apis/ephemeral/v1/delete``.
 - Waiting: ``await wait_for(predicate, timeout=5.0)``: re-checked on every change in the fake
   (call, push, ack, connection), no polling.
 - Faults: ``fail_next(target, code=99991400, *, msg=..., status=None, times=1, reset=1.0)``
@@ -78,7 +93,8 @@ expiry issues a new one); messages: JSON-string content, 150 KB text / 30 KB car
 strictly increasing ``sequence`` per card (``300317``), uuid idempotence (``200770``),
 10 operations per second per card (``99991400``), text only while streaming (``300309``),
 streaming auto-closed 10 minutes after it opened (``200850``), 30 KB (``200860``); errors are
-HTTP 400 ``{"code", "msg"}`` (429 with ``x-ogw-ratelimit-*`` headers for ``99991400``).
+HTTP 400 ``{"code", "msg"}`` (429 with ``x-ogw-ratelimit-*`` headers for ``99991400``); at
+most 50 long connections per app (``Limits.connections``).
 """
 
 from __future__ import annotations

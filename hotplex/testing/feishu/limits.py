@@ -67,6 +67,8 @@ TOO_MANY_ELEMENTS = 300305
 STREAMING_CLOSED = 300309
 NOT_TEXT_ELEMENT = 300310
 SEQUENCE_NOT_INCREASING = 300317
+# delayed card update with a callback token (fake's choice)
+CARD_TOKEN_INVALID = 200670
 # CardKit (fake's choice)
 CARD_NOT_FOUND = 300300
 ELEMENT_NOT_FOUND = 300307
@@ -114,6 +116,9 @@ class Limits:
     file_bytes: int = 30 * 1024 * 1024
     uuid_seconds: int = 3600  # message uuid dedupe window
     ack_seconds: float = 3.0  # events and callbacks must be answered within this
+    card_token_seconds: int = 1800  # a callback token updates its card this long
+    card_token_uses: int = 2  # ... this many times
+    connections: int = 50  # long connections per app (more: handshake 514/1000040350)
 
 
 class RateWindow:

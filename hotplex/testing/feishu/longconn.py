@@ -22,8 +22,9 @@ import binascii
 import itertools
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -38,12 +39,14 @@ __all__ = ["Connection", "LongConnection", "Push"]
 JSON = dict[str, Any]
 ENDPOINT_PATH = "/callback/ws/endpoint"
 WS_PATH = "/ws"
-DEFAULT_CLIENT_CONFIG: JSON = {
-    "ReconnectCount": -1,
-    "ReconnectInterval": 1,
-    "ReconnectNonce": 0,
-    "PingInterval": 120,
-}
+DEFAULT_CLIENT_CONFIG: Mapping[str, int] = MappingProxyType(
+    {
+        "ReconnectCount": -1,
+        "ReconnectInterval": 1,
+        "ReconnectNonce": 0,
+        "PingInterval": 120,
+    }
+)
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Connection:
     device_id: str
     ws: web.WebSocketResponse
     opened: float
+    transport: asyncio.Transport | None = None
     pings: int = 0
 
 
@@ -75,7 +79,9 @@ class LongConnection:
         on_change: Callable[[], None],
         client_config: JSON | None = None,
         injected: Callable[[str, str], FeishuError | None] = lambda name, path: None,
+        max_connections: int = 50,
     ) -> None:
+        self.max_connections = max_connections
         self.app_id = app_id
         self.app_secret = app_secret
         self.clock = clock
@@ -84,17 +90,36 @@ class LongConnection:
         self.connections: list[Connection] = []
         self.acks: list[Ack] = []
         self.endpoint_requests = 0
+        self.pings = 0  # protocol pings received, over all connections
+        self.pongs = 0
+        self.muted = False  # answer no pings (protocol or WebSocket): a silent socket
         self.endpoint_answer: JSON | None = None  # set to answer every endpoint call with it
         self.handshake_rejection: dict[str, str] | None = None
         self._on_change = on_change
         self._injected = injected
         self._tickets: set[str] = set()
         self._pending: dict[int, Push] = {}
+        self._event_of_seq: dict[int, str] = {}  # every frame sent, for late acks
         self._seq = itertools.count(1)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(ENDPOINT_PATH, self._endpoint)
         app.router.add_get(WS_PATH, self._websocket)
+
+    def configure(self, values: JSON) -> None:
+        unknown = set(values) - set(self.client_config)
+        if unknown:
+            raise ValueError(f"unknown ClientConfig keys: {sorted(unknown)}")
+        self.client_config = {**self.client_config, **values}
+
+    def reject_handshake(self, status: int | None, msg: str, auth_code: int | None) -> None:
+        if status is None:
+            self.handshake_rejection = None
+            return
+        headers = {"handshake-status": str(status), "handshake-msg": msg}
+        if auth_code is not None:
+            headers["handshake-autherrcode"] = str(auth_code)
+        self.handshake_rejection = headers
 
     # --- step 1: endpoint discovery -------------------------------------------------------
 
@@ -140,15 +165,32 @@ class LongConnection:
                 },
             )
         self._tickets.discard(device_id)
-        ws = web.WebSocketResponse(autoping=True, max_msg_size=4 * 1024 * 1024)
+        if sum(1 for c in self.connections if not c.ws.closed) >= self.max_connections:
+            return web.Response(
+                status=403,
+                headers={
+                    "handshake-status": "514",
+                    "handshake-msg": "exceed connection limit",
+                    "handshake-autherrcode": str(codes.WS_EXCEED_CONN_LIMIT),
+                },
+            )
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=4 * 1024 * 1024)
         await ws.prepare(request)
-        connection = Connection(device_id, ws, self.clock())
+        transport = request.transport
+        connection = Connection(
+            device_id,
+            ws,
+            self.clock(),
+            transport if isinstance(transport, asyncio.Transport) else None,
+        )
         self.connections.append(connection)
         self._on_change()
         try:
             async for message in ws:
                 if message.type == WSMsgType.BINARY:
                     await self._frame(connection, message.data)
+                elif message.type == WSMsgType.PING and not self.muted:
+                    await ws.pong(message.data)
         finally:
             self.connections.remove(connection)
             self._on_change()
@@ -161,6 +203,10 @@ class LongConnection:
             return
         if frame.method == CONTROL and frame.header("type") == "ping":
             connection.pings += 1
+            self.pings += 1
+            self._on_change()
+            if self.muted:
+                return
             pong = Frame(
                 0,
                 0,
@@ -170,6 +216,7 @@ class LongConnection:
                 payload=json.dumps(self.client_config).encode("utf-8"),
             )
             await connection.ws.send_bytes(pong.encode())
+            self.pongs += 1
             self._on_change()
         elif frame.method == DATA:
             self._ack(frame)
@@ -188,7 +235,7 @@ class LongConnection:
                 data = None
         code = payload.get("code") if isinstance(payload, dict) else None
         ack = Ack(
-            push.event_id if push else "",
+            self._event_of_seq.get(frame.seq_id, ""),
             frame.seq_id,
             code if isinstance(code, int) else 0,
             data if isinstance(data, dict) else None,
@@ -210,7 +257,13 @@ class LongConnection:
         return any(not c.ws.closed for c in self.connections)
 
     async def push(
-        self, event_id: str, payload: bytes, *, fragments: int = 1, timeout: float
+        self,
+        event_id: str,
+        payload: bytes,
+        *,
+        fragments: int = 1,
+        timeout: float,
+        lose_fragment: int | None = None,
     ) -> Ack | None:
         """Send ``payload`` as an ``event`` data frame (split into ``fragments`` parts) to one
         live connection (the oldest, as Feishu picks one per event); the ack, or None when
@@ -228,6 +281,7 @@ class LongConnection:
             seq_id = next(self._seq)
             push.seq_ids.append(seq_id)
             self._pending[seq_id] = push
+            self._event_of_seq[seq_id] = event_id
             headers = [
                 ("type", "event"),
                 ("message_id", message_id),
@@ -239,8 +293,9 @@ class LongConnection:
                 Frame(seq_id, secrets.randbits(63), self.service_id, DATA, headers, payload=part)
             )
         try:
-            for frame in frames:
-                await connection.ws.send_bytes(frame.encode())
+            for index, frame in enumerate(frames):
+                if index != lose_fragment:
+                    await connection.ws.send_bytes(frame.encode())
             return await asyncio.wait_for(asyncio.shield(answered), timeout)
         except (TimeoutError, ConnectionError, RuntimeError):
             return None
@@ -248,7 +303,11 @@ class LongConnection:
             for seq_id in push.seq_ids:
                 self._pending.pop(seq_id, None)
 
-    async def drop(self) -> None:
-        """Close every connection from the server side (the client reconnects)."""
+    async def drop(self, *, abrupt: bool = False) -> None:
+        """Close every connection from the server side (the client reconnects); ``abrupt``
+        cuts the TCP connection without a closing handshake."""
         for connection in list(self.connections):
-            await connection.ws.close(code=1001, message=b"going away")
+            if abrupt and connection.transport is not None:
+                connection.transport.abort()
+            else:
+                await connection.ws.close(code=1001, message=b"going away")

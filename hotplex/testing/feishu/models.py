@@ -74,6 +74,7 @@ class Message:
     patches: list[float] = field(default_factory=list)
     edits: int = 0
     deleted: bool = False
+    ephemeral_to: str | None = None  # an ephemeral card only this open_id sees
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class MessageView:
     text: str
     patch_count: int
     deleted: bool
+    ephemeral_to: str | None = None
 
 
 @dataclass(frozen=True)

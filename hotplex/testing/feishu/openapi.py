@@ -72,6 +72,13 @@ class OpenApi:
         add(
             "GET", _MESSAGE + "/resources/{key}", self._wrap("message_resource.get", self._download)
         )
+        add(
+            "POST",
+            "/open-apis/interactive/v1/card/update",
+            self._wrap("card.delayed_update", self._delayed_update),
+        )
+        add("POST", "/open-apis/ephemeral/v1/send", self._wrap("ephemeral.send", self._ephemeral))
+        add("POST", "/open-apis/ephemeral/v1/delete", self._wrap("ephemeral.delete", self._unsend))
         add("POST", "/open-apis/im/v1/images", self._wrap("image.create", self._upload_image))
         add("POST", "/open-apis/im/v1/files", self._wrap("file.create", self._upload_file))
         add("POST", "/open-apis/cardkit/v1/cards", self._wrap("card.create", self._card_create))
@@ -157,6 +164,15 @@ class OpenApi:
         user = self.store.users[self.store.bot_open_id]
         bot = {"open_id": user.open_id, "app_name": user.name, "activate_status": 2}
         return {"code": 0, "msg": "ok", "bot": bot}
+
+    def _delayed_update(self, request: web.Request, body: Any) -> JSON:
+        return self.store.delayed_update(_object(body))
+
+    def _ephemeral(self, request: web.Request, body: Any) -> JSON:
+        return self.store.ephemeral(_object(body))
+
+    def _unsend(self, request: web.Request, body: Any) -> JSON:
+        return self.store.delete_ephemeral(_object(body))
 
     def _send(self, request: web.Request, body: Any) -> JSON:
         return self.store.send(request.query.get("receive_id_type", ""), _object(body))

@@ -71,16 +71,18 @@ class Sender:
         via: Via | None = None,
         url: str | None = None,
         fragments: int = 1,
+        lose_fragment: int | None = None,
         encrypt_key: str | None = None,
         timestamp: str | None = None,
         nonce: str | None = None,
         signature: str | None = None,
         retry: bool = True,
     ) -> Delivery:
-        """Push ``payload`` (an envelope, or a ``url_verification`` body); ``encrypt_key``,
-        ``timestamp``, ``nonce`` and ``signature`` override what a webhook push sends, to
-        forge a bad one. An event push that is not acked is pushed again after each of
-        ``repush_delays`` (until one is acked) when ``retry`` is true."""
+        """Push ``payload`` (an envelope, or a ``url_verification`` body). Over the long
+        connection it goes in ``fragments`` frames, the one numbered ``lose_fragment`` never
+        sent. For a webhook push ``encrypt_key``, ``timestamp``, ``nonce`` and ``signature``
+        override what is sent, to forge a bad one. An event push that is not acked is pushed
+        again after each of ``repush_delays`` (until one is acked) when ``retry`` is true."""
         found = payload.get("header")
         header: JSON = found if isinstance(found, dict) else {}
         event_id = str(header.get("event_id", ""))
@@ -96,6 +98,7 @@ class Sender:
                 event_id,
                 json.dumps(payload, ensure_ascii=False).encode("utf-8"),
                 fragments=fragments,
+                lose_fragment=lose_fragment,
                 timeout=self.ack_seconds,
             )
             delivery = Delivery(

@@ -6,13 +6,11 @@ its async methods: a fake on the caller's loop would deadlock on the first token
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
@@ -33,15 +31,15 @@ from hotplex.testing.feishu.models import (
 )
 from hotplex.testing.feishu.openapi import OpenApi
 from hotplex.testing.feishu.sender import Sender, Via
-from hotplex.testing.feishu.store import Store
-from hotplex.testing.feishu.threaded import Changes, LoopThread
+from hotplex.testing.feishu.store import CardToken, Store
+from hotplex.testing.feishu.threaded import Changes, LoopThread, ServedFromThread
 
 __all__ = ["FakeFeishu"]
 
 JSON = dict[str, Any]
 
 
-class FakeFeishu:
+class FakeFeishu(ServedFromThread):
     """The fake Feishu/Lark open platform; see :mod:`hotplex.testing.feishu` for the API."""
 
     def __init__(
@@ -83,6 +81,7 @@ class FakeFeishu:
             on_change=self._changed,
             client_config=client_config,
             injected=self._api.injected,
+            max_connections=self.limits.connections,
         )
         self._sender = Sender(
             longconn=self._longconn,
@@ -107,33 +106,6 @@ class FakeFeishu:
     async def _before_cleanup(self) -> None:
         await self._longconn.drop()
         await self._sender.close()
-
-    def start(self) -> None:
-        """Serve from a new thread; returns once the port is bound."""
-        self._server.start()
-
-    def close(self) -> None:
-        """Stop serving (long connections are closed first) and join the thread."""
-        self._server.close()
-
-    def __enter__(self) -> FakeFeishu:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> FakeFeishu:
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.close)
 
     @property
     def base_url(self) -> str:
@@ -372,8 +344,11 @@ class FakeFeishu:
                 form_value=form_value,
                 input_value=input_value,
             )
+            token = CardToken(message_id, self.clock())
+            self._store.card_tokens[str(event["token"])] = token
         delivery = await self.deliver(self.envelope("card.action.trigger", event), via=via)
         with self._lock:
+            token.answered = delivery.status is not None
             answer = actions.apply_card_answer(self._store, message_id, delivery)
         if answer.applied:
             self._changed()
@@ -397,19 +372,28 @@ class FakeFeishu:
 
     @property
     def pings(self) -> int:
-        return sum(c.pings for c in self._longconn.connections)
+        """Protocol pings received, over all connections so far."""
+        return self._longconn.pings
 
-    async def drop_connection(self) -> None:
-        """Close the long connections from the server side; the SDK reconnects."""
-        await self._server.run(self._longconn.drop())
+    @property
+    def pongs(self) -> int:
+        """Protocol pongs sent (none while muted)."""
+        return self._longconn.pongs
+
+    def mute(self, muted: bool = True) -> None:
+        """Stop (or resume) answering pings, protocol and WebSocket ones, while keeping the
+        sockets open: a silent connection a watchdog must notice."""
+        self._longconn.muted = muted
+
+    async def drop_connection(self, *, abrupt: bool = False) -> None:
+        """Close the long connections from the server side (``abrupt``: cut the TCP
+        connection without a closing handshake); the SDK reconnects."""
+        await self._server.run(self._longconn.drop(abrupt=abrupt))
 
     def set_client_config(self, **values: int) -> None:
         """Change the ClientConfig (``PingInterval``, ``ReconnectInterval``, ``ReconnectNonce``,
         ``ReconnectCount``) that the next pongs and endpoint answers carry."""
-        unknown = set(values) - set(self._longconn.client_config)
-        if unknown:
-            raise ValueError(f"unknown ClientConfig keys: {sorted(unknown)}")
-        self._longconn.client_config = {**self._longconn.client_config, **values}
+        self._longconn.configure(values)
 
     def reject_handshake(
         self, status: int | None = 514, msg: str = "rejected", auth_code: int | None = 1000040350
@@ -417,13 +401,7 @@ class FakeFeishu:
         """Refuse WebSocket upgrades with the ``handshake-*`` headers the SDK reads: 403, or
         514 with auth code 1000040350 (connection limit), stop the client; other statuses are
         retried. None accepts again."""
-        if status is None:
-            self._longconn.handshake_rejection = None
-            return
-        headers = {"handshake-status": str(status), "handshake-msg": msg}
-        if auth_code is not None:
-            headers["handshake-autherrcode"] = str(auth_code)
-        self._longconn.handshake_rejection = headers
+        self._longconn.reject_handshake(status, msg, auth_code)
 
     def reject_connections(self, code: int | None, msg: str = "rejected") -> None:
         """Answer every endpoint call with ``code`` (1 = busy, retried; other codes stop the

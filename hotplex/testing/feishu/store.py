@@ -33,6 +33,16 @@ def new_id(prefix: str, size: int = 12) -> str:
 
 
 @dataclass
+class CardToken:
+    """A card callback's ``token``: updates that card later, after the callback's answer."""
+
+    message_id: str
+    issued: float
+    answered: bool = False
+    uses: int = 0
+
+
+@dataclass
 class Store:
     """Everything the fake knows; all methods run on the fake's event loop thread."""
 
@@ -48,6 +58,7 @@ class Store:
     resources: dict[str, Resource] = field(default_factory=dict)
     cards: dict[str, CardEntity] = field(default_factory=dict)
     tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (clock)
+    card_tokens: dict[str, CardToken] = field(default_factory=dict)  # callback tokens
     _uuids: dict[str, tuple[str, float]] = field(default_factory=dict)
     _chat_rate: RateWindow = field(init=False)
     _patch_rate: RateWindow = field(init=False)
@@ -260,6 +271,65 @@ class Store:
         self.message(message_id).deleted = True
         return {}
 
+    def delayed_update(self, body: JSON) -> JSON:
+        """``interactive/v1/card/update``: replace a clicked card with the callback's token."""
+        token = self.card_tokens.get(str(body.get("token") or ""))
+        now = self.clock()
+        if token is None or now - token.issued > self.limits.card_token_seconds:
+            raise FeishuError(codes.CARD_TOKEN_INVALID, "the card token is invalid or expired")
+        if not token.answered:
+            raise FeishuError(codes.CARD_TOKEN_INVALID, "answer the callback before updating")
+        if token.uses >= self.limits.card_token_uses:
+            raise FeishuError(codes.CARD_TOKEN_INVALID, "the card token was used up")
+        card = body.get("card")
+        if not isinstance(card, dict):
+            raise FeishuError(codes.INVALID_PARAM, "card must be a card JSON object")
+        content = json.dumps(card, ensure_ascii=False)
+        if len(content.encode("utf-8")) > self.limits.card_bytes:
+            raise FeishuError(codes.CONTENT_TOO_LONG, "the card exceeds 30 KB")
+        message = self.message(token.message_id)
+        token.uses += 1
+        message.content, message.card_id = content, None
+        return {}
+
+    def ephemeral(self, body: JSON) -> JSON:
+        """An ephemeral card: shown in a group chat to one member only."""
+        chat = self.chats.get(str(body.get("chat_id") or ""))
+        if chat is None:
+            raise FeishuError(codes.BOT_NOT_IN_CHAT, "Bot is not in the chat.")
+        if chat.chat_type != "group":
+            raise FeishuError(codes.INVALID_PARAM, "ephemeral cards are for group chats")
+        open_id = body.get("open_id")
+        if not isinstance(open_id, str) or open_id not in self.users:
+            raise FeishuError(codes.INVALID_PARAM, "open_id must name a user")
+        if chat.members and open_id not in chat.members:
+            raise FeishuError(codes.INVALID_PARAM, "the user is not in the chat")
+        card = body.get("card")
+        if body.get("msg_type") != "interactive" or not isinstance(card, dict):
+            raise FeishuError(codes.INVALID_PARAM, "an ephemeral message is an interactive card")
+        content = json.dumps(card, ensure_ascii=False)
+        if len(content.encode("utf-8")) > self.limits.card_bytes:
+            raise FeishuError(codes.CONTENT_TOO_LONG, "the card exceeds 30 KB")
+        message = Message(
+            new_id("om_"),
+            chat.chat_id,
+            "interactive",
+            content,
+            "app",
+            self.app_id,
+            self.clock(),
+            ephemeral_to=open_id,
+        )
+        self.messages[message.message_id] = message
+        return {"message_id": message.message_id}
+
+    def delete_ephemeral(self, body: JSON) -> JSON:
+        message = self.message(str(body.get("message_id") or ""))
+        if message.ephemeral_to is None:
+            raise FeishuError(codes.INVALID_PARAM, "not an ephemeral message")
+        message.deleted = True
+        return {}
+
     def message_json(self, message: Message) -> JSON:
         return {
             "message_id": message.message_id,
@@ -303,6 +373,7 @@ class Store:
             message_text(message.msg_type, content, card),
             len(message.patches),
             message.deleted,
+            message.ephemeral_to,
         )
 
     # --- resources ------------------------------------------------------------------------

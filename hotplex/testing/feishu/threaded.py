@@ -12,11 +12,12 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
-__all__ = ["Changes", "LoopThread"]
+__all__ = ["Changes", "LoopThread", "ServedFromThread"]
 
 T = TypeVar("T")
 _START_TIMEOUT = 10.0
@@ -138,3 +139,37 @@ class Changes:
         finally:
             with self._lock:
                 self._waiters.remove(waiter)
+
+
+class ServedFromThread:
+    """``start``/``close`` and the (async) context manager of an object served by
+    ``self._server``."""
+
+    _server: LoopThread
+
+    def start(self) -> None:
+        """Serve from a new thread; returns once the port is bound."""
+        self._server.start()
+
+    def close(self) -> None:
+        """Stop serving and join the thread."""
+        self._server.close()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.close)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -51,10 +52,13 @@ class Recorder:
         self.clicks: list[Any] = []
         self.card_answer = card_answer
         self.fail = False
+        self.delay = 0.0  # seconds the message handler blocks (it runs on the SDK's loop)
 
     def on_message(self, data: Any) -> None:
         if self.fail:
             raise RuntimeError("handler failed on purpose")
+        if self.delay:
+            time.sleep(self.delay)
         self.messages.append(data)
 
     def on_click(self, data: Any) -> Any:
@@ -63,7 +67,8 @@ class Recorder:
         )
 
         self.clicks.append(data)
-        return P2CardActionTriggerResponse(self.card_answer) if self.card_answer else None
+        # never None: in HTTP mode lark-oapi answers a None result with a 500
+        return P2CardActionTriggerResponse(self.card_answer or {})
 
     def handler(self, encrypt_key: str = "", verification_token: str = "") -> Any:
         return (
