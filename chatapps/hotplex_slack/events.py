@@ -18,10 +18,10 @@ from hotplex_slack.text import addressed_command, mentioned_users, strip_mention
 
 __all__ = ["BotIdentity", "Downloader", "attachments_of", "is_conversation", "to_message"]
 
-#: Message subtypes that are something a person said (a file shared with text, a thread
-#: reply also sent to the channel); every other subtype (edits, deletions, joins, topics,
-#: bot messages) starts no turn.
-SAID = frozenset({None, "file_share", "thread_broadcast"})
+#: Message subtypes that are something said (a file shared with text, a thread reply also
+#: sent to the channel, a bot's post, marked ``from_bot``: core's access lets only
+#: ``allow_bots`` through); every other subtype (edits, deletions, joins, topics) is none.
+SAID = frozenset({None, "file_share", "thread_broadcast", "bot_message"})
 
 #: What of the envelope is stored with the message (not its legacy ``token``).
 _KEPT = ("team_id", "api_app_id", "event", "event_id", "event_time")
