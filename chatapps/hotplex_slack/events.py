@@ -14,7 +14,7 @@ from typing import Any
 
 from hotplex import Address
 from hotplex.types import Attachment, IncomingMessage, MessageRef
-from hotplex_slack.text import addressed_command, mentioned_users, strip_mention
+from hotplex_slack.text import addressed_command, mentioned_users, slack_unescape, strip_mention
 
 __all__ = ["BotIdentity", "Downloader", "attachments_of", "is_conversation", "to_message"]
 
@@ -111,7 +111,7 @@ def to_message(
             mentions_bot = True
     from_bot = bool(event.get("bot_id")) or event.get("subtype") == "bot_message"
     sender = user_id or event.get("bot_id") or "unknown"
-    text = strip_mention(raw_text, bot.user_id)
+    text = slack_unescape(strip_mention(raw_text, bot.user_id))
     if direct or mentions_bot:
         text = addressed_command(text)
     address = str(Address("slack", team, channel, thread))

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["addressed_command", "mentioned_users", "slack_escape", "strip_mention"]
+__all__ = [
+    "addressed_command",
+    "mentioned_users",
+    "slack_escape",
+    "slack_unescape",
+    "strip_mention",
+]
 
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
@@ -17,6 +23,11 @@ def slack_escape(text: str) -> str:
     (``<!channel>``, ``<!here>``, ``<@U01>``), so ``&``, ``<`` and ``>`` become entities.
     Character by character, so the escape of a longer text extends its beginning's."""
     return "".join(_ENTITIES.get(char, char) for char in text)
+
+
+def slack_unescape(text: str) -> str:
+    """What a person wrote: Slack sends ``&``, ``<`` and ``>`` of message text as entities."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def mentioned_users(text: str) -> set[str]:
