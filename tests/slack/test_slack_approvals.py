@@ -43,7 +43,7 @@ async def test_a_stranger_is_refused_and_the_approver_lets_the_turn_finish(
     ):
         ts = await slack.user_message(CHANNEL, USER, "build it", mention=True)
         card = await card_in(rig, CHANNEL, ts)
-        actions = [b for b in card.blocks or () if b["type"] == "actions"][0]["elements"]
+        actions = next(b for b in card.blocks or () if b["type"] == "actions")["elements"]
         assert [a["action_id"] for a in actions] == [ALLOW_ONCE, ALLOW_SESSION, DENY]
         assert "make" in json.dumps(card.blocks)
 
