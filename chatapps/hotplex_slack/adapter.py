@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,7 +39,16 @@ log = logging.getLogger(__name__)
 Deliver = Callable[[IncomingMessage], Awaitable[None]]
 _FOLLOWED = 5000  # threads remembered as addressed to the bot
 _MAX_PAUSE = 30.0
-_WATCH = 1.0  # how often a Socket Mode connection's health is looked at
+
+
+def _socket_alive(client: Any) -> bool:
+    """slack-sdk's own test of its Socket Mode connection, without awaiting: open, not
+    stale, and pongs seen within four ping intervals."""
+    session = client.current_session
+    if client.closed or client.stale or session is None or session.closed:
+        return False
+    last = client.last_ping_pong_time
+    return last is None or time.time() - last < client.ping_interval * 4
 
 
 def _secret(value: Any) -> str:
@@ -69,13 +79,17 @@ class SlackAdapter(ChatAdapter):
         self._deliver: Deliver | None = None
         self._state = "connecting"
         self._followed: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._socket: Any = None  # slack-sdk's SocketModeClient, in Socket Mode
 
     @property
     def operations(self) -> SlackOperations:
         return self._operations
 
     def state(self) -> str:
-        return self._state
+        client = self._socket
+        if self._state != "connected" or client is None:
+            return self._state
+        return "connected" if _socket_alive(client) else "connecting"
 
     def bridge(self) -> ChatBridge:
         return self.ctx.services.get(CHAT_BRIDGE)
@@ -133,28 +147,24 @@ class SlackAdapter(ChatAdapter):
         )
         pause = 1.0
         try:
-            while True:
+            while True:  # the first connection; slack-sdk keeps it up from then on
                 try:
                     await handler.connect_async()
+                    break
                 except Exception as exc:
                     self._state = "down"
                     log.warning("Slack Socket Mode did not connect (%s); again in %.0f s",
                                 exc, pause)  # fmt: skip
                     await asyncio.sleep(pause)
                     pause = min(pause * 2, _MAX_PAUSE)
-                    continue
-                pause = 1.0
-                await self._watch(handler)
+            # slack-sdk reconnects on ``disconnect`` and on a silent socket by itself;
+            # :meth:`state` reads the health of its connection
+            self._socket = handler.client
+            self._state = "connected"
+            await asyncio.Event().wait()
         finally:
+            self._socket = None
             await asyncio.shield(handler.close_async())
-
-    async def _watch(self, handler: Any) -> None:
-        """Follow the connection slack-sdk keeps (it reconnects by itself) for ``state``;
-        returns when it gave up, so that :meth:`_socket_mode` connects again."""
-        client = handler.client
-        while not client.closed:
-            self._state = "connected" if await client.is_connected() else "connecting"
-            await asyncio.sleep(_WATCH)
 
     # -- events --------------------------------------------------------------------------
 
