@@ -13,6 +13,8 @@
 - :mod:`hotplex.testing.conformance`: ProviderConformance, the behaviours every provider
   must have as a pytest test class to subclass (docs/plugins.md, "Checking a provider").
 - :mod:`hotplex.testing.procs`: the processes of a process group, from ``/proc``.
+- :mod:`hotplex.testing.slack`: ``FakeSlack``, a fake Slack (Web API, Socket Mode, signed
+  HTTP events, interactivity) that the real slack-sdk and slack-bolt talk to.
 
 Nothing here imports an optional SDK at module level.
 """
