@@ -94,9 +94,11 @@ async def slack_hotplex(
     provider: FakeProvider | None = None,
     slack_config: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
+    claude: Path | None = None,
 ) -> AsyncIterator[SlackRig]:
     """HotPlex with data under ``tmp_path`` (so a second one over the same folder is a
-    restart), its Slack adapter pointed at ``slack``, ready to take events."""
+    restart), its Slack adapter pointed at ``slack``, ready to take events; the agent is
+    the fake provider, or the real Claude Code CLI at ``claude``."""
     fake = provider or FakeProvider()
 
     class Agent:
@@ -104,9 +106,10 @@ async def slack_hotplex(
         def hotplex_register_providers(self) -> list[ProviderSpec]:
             return [ProviderSpec("fake", lambda ctx: fake)]
 
-    pm = make_plugin_manager(
-        entry_points=False, environ={}, extra=[("slack", plugin), ("agent", Agent())]
-    )
+    extra: list[tuple[str, Any]] = [("slack", plugin)]
+    if claude is None:
+        extra.append(("agent", Agent()))
+    pm = make_plugin_manager(entry_points=False, environ={}, extra=extra)
     section: dict[str, Any] = {
         "enabled": True,
         "mode": mode,
@@ -124,7 +127,7 @@ async def slack_hotplex(
         {
             "server": {"rate_limit": {"enabled": False}},
             "engine": {"data_dir": str(tmp_path / "data")},
-            "provider": {"type": "fake"},
+            "provider": {"type": "fake"} if claude is None else {"binary": str(claude)},
             "plugins": {"slack": _merge(section, slack_config or {})},
         },
         config or {},
