@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from hotplex.chat.split import Fences, Part, cut, next_prefix
+from hotplex.chat.split import Fences, Part, cut, next_prefix, part_between
 from hotplex.interfaces import MessageOperations
 from hotplex.types import ChatCapabilities, MessageRef
 
@@ -48,6 +48,7 @@ class Delivery:
         self._sealed: list[tuple[Part, str]] = []  # (part, its body), never cut again
         self._target: _Message | None = None
         self._status_shown: str | None = None
+        self._rotated: list[int] = []  # where a message ended because its stream grew old
         self.status: str | None = None
 
     def escaped(self, text: str) -> str:
@@ -86,6 +87,12 @@ class Delivery:
                 fences, offset, limit=caps.max_message_length, length=caps.length,
                 prefix=prefix, min_end=min(max(shown, offset), len(escaped)), growing=growing,
             )  # fmt: skip
+            early = next((c for c in self._rotated if offset < c < part.end), None)
+            if early is not None:  # a stream ended there: the next message goes on from it
+                part = part_between(
+                    fences, offset, early, limit=caps.max_message_length, length=caps.length,
+                    prefix=prefix,
+                )  # fmt: skip
             if part.end >= len(escaped):
                 return [p for p, _ in self._sealed], part
             self._sealed.append((part, escaped[part.start : part.end]))
@@ -121,6 +128,7 @@ class Delivery:
     def next_write(self, text: str, footer: str | None) -> Write | None:
         """The next call, or None when every message shows what it should. ``footer`` is
         None while the turn runs and the final footer (maybe empty) once it ended."""
+        self._rotate_old_streams()
         targets = self._targets(text, footer)
         for index, (target, complete, upto) in enumerate(targets):
             message = self._messages[index] if index < len(self._messages) else _Message()
@@ -138,6 +146,19 @@ class Delivery:
             self._target = None
             return self._set_status(status)
         return None
+
+    def _rotate_old_streams(self) -> None:
+        """A native stream older than ``stream_lifetime`` ends where it is: its message is
+        complete up to what it shows, and the answer goes on in a new message (a new
+        stream)."""
+        lifetime = self._caps.stream_lifetime
+        if self._caps.streaming != "native" or lifetime is None:
+            return
+        for message in self._messages:
+            old = message.streaming and self._clock() - message.started >= lifetime
+            if old and message.upto > 0 and message.upto not in self._rotated:
+                self._rotated.append(message.upto)
+                self._rotated.sort()
 
     def _tracked(self, write: Write, message: _Message, upto: int) -> Write:
         async def run() -> None:
@@ -159,7 +180,9 @@ class Delivery:
                 return self._start(message, target)
             lifetime = self._caps.stream_lifetime
             expired = lifetime is not None and self._clock() - message.started >= lifetime
-            if message.streaming and target.startswith(message.shown) and not expired:
+            if message.streaming and target.startswith(message.shown) and (
+                complete or not expired
+            ):
                 delta = target[len(message.shown) :]
                 if complete:
                     return self._stop(message, delta)
