@@ -212,7 +212,7 @@ class SlackOperations(MessageOperations):
         await call(
             self.client.chat_postEphemeral(
                 channel=where.channel,
-                user=user.removeprefix("slack:"),
+                user=user.split(":", 1)[-1],  # slack:U01 -> U01
                 text=slack_escape(text),
                 thread_ts=where.thread,
             )
