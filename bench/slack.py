@@ -185,19 +185,28 @@ def main() -> int:
     figures = asyncio.run(run(samples))
     first = Stats(**figures["first_text_ms"])
     threads = figures["threads"]
-    print(f"(a) first token -> first visible text: n={first.n} median {first.median:.1f} ms "
-          f"(p10 {first.p10:.1f}, p90 {first.p90:.1f})")  # fmt: skip
+    print(
+        f"(a) first token -> first visible text: n={first.n} median {first.median:.1f} ms "
+        f"(p10 {first.p10:.1f}, p90 {first.p90:.1f})"
+    )
     shared = Stats(**threads["first_text_ms"])
-    print(f"(b) {threads['threads']} threads at once: {threads['seconds']:.1f} s, "
-          f"{threads['calls']} Web API calls, {threads['rate_limited']} answered 429; "
-          f"first visible text median {shared.median:.0f} ms (p90 {shared.p90:.0f})")  # fmt: skip
+    print(
+        f"(b) {threads['threads']} threads at once: {threads['seconds']:.1f} s, "
+        f"{threads['calls']} Web API calls, {threads['rate_limited']} answered 429; "
+        f"first visible text median {shared.median:.0f} ms (p90 {shared.p90:.0f})"
+    )
     verdicts = [
-        Verdict("first text shows soon", first.median <= TARGET_FIRST_TEXT_MS,
-                f"median {first.median:.1f} ms (target <= {TARGET_FIRST_TEXT_MS:.0f} ms)"),
-        Verdict("ten threads stream within Slack's limits",
-                threads["rate_limited"] == 0 and threads["failed"] == 0,
-                f"{threads['rate_limited']} answered 429, {threads['failed']} failed calls"),
-    ]  # fmt: skip
+        Verdict(
+            "first text shows soon",
+            first.median <= TARGET_FIRST_TEXT_MS,
+            f"median {first.median:.1f} ms (target <= {TARGET_FIRST_TEXT_MS:.0f} ms)",
+        ),
+        Verdict(
+            "ten threads stream within Slack's limits",
+            threads["rate_limited"] == 0 and threads["failed"] == 0,
+            f"{threads['rate_limited']} answered 429, {threads['failed']} failed calls",
+        ),
+    ]
     for verdict in verdicts:
         print(verdict.line())
     if args.json:

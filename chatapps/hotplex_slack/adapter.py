@@ -65,8 +65,7 @@ class SlackAdapter(ChatAdapter):
         self.ctx = ctx
         self.settings = settings
         self._token = _secret(settings.bot_token)
-        client = make_client(self._token, base_url=settings.api_base_url,
-                             timeout=settings.timeout)  # fmt: skip
+        client = make_client(self._token, base_url=settings.api_base_url, timeout=settings.timeout)
         self._operations = SlackOperations(client, settings)
         self.app = AsyncApp(
             client=client,
@@ -153,8 +152,9 @@ class SlackAdapter(ChatAdapter):
                     break
                 except Exception as exc:
                     self._state = "down"
-                    log.warning("Slack Socket Mode did not connect (%s); again in %.0f s",
-                                exc, pause)  # fmt: skip
+                    log.warning(
+                        "Slack Socket Mode did not connect (%s); again in %.0f s", exc, pause
+                    )
                     await asyncio.sleep(pause)
                     pause = min(pause * 2, _MAX_PAUSE)
             # slack-sdk reconnects on ``disconnect`` and on a silent socket by itself;
@@ -214,8 +214,7 @@ class SlackAdapter(ChatAdapter):
         handled = await self.bridge().handle(self, message, render=False)
         if handled.reply:
             try:
-                await self.operations.reply_ephemeral(message.address, message.user,
-                                                      handled.reply)  # fmt: skip
+                await self.operations.reply_ephemeral(message.address, message.user, handled.reply)
             except Exception:
                 log.exception("answering a command in %s failed", message.address)
 

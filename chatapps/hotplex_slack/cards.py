@@ -89,9 +89,12 @@ def approval_blocks(request: ApprovalRequest) -> tuple[str, list[dict[str, Any]]
     buttons.append(_button("Deny", DENY, request, "danger"))
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": _body(request)}},
-        {"type": "actions", "block_id": f"hotplex_approval:{request.permission_id}",
-         "elements": buttons},
-    ]  # fmt: skip
+        {
+            "type": "actions",
+            "block_id": f"hotplex_approval:{request.permission_id}",
+            "elements": buttons,
+        },
+    ]
     return _summary(request), blocks
 
 
@@ -125,11 +128,15 @@ def deny_modal(permission_id: str, card: Mapping[str, str]) -> dict[str, Any]:
                 "block_id": REASON_BLOCK,
                 "optional": True,
                 "label": {"type": "plain_text", "text": "Reason (the agent is told)"},
-                "element": {"type": "plain_text_input", "action_id": REASON_INPUT,
-                            "multiline": True, "max_length": 1000},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REASON_INPUT,
+                    "multiline": True,
+                    "max_length": 1000,
+                },
             }
         ],
-    }  # fmt: skip
+    }
 
 
 def reason_of(view: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:

@@ -67,8 +67,11 @@ async def check_token(ctx: PluginContext) -> CheckResult:
             f"slack: auth.test failed ({error_code(exc) or type(exc).__name__})",
             hint="check plugins.slack.bot_token (xoxb-...) and api_base_url",
         )
-    return CheckResult(True, f"slack: bot {data.get('user')} ({data.get('user_id')}) in "
-                             f"team {data.get('team')} ({data.get('team_id')})")  # fmt: skip
+    return CheckResult(
+        True,
+        f"slack: bot {data.get('user')} ({data.get('user_id')}) in "
+        f"team {data.get('team')} ({data.get('team_id')})",
+    )
 
 
 async def check_scopes(ctx: PluginContext) -> CheckResult:
@@ -99,8 +102,9 @@ async def check_connection(ctx: PluginContext) -> CheckResult:
     token = settings.app_token.get_secret_value() if settings.app_token else ""
     client = make_client(token, base_url=settings.api_base_url, timeout=settings.timeout)
     try:
-        data = await asyncio.wait_for(client.apps_connections_open(app_token=token),
-                                      settings.timeout)  # fmt: skip
+        data = await asyncio.wait_for(
+            client.apps_connections_open(app_token=token), settings.timeout
+        )
     except Exception as exc:
         return CheckResult(
             False,

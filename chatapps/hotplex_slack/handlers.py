@@ -78,8 +78,10 @@ async def _pressed(
     action_id = action.get("action_id")
     if action_id == DENY:
         container = body.get("container") or {}
-        card = {"channel": str(container.get("channel_id") or ""),
-                "ts": str(container.get("message_ts") or "")}  # fmt: skip
+        card = {
+            "channel": str(container.get("channel_id") or ""),
+            "ts": str(container.get("message_ts") or ""),
+        }
         try:  # the reason's modal; the trigger lives 3 s, so open it first
             await adapter.operations.client.views_open(
                 trigger_id=body.get("trigger_id"), view=deny_modal(permission_id, card)

@@ -203,9 +203,10 @@ class SlackOperations(MessageOperations):
         text, blocks = outcome_blocks(request, outcome)
         where = Address.of(ref.address)
         await call(
-            self.client.chat_update(channel=where.channel, ts=ref.message_id, text=text,
-                                    blocks=blocks)
-        )  # fmt: skip
+            self.client.chat_update(
+                channel=where.channel, ts=ref.message_id, text=text, blocks=blocks
+            )
+        )
 
     async def reply_ephemeral(self, address: AddressLike, user: str, text: str) -> None:
         where = Address.of(address)

@@ -42,8 +42,7 @@ class StatusLine:
             except Exception as exc:
                 if error_code(exc) not in _REFUSED:
                     raise
-                log.info("no assistant thread status (%s); a context line instead",
-                         error_code(exc))  # fmt: skip
+                log.info("no assistant thread status (%s); a context line instead", error_code(exc))
                 self._assistant = False
         await self._line(where, status)
 

@@ -45,10 +45,15 @@ async def test_slack_down_holds_up_no_other_platform(tmp_path: Path) -> None:
         dead = slack.api_base_url  # the fake is closed below: nothing answers there
     config = {
         "plugins": {
-            "slack": {"enabled": True, "bot_token": "xoxb-1", "app_token": "xapp-1",
-                      "api_base_url": dead, "timeout": 1},
+            "slack": {
+                "enabled": True,
+                "bot_token": "xoxb-1",
+                "app_token": "xapp-1",
+                "api_base_url": dead,
+                "timeout": 1,
+            },
         }
-    }  # fmt: skip
+    }
     async with running_hotplex(tmp_path, config=config, plugins=[("slack", plugin)]) as hp:
         slack_adapter = hp.runtime.adapters["slack"]
         for _ in range(200):  # auth.test fails (after slack-sdk's one retry)
@@ -66,10 +71,15 @@ def context(tmp_path: Path, slack: FakeSlack, **section: Any) -> PluginContext:
     raw = {
         "engine": {"data_dir": str(tmp_path / "data")},
         "plugins": {
-            "slack": {"enabled": True, "bot_token": slack.bot_token, "app_token": slack.app_token,
-                      "api_base_url": slack.api_base_url, **section},
+            "slack": {
+                "enabled": True,
+                "bot_token": slack.bot_token,
+                "app_token": slack.app_token,
+                "api_base_url": slack.api_base_url,
+                **section,
+            },
         },
-    }  # fmt: skip
+    }
     settings = load_settings(
         None, text=yaml.safe_dump(raw), sections=pm.config_sections().values(), environ={}
     ).settings
@@ -80,8 +90,9 @@ async def test_doctor_checks_the_token_the_scopes_and_the_connection(tmp_path: P
     async with FakeSlack() as slack:
         slack.scopes = sorted(REQUIRED_SCOPES)
         ctx = context(tmp_path, slack)
-        token, scopes, connection = [await check(ctx) for check in
-                                     (check_token, check_scopes, check_connection)]  # fmt: skip
+        token, scopes, connection = [
+            await check(ctx) for check in (check_token, check_scopes, check_connection)
+        ]
         assert token.ok and slack.bot_user_id in token.detail, token
         assert scopes.ok, scopes
         assert connection.ok, connection

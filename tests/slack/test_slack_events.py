@@ -125,13 +125,24 @@ async def test_files_become_attachments_that_download_when_asked() -> None:
         subtype="file_share",
         text="<@UBOT> see",
         files=[
-            {"id": "F1", "name": "a.png", "mimetype": "image/png", "size": 4,
-             "url_private_download": "http://x/F1/download", "url_private": "http://x/F1"},
-            {"id": "F2", "name": "notes.txt", "mimetype": "text/plain", "size": 9,
-             "url_private": "http://x/F2"},
+            {
+                "id": "F1",
+                "name": "a.png",
+                "mimetype": "image/png",
+                "size": 4,
+                "url_private_download": "http://x/F1/download",
+                "url_private": "http://x/F1",
+            },
+            {
+                "id": "F2",
+                "name": "notes.txt",
+                "mimetype": "text/plain",
+                "size": 9,
+                "url_private": "http://x/F2",
+            },
             {"id": "F3", "mode": "tombstone"},
         ],
-    )  # fmt: skip
+    )
     message = to_message(event, BOT, download=download)
     assert message is not None
     names = [(a.name, a.kind, a.size, a.mime) for a in message.attachments]

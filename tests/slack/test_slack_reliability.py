@@ -64,8 +64,14 @@ async def test_a_redelivered_event_is_answered_once_also_after_a_restart(
 
 async def test_a_bad_or_stale_signature_gets_401_and_no_reply(tmp_path: Path) -> None:
     async with FakeSlack() as slack, slack_hotplex(tmp_path, workspace(slack), mode="http") as rig:
-        event = {"type": "message", "channel": DM, "channel_type": "im", "user": USER,
-                 "text": "forged", "ts": "1700000000.000100"}  # fmt: skip
+        event = {
+            "type": "message",
+            "channel": DM,
+            "channel_type": "im",
+            "user": USER,
+            "text": "forged",
+            "ts": "1700000000.000100",
+        }
         body = slack.event_envelope(event, event_id="EvForged")
         status, _ = await slack.post_signed(body, signing_secret="not-the-secret")
         assert status == 401
@@ -126,8 +132,9 @@ async def test_a_long_stream_rotates_before_its_lifetime_and_loses_no_text(
     words = [f"w{i} " for i in range(120)]
     text = "".join(words) + END
     steps = [agent_event("text_delta", text=w) for w in words]
-    provider = FakeProvider([[*steps, agent_event("text_delta", text=END),
-                              agent_event("text", text=text)]], delay=0.03)  # fmt: skip
+    provider = FakeProvider(
+        [[*steps, agent_event("text_delta", text=END), agent_event("text", text=text)]], delay=0.03
+    )
     async with (
         FakeSlack(stream_lifetime=1.5) as slack,
         slack_hotplex(
