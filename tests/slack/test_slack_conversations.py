@@ -53,3 +53,23 @@ async def test_chatter_edits_joins_and_bots_start_nothing(tmp_path: Path, mode: 
         await rig.answer(CHANNEL, ts, "echo: the real one")
         await slack.wait_for(lambda: all(d.acked for d in slack.deliveries))
         assert [p.prompts for p in rig.provider.processes] == [["the real one"]]
+
+
+async def test_multi_bot_mode_answers_only_what_mentions_this_bot(
+    tmp_path: Path, mode: Mode
+) -> None:
+    config = {"multi_bot": True, "group_policy": "open"}
+    async with (
+        FakeSlack() as slack,
+        slack_hotplex(tmp_path, workspace(slack), mode=mode, slack_config=config) as rig,
+    ):
+        slack.add_user("UOTHERBOT", is_bot=True)
+        other = await slack.user_message(CHANNEL, USER, "<@UOTHERBOT> yours")
+        ts = await slack.user_message(CHANNEL, USER, "ours", mention=True)
+        await rig.answer(CHANNEL, ts, "echo: ours")
+        await slack.user_message(CHANNEL, USER, "<@UOTHERBOT> and you?", thread_ts=ts)
+        mine = await slack.user_message(CHANNEL, USER, "again", mention=True, thread_ts=ts)
+        await rig.answer(CHANNEL, ts, "echo: again")
+        await slack.wait_for(lambda: all(d.acked for d in slack.deliveries))
+        assert [p.prompts for p in rig.provider.processes] == [["ours", "again"]]
+        assert not rig.replies(CHANNEL, other) and mine != ts
