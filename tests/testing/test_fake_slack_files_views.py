@@ -237,3 +237,16 @@ async def test_response_urls_replace_post_ephemerally_and_expire(
         clock.now += 1801
         async with session.post(later["response_url"], json={"text": "late"}) as response:
             assert (response.status, (await response.json())["error"]) == (404, "expired_url")
+
+
+async def test_the_upload_url_also_takes_a_multipart_form(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    url = await client.files_getUploadURLExternal(filename="b.bin", length=2)
+    form = aiohttp.FormData()
+    form.add_field("file", b"\x00\x01", filename="b.bin")
+    async with aiohttp.ClientSession() as session, session.post(url["upload_url"], data=form) as r:
+        assert (r.status, await r.text()) == (200, "OK - 2")
+    await client.files_completeUploadExternal(files=[{"id": url["file_id"], "title": "B"}])
+    assert [(u.content, u.title, u.channels) for u in slack.uploads] == [(b"\x00\x01", "B", [])]
+    assert slack.messages("C1") == []  # completed without a channel: shared nowhere

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
@@ -203,3 +204,78 @@ async def test_pings_are_answered(slack: FakeSlack, received: list[SocketModeReq
     connection = slack.connections[0]
     await slack.wait_for(lambda: connection.pings >= 2, timeout=5)
     assert len(slack.calls_to("apps.connections.open")) == 1
+
+
+async def test_redeliver_sends_an_acked_event_again_as_a_retry(
+    slack: FakeSlack, received: list[SocketModeRequest]
+) -> None:
+    await slack.user_message("DU1", "U1", "once")
+    delivery = slack.deliveries[-1]
+    await slack.wait_for(lambda: delivery.acked)
+    await slack.redeliver(delivery)
+    await slack.wait_for(lambda: len(received) == 2)
+    assert [(r.retry_attempt, r.retry_reason) for r in received] == [(0, ""), (1, "timeout")]
+    assert received[0].payload == received[1].payload
+
+
+async def test_the_bots_own_posts_are_echoed_only_when_asked(
+    slack: FakeSlack, received: list[SocketModeRequest]
+) -> None:
+    client = web_client(slack)
+    await client.chat_postMessage(channel="C1", text="quiet")
+    slack.echo_bot_messages = True
+    posted = await client.chat_postMessage(channel="C1", text="echoed")
+    await slack.wait_for(lambda: received)
+    event = received[0].payload["event"]
+    assert (event["text"], event["bot_id"], event["user"], event["ts"]) == (
+        "echoed",
+        slack.bot_id,
+        slack.bot_user_id,
+        posted["ts"],
+    )
+    assert len(received) == 1
+
+
+async def test_no_events_from_a_channel_without_the_bot(
+    slack: FakeSlack, received: list[SocketModeRequest]
+) -> None:
+    slack.add_channel("C9", members=["U1"], bot_member=False)
+    await slack.user_message("C9", "U1", "not for the bot", mention=True)
+    await slack.user_message("DU1", "U1", "marker")
+    await slack.wait_for(lambda: received)
+    assert [r.payload["event"]["text"] for r in received] == ["marker"]
+
+
+async def test_one_connection_too_many_is_told_too_many_websockets(
+    slack: FakeSlack, received: list[SocketModeRequest]
+) -> None:
+    slack.max_connections = 1
+    url = (await web_client(slack).apps_connections_open(app_token=slack.app_token))["url"]
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        message = await ws.receive_json(timeout=5)
+        assert (message["type"], message["reason"]) == ("disconnect", "too_many_websockets")
+    assert len(slack.connections) == 1
+
+
+async def test_a_connection_url_works_once(slack: FakeSlack) -> None:
+    url = (await web_client(slack).apps_connections_open(app_token=slack.app_token))["url"]
+    assert url.startswith(slack.base_url.replace("http://", "ws://"))
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url) as ws:
+            assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await session.ws_connect(url)
+
+
+async def test_assistant_thread_started(
+    slack: FakeSlack, received: list[SocketModeRequest]
+) -> None:
+    thread_ts = await slack.assistant_thread_started("U1")
+    await slack.wait_for(lambda: received)
+    event = received[0].payload["event"]
+    assert event["type"] == "assistant_thread_started"
+    assert event["assistant_thread"]["channel_id"] == "DU1"
+    assert event["assistant_thread"]["thread_ts"] == thread_ts
+    await slack.user_message("DU1", "U1", "in the assistant thread", thread_ts=thread_ts)
+    await slack.wait_for(lambda: len(received) == 2)
+    assert received[1].payload["event"]["thread_ts"] == thread_ts

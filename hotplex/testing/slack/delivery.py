@@ -66,11 +66,17 @@ class Deliverer:
         await self._attempt(delivery, 0, "")
         return delivery
 
+    async def redeliver(self, delivery: Delivery, reason: str) -> None:
+        """Send ``delivery`` again as the next retry, acked or not (what Slack does when it
+        saw no ack in time, e.g. while the app restarted)."""
+        number = max((a.retry_attempt for a in delivery.attempts), default=-1) + 1
+        await self._attempt(delivery, number, reason)
+
     def on_connect(self) -> None:
         """A socket connected: send what waited for one."""
         waiting, self.pending = self.pending, []
         for delivery, retry_attempt, reason in waiting:
-            self._spawn(self._attempt(delivery, retry_attempt, reason))
+            self.spawn(self._attempt(delivery, retry_attempt, reason))
 
     def on_ack(self, envelope_id: str, payload: object) -> None:
         for delivery in reversed(self.state.deliveries):
@@ -103,7 +109,7 @@ class Deliverer:
             }
             await self.sockets.send(connection, envelope)
             self.state.changed()
-            self._spawn(self._retry_unless_acked(delivery, attempt, "timeout"))
+            self.spawn(self._retry_unless_acked(delivery, attempt, "timeout"))
         elif self.http_target is not None:
             await self._post(delivery, retry_attempt, reason)
         else:
@@ -136,7 +142,7 @@ class Deliverer:
             failure = "connection_failed"
         finally:
             self.state.changed()
-        self._spawn(self._retry_unless_acked(delivery, attempt, failure, wait=False))
+        self.spawn(self._retry_unless_acked(delivery, attempt, failure, wait=False))
 
     async def _retry_unless_acked(
         self, delivery: Delivery, attempt: Attempt, reason: str, *, wait: bool = True
@@ -195,7 +201,7 @@ class Deliverer:
                 parsed = text
             return response.status, parsed
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

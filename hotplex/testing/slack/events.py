@@ -28,6 +28,38 @@ class FakeSlack(FakeSlackBase):
         envelope = self.event_envelope(event, event_id=event_id)
         return await self.deliverer.deliver("events_api", envelope, event_id=envelope["event_id"])
 
+    async def redeliver(self, delivery: Delivery, reason: str = "timeout") -> Delivery:
+        """Deliver ``delivery`` again as its next retry (same payload and ``event_id``, next
+        ``retry_attempt``), even if it was acked: a restart-time redelivery."""
+        await self.deliverer.redeliver(delivery, reason)
+        return delivery
+
+    async def assistant_thread_started(self, user: str, channel: str | None = None) -> str:
+        """``user`` opens the assistant container: an ``assistant_thread_started`` event for a
+        new thread in the bot's DM with them (created if needed); returns its ``thread_ts``."""
+        dm = self.state.channels.get(channel or f"D{user}") or self.add_dm(user, channel)
+        root = Message(
+            dm.id,
+            self.state.new_ts(),
+            "",
+            self.bot_user_id,
+            bot_id=self.bot_id,
+            subtype="assistant_app_thread",
+        )
+        self.state.add_message(root)
+        event = {
+            "type": "assistant_thread_started",
+            "assistant_thread": {
+                "user_id": user,
+                "channel_id": dm.id,
+                "thread_ts": root.ts,
+                "context": {"channel_id": None, "team_id": self.team_id, "enterprise_id": None},
+            },
+            "event_ts": self.state.new_ts(),
+        }
+        await self.send_event(event)
+        return root.ts
+
     def _attach(self, user: str, files: Sequence[Mapping[str, Any]]) -> list[JSON]:
         """Store attached files (``{"name", "content", "mimetype"?, "title"?}``); describe them."""
         described = []
@@ -89,6 +121,8 @@ class FakeSlack(FakeSlackBase):
             subtype="file_share" if files else None,
         )
         self.state.add_message(message)
+        if self.bot_user_id not in conversation.members:
+            return message.ts  # Slack tells an app only about conversations it is in
         kinds = ["message"]
         if tag in text and not conversation.is_im:
             kinds = ["app_mention", "message"] if app_mention_first else ["message", "app_mention"]

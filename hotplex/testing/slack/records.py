@@ -6,6 +6,7 @@ mutates it and wakes :meth:`FakeSlack.wait_for` after every change.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -104,6 +105,8 @@ class Message:
     edits: list[Edit] = field(default_factory=list)
     reactions: dict[str, list[str]] = field(default_factory=dict)
     deleted: bool = False
+    #: ``time.monotonic()`` when it was posted (for latency measurements).
+    posted_at: float = field(default_factory=time.monotonic)
 
     @property
     def by_bot(self) -> bool:

@@ -10,6 +10,7 @@ from typing import Self, TypeVar
 
 from aiohttp import web
 
+from hotplex.testing.slack import payloads
 from hotplex.testing.slack.delivery import Deliverer
 from hotplex.testing.slack.rate import RateLimiter, RateMode
 from hotplex.testing.slack.records import (
@@ -77,6 +78,18 @@ class FakeSlackBase:
             open_connection=self.sockets.open_url,
         )
         self._runner: web.AppRunner | None = None
+        self.state.on_message = self._echo
+
+    def _echo(self, message: Message) -> None:
+        if not self.state.settings.echo_bot_messages or message.bot_id != self.bot_id:
+            return
+        channel = self.state.channels[message.channel]
+        event = payloads.message_event(self.state, channel, message)
+        event.update({"bot_id": self.bot_id, "app_id": self.app_id})
+        envelope = payloads.event_callback(self.state, event)
+        self.deliverer.spawn(
+            self.deliverer.deliver("events_api", envelope, event_id=envelope["event_id"])
+        )
 
     def _on_ack(self, envelope_id: str, payload: object) -> None:
         self.deliverer.on_ack(envelope_id, payload)
@@ -191,6 +204,23 @@ class FakeSlackBase:
     @trigger_lifetime.setter
     def trigger_lifetime(self, seconds: float) -> None:
         self.state.settings.trigger_lifetime = seconds
+
+    @property
+    def echo_bot_messages(self) -> bool:
+        """Whether the app gets a ``message`` event for each of its own posts (default no)."""
+        return self.state.settings.echo_bot_messages
+
+    @echo_bot_messages.setter
+    def echo_bot_messages(self, echo: bool) -> None:
+        self.state.settings.echo_bot_messages = echo
+
+    @property
+    def max_connections(self) -> int:
+        return self.state.settings.max_connections
+
+    @max_connections.setter
+    def max_connections(self, count: int) -> None:
+        self.state.settings.max_connections = count
 
     @property
     def scopes(self) -> tuple[str, ...]:

@@ -87,6 +87,12 @@ class SocketModeServer:
         ws = web.WebSocketResponse(autoping=False, max_msg_size=0)
         await ws.prepare(request)
         connection = Connection(self.state.new_id("WS"), ws)
+        if len(self.connections) >= self.state.settings.max_connections:
+            await self.send(connection, self._disconnect_message("too_many_websockets"))
+            await ws.close()
+            self.history.append(connection)
+            self.state.changed()
+            return ws
         self.connections.append(connection)
         self.history.append(connection)
         await self.send(connection, self._hello())
@@ -140,12 +146,13 @@ class SocketModeServer:
         """Send ``disconnect`` to every open connection and close them ``close_after`` s later."""
         for connection in list(self.connections):
             connection.closing = True
-            await self.send(
-                connection,
-                {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}},
-            )
+            await self.send(connection, self._disconnect_message(reason))
             self._spawn(self._close_later(connection, close_after))
         self.state.changed()
+
+    @staticmethod
+    def _disconnect_message(reason: str) -> JSON:
+        return {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}}
 
     async def _close_later(self, connection: Connection, delay: float) -> None:
         await asyncio.sleep(delay)

@@ -63,6 +63,11 @@ class Settings:
     response_url_lifetime: float = 1800.0
     response_url_uses: int = 5
     scopes: tuple[str, ...] = DEFAULT_SCOPES
+    #: Send the app a ``message`` event (with ``bot_id``) for each of its own posts, as Slack
+    #: does for an app subscribed to ``message.*``.
+    echo_bot_messages: bool = False
+    #: Socket Mode connections per app token; one more gets ``disconnect`` ``too_many_websockets``.
+    max_connections: int = 10
     #: ``http://127.0.0.1:PORT`` once the server listens.
     public_url: str = ""
 
@@ -106,6 +111,8 @@ class SlackState:
         self._counter = itertools.count(1)
         self._last_ts = (0, 0)
         self._changed = asyncio.Event()
+        #: Called with every message added (the fake uses it to echo the bot's posts).
+        self.on_message: Callable[[Message], None] | None = None
 
     # -- change signal -------------------------------------------------------------------
 
@@ -189,6 +196,8 @@ class SlackState:
     def add_message(self, message: Message) -> Message:
         self.history.setdefault(message.channel, []).append(message)
         self.changed()
+        if self.on_message is not None:
+            self.on_message(message)
         return message
 
     def messages(

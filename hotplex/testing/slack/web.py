@@ -190,9 +190,14 @@ class WebApi:
         record = self.state.files.get(request.match_info["file_id"])
         if record is None or record.completed:
             return web.Response(status=404, text="not found", content_type="text/plain")
-        data = await request.read()
         if request.content_type == "multipart/form-data":
-            return web.Response(status=400, text="send the raw bytes", content_type="text/plain")
+            form = await request.post()
+            fields = [v for v in form.values() if isinstance(v, web.FileField)]
+            if not fields:
+                return web.Response(status=400, text="no file", content_type="text/plain")
+            data = fields[0].file.read()
+        else:
+            data = await request.read()
         record.content = data
         self.state.changed()
         return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
