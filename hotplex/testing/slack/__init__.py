@@ -30,7 +30,9 @@ for ``AsyncWebClient(base_url=...)``, which Bolt and ``SocketModeClient`` reuse 
 Settable knobs (any time): ``http_target`` (URL events are POSTed to when no socket is
 connected), ``ack_timeout``, ``retry_delays`` (default ``(0.0, 0.5, 1.0)``: three retries),
 ``stream_lifetime``, ``streaming_enabled`` (``False``: ``chat.*Stream`` are
-``unknown_method``), ``trigger_lifetime`` (3 s), ``scopes``, ``rate_limits``;
+``unknown_method``), ``trigger_lifetime`` (3 s), ``scopes``, ``rate_limits``,
+``echo_bot_messages`` (``True``: the app gets a ``message`` event with ``bot_id`` for each of
+its own posts), ``max_connections`` (10; one more socket gets ``too_many_websockets``);
 ``set_rate_limit(method, calls, per_seconds)``; ``fail_next(method, error="ratelimited",
 retry_after=1, status=None, times=1)`` (429 + ``Retry-After`` for ``ratelimited``, else
 ``{"ok": false, "error": error}``).
@@ -41,13 +43,17 @@ is_im=False, is_private=False, members=(), bot_member=True)``, ``add_dm(user_id)
 What users do (each returns after the first delivery attempt; see *Delivery* below):
 ``await user_message(channel, user, text, thread_ts=None, mention=False, files=(),
 app_mention_first=False) -> ts`` (``files``: ``[{"name", "content", "mimetype"?}]``, served
-at ``url_private(_download)`` to the bot token only); ``user_edit(channel, ts, text)``;
+at ``url_private(_download)`` to the bot token only; nothing is delivered from a conversation
+the bot is not in); ``user_edit(channel, ts, text)``;
 ``user_delete(channel, ts)``; ``user_joins(channel, user)``; ``bot_message(channel, text,
 bot_id="B0OTHER")``; ``click_button(message_ts, action_id, user, value=None)`` (a
 ``block_actions`` with ``trigger_id`` and ``response_url``); ``submit_view(view_id=None,
 user=None, values={block_id: {action_id: text}})`` (the ack's ``response_action`` is
 ``delivery.response``; a view closes on a plain ack); ``slash_command(command, text, user,
-channel)`` (ack text is recorded as an ephemeral, source ``"ack"``); ``send_event(event)``
+channel)`` (ack text is recorded as an ephemeral, source ``"ack"``);
+``assistant_thread_started(user) -> thread_ts``; ``redeliver(delivery, reason="timeout")``
+(again as its next retry, even if acked: a redelivery across an app restart);
+``send_event(event)``
 and ``event_envelope(event)`` (low level); ``post_signed(body, signing_secret=None,
 timestamp=None, headers=None)`` and ``url_verification(challenge)`` (one raw signed POST to
 ``http_target``, no retries: for signature tests).
@@ -74,7 +80,7 @@ Limits and error codes are in :mod:`~hotplex.testing.slack.limits`,
 
 What a test reads: ``messages(channel, thread_ts=None)`` (:class:`Message`: ``text``,
 ``blocks``, ``ts``, ``thread_ts``, ``user``/``bot_id``/``by_bot``, ``streaming``, ``chunks``,
-``edits``, ``files``, ``reactions``), ``message(ts)``, ``calls``/``calls_to(method)``
+``edits``, ``files``, ``reactions``, ``posted_at``), ``message(ts)``, ``calls``/``calls_to(method)``
 (:class:`Call`: ``method``, ``args``, ``at`` (monotonic), ``outcome``, ``status``),
 ``ephemerals``, ``statuses``, ``views``, ``files``, ``uploads``, ``response_posts``,
 ``connections``. Waiting: ``await wait_for(predicate, timeout=5.0)`` (re-checked on every
