@@ -67,11 +67,13 @@ class BoltServer:
         @self.app.middleware
         async def record_headers(req: Any, resp: Any, next: Any) -> Any:
             self.headers.append({k: v[0] for k, v in req.headers.items()})
+            slack.notify()
             return await next()
 
         @self.app.event("message")
         async def on_message(event: dict[str, Any]) -> None:
             self.events.append(event)
+            slack.notify()
 
     async def start(self) -> str:
         web_app = self.app.web_app(path="/slack/events")

@@ -41,6 +41,7 @@ async def received(slack: FakeSlack) -> AsyncIterator[list[SocketModeRequest]]:
 
     async def listener(client: SocketModeClient, request: SocketModeRequest) -> None:
         requests.append(request)
+        slack.notify()
         text = request.payload.get("event", {}).get("text", "")
         if "noack" not in text:
             await client.send_socket_mode_response(
@@ -142,6 +143,7 @@ async def test_events_wait_for_a_socket_when_none_is_connected(slack: FakeSlack)
     @app.event("message")
     async def on_message(event: dict[str, Any]) -> None:
         got.append(event)
+        slack.notify()
 
     handler = AsyncSocketModeHandler(app, app_token=slack.app_token)
     await handler.connect_async()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -187,3 +188,22 @@ async def test_every_call_is_recorded_with_its_arguments_from_any_encoding(
     ]
     assert all(c.ok and c.status == 200 for c in slack.calls)
     assert [m.text for m in slack.messages("C1")] == ["json body", "form body", "query"]
+
+
+async def test_wait_for_wakes_on_changes_and_notify_and_times_out(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    posting = asyncio.ensure_future(client.chat_postMessage(channel="C1", text="awaited"))
+    found = await slack.wait_for(lambda: [m.text for m in slack.messages("C1")], timeout=5)
+    assert found == ["awaited"]
+    await posting
+    outside: list[str] = []
+
+    async def record_later() -> None:
+        outside.append("x")
+        slack.notify()
+
+    asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(record_later()))
+    assert await slack.wait_for(lambda: outside, timeout=5) == ["x"]
+    with pytest.raises(TimeoutError):
+        await slack.wait_for(lambda: False, timeout=0.05)

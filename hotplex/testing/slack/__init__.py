@@ -84,7 +84,8 @@ What a test reads: ``messages(channel, thread_ts=None)`` (:class:`Message`: ``te
 (:class:`Call`: ``method``, ``args``, ``at`` (monotonic), ``outcome``, ``status``),
 ``ephemerals``, ``statuses``, ``views``, ``files``, ``uploads``, ``response_posts``,
 ``connections``. Waiting: ``await wait_for(predicate, timeout=5.0)`` (re-checked on every
-change, returns the truthy value), ``wait_connected(count=1)``, ``wait_calls(method, count=1)``.
+change of the fake or :meth:`~FakeSlack.notify` call, returns the truthy value),
+``wait_connected(count=1)``, ``wait_calls(method, count=1)``.
 
 Socket faults: ``await disconnect_socket(reason="refresh_requested", close_after=5.0)``,
 ``silence_socket()`` (half-open: no pongs, frames dropped), ``await close_socket()``;

@@ -358,8 +358,14 @@ class FakeSlackBase:
         return self.responses.posts
 
     async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
-        """Wait until ``predicate()`` is truthy (checked after every change); return its value."""
+        """Wait until ``predicate()`` is truthy, re-checked after every change of the fake (and
+        every :meth:`notify`); return its value. ``TimeoutError`` after ``timeout`` seconds."""
         return await self.state.wait_for(predicate, timeout)
+
+    def notify(self) -> None:
+        """Wake :meth:`wait_for` after a change outside the fake (e.g. a listener of the app
+        under test recorded something the predicate reads)."""
+        self.state.changed()
 
     async def wait_connected(self, count: int = 1, timeout: float = 5.0) -> list[Connection]:
         """Wait until ``count`` Socket Mode connections are open (each was sent ``hello``)."""

@@ -124,6 +124,7 @@ class SocketModeServer:
             if frame.type == WSMsgType.PING:
                 connection.pings += 1
                 await connection.ws.pong(frame.data)
+                self.state.changed()
             elif frame.type == WSMsgType.TEXT:
                 self._text(connection, frame.data)
             elif frame.type in (WSMsgType.CLOSE, WSMsgType.ERROR):

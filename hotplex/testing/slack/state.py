@@ -122,21 +122,20 @@ class SlackState:
         self._changed = asyncio.Event()
 
     async def wait_for(self, predicate: Callable[[], T], timeout: float) -> T:
-        """Return ``predicate()`` once it is truthy, re-checking on every change."""
+        """Return ``predicate()`` once it is truthy, re-checking on every change only (a
+        condition that turns true without a change is a missing ``changed()``: it times out
+        rather than passing late)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
+        while not (result := predicate()):
             remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"fake Slack: condition not met within {timeout} s")
-            event = self._changed
             try:
-                await asyncio.wait_for(event.wait(), remaining)
+                if remaining <= 0:
+                    raise TimeoutError
+                await asyncio.wait_for(self._changed.wait(), remaining)
             except TimeoutError:
-                continue
+                raise TimeoutError(f"fake Slack: condition not met within {timeout} s") from None
+        return result
 
     # -- identifiers ---------------------------------------------------------------------
 
