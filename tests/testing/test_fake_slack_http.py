@@ -178,6 +178,49 @@ async def test_interactivity_and_commands_are_form_encoded_like_slack(slack: Fak
     assert (json.loads(event), kind) == ({"type": "event_callback"}, "application/json")
 
 
+async def test_x_slack_no_retry_stops_the_retries(slack: FakeSlack) -> None:
+    async def refuse(request: web.Request) -> web.Response:
+        return web.Response(status=500, headers={"X-Slack-No-Retry": "1"})
+
+    async def fail(request: web.Request) -> web.Response:
+        return web.Response(status=503)
+
+    app = web.Application()
+    app.add_routes([web.post("/refuse", refuse), web.post("/fail", fail)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        slack.http_target = f"{base}/refuse"
+        refused = await slack.send_event({"type": "message", "channel": "DU1", "text": "a"})
+        assert refused.gave_up
+        assert [a.http_status for a in refused.attempts] == [500]
+        slack.http_target = f"{base}/fail"
+        failed = await slack.send_event({"type": "message", "channel": "DU1", "text": "b"})
+        await slack.wait_for(lambda: failed.gave_up)
+        assert [(a.http_status, a.retry_reason) for a in failed.attempts] == [
+            (503, ""),
+            (503, "http_error"),
+            (503, "http_error"),
+            (503, "http_error"),
+        ]
+    finally:
+        await runner.cleanup()
+
+
+async def test_waiting_events_go_out_once_an_http_target_is_set(slack: FakeSlack) -> None:
+    await slack.user_message("DU1", "U1", "before the app was there")
+    assert slack.deliveries[0].attempts == []
+    server = BoltServer(slack)
+    slack.http_target = await server.start()
+    try:
+        await slack.wait_for(lambda: server.events)
+        assert server.events[0]["text"] == "before the app was there"
+    finally:
+        await server.stop()
+
+
 def test_signature_is_hmac_sha256_over_v0_timestamp_body() -> None:
     expected = hmac.new(b"s", b"v0:1:body", hashlib.sha256).hexdigest()
     assert signature("s", "1", b"body") == f"v0={expected}"

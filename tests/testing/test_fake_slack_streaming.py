@@ -185,3 +185,19 @@ async def test_a_user_stop_and_a_workspace_without_streaming(
     slack.streaming_enabled = False
     start = client.chat_startStream(channel="C1", thread_ts=parent, markdown_text="a", **RECIPIENT)
     assert await error_of(start) == "unknown_method"
+
+
+async def test_a_stream_past_40000_characters_is_truncated_with_a_warning(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    parent = await slack.user_message("C1", "U1", "q")
+    start = client.chat_startStream(
+        channel="C1", thread_ts=parent, markdown_text="a" * 12_000, **RECIPIENT
+    )
+    ts = (await start)["ts"]
+    for _ in range(2):
+        answer = await client.chat_appendStream(channel="C1", ts=ts, markdown_text="b" * 12_000)
+        assert "warning" not in answer.data
+    answer = await client.chat_appendStream(channel="C1", ts=ts, markdown_text="c" * 5_000)
+    assert answer["warning"] == "message_truncated"
+    assert slack.message(ts).text == "a" * 12_000 + "b" * 24_000 + "c" * 4_000

@@ -207,3 +207,17 @@ async def test_wait_for_wakes_on_changes_and_notify_and_times_out(
     assert await slack.wait_for(lambda: outside, timeout=5) == ["x"]
     with pytest.raises(TimeoutError):
         await slack.wait_for(lambda: False, timeout=0.05)
+
+
+async def test_a_user_id_posts_into_the_dm_and_conversations_open_finds_it(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    slack.add_user("U7")
+    opened = await client.conversations_open(users="U7")
+    dm = opened["channel"]["id"]
+    assert (await client.conversations_open(users="U7"))["channel"]["id"] == dm
+    posted = await client.chat_postMessage(channel="U7", text="hello in the DM")
+    assert posted["channel"] == dm
+    assert [m.text for m in slack.messages(dm)] == ["hello in the DM"]
+    assert (await client.conversations_info(channel=dm))["channel"]["user"] == "U7"
+    assert await error_of(client.conversations_open(users="UNOPE")) == "user_not_found"

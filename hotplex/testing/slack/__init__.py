@@ -62,7 +62,7 @@ Delivery (:mod:`~hotplex.testing.slack.delivery`): Socket Mode when a client is 
 (envelope ``{"envelope_id", "type", "payload", "accepts_response_payload", "retry_attempt",
 "retry_reason"}`` after ``hello``); else an HTTP POST to ``http_target`` signed with Slack's
 v0 scheme (events as JSON, interactivity as ``payload=`` form, slash commands as a form);
-else it waits for a socket. Not acked within ``ack_timeout`` → redelivered (new envelope,
+else it waits for a socket (or ``http_target``). Not acked within ``ack_timeout`` → redelivered (new envelope,
 ``retry_attempt`` + 1; HTTP: ``X-Slack-Retry-Num``/``X-Slack-Retry-Reason``), same
 ``event_id``. Records: ``deliveries`` (:class:`Delivery` with ``attempts``, ``acked``,
 ``response``, ``gave_up``), ``acks``.
@@ -73,7 +73,8 @@ required): ``auth.test`` (``X-OAuth-Scopes`` header on every answer), ``apps.con
 ``chat.startStream``/``appendStream``/``stopStream``, ``assistant.threads.setStatus``/
 ``setSuggestedPrompts``/``setTitle``, ``views.open``/``update``, ``files.info``,
 ``files.getUploadURLExternal`` + upload URL + ``files.completeUploadExternal``,
-``conversations.info``, ``users.info``, ``reactions.add``/``remove``; response URLs (no auth).
+``conversations.info``/``open``, ``users.info``, ``reactions.add``/``remove``; response URLs
+(no auth).
 Limits and error codes are in :mod:`~hotplex.testing.slack.limits`,
 :mod:`~hotplex.testing.slack.web_chat` (stream state machine) and
 :mod:`~hotplex.testing.slack.rate`.

@@ -18,7 +18,7 @@ import json
 import time
 import urllib.parse
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import aiohttp
@@ -74,9 +74,7 @@ class Deliverer:
 
     def on_connect(self) -> None:
         """A socket connected: send what waited for one."""
-        waiting, self.pending = self.pending, []
-        for delivery, retry_attempt, reason in waiting:
-            self.spawn(self._attempt(delivery, retry_attempt, reason))
+        self.flush_pending()
 
     def on_ack(self, envelope_id: str, payload: object) -> None:
         for delivery in reversed(self.state.deliveries):
@@ -130,11 +128,16 @@ class Deliverer:
         failure = "http_error"
         try:
             async with asyncio.timeout(self.ack_timeout):
-                status, response = await self.post(self.http_target, body, headers)
+                status, response, answer_headers = await self._exchange(
+                    self.http_target, body, headers
+                )
             attempt.http_status, attempt.response = status, response
             if 200 <= status < 300:
                 attempt.acked_at = time.monotonic()
                 self._acked(delivery, response)
+                return
+            if answer_headers.get("X-Slack-No-Retry") == "1":
+                delivery.gave_up = True  # the app asked Slack not to retry this one
                 return
         except TimeoutError:
             failure = "http_timeout"
@@ -191,6 +194,12 @@ class Deliverer:
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
         """POST raw ``body``; return the status and the JSON (or text) answer."""
+        status, parsed, _ = await self._exchange(url, body, headers)
+        return status, parsed
+
+    async def _exchange(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, Any, Mapping[str, str]]:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         async with self._session.post(url, data=body, headers=headers) as response:
@@ -199,7 +208,13 @@ class Deliverer:
                 parsed: Any = json.loads(text) if text else None
             except ValueError:
                 parsed = text
-            return response.status, parsed
+            return response.status, parsed, response.headers
+
+    def flush_pending(self) -> None:
+        """Send what waited for a transport (a socket connected or ``http_target`` was set)."""
+        waiting, self.pending = self.pending, []
+        for delivery, retry_attempt, reason in waiting:
+            self.spawn(self._attempt(delivery, retry_attempt, reason))
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)

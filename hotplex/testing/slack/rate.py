@@ -43,6 +43,7 @@ METHOD_TIERS = MappingProxyType(
         "files.getUploadURLExternal": 4,
         "files.completeUploadExternal": 4,
         "conversations.info": 3,
+        "conversations.open": 3,
         "users.info": 4,
         "reactions.add": 3,
         "reactions.remove": 3,

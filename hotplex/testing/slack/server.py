@@ -164,6 +164,8 @@ class FakeSlackBase:
     @http_target.setter
     def http_target(self, url: str | None) -> None:
         self.deliverer.http_target = url
+        if url is not None:
+            self.deliverer.flush_pending()
 
     @property
     def ack_timeout(self) -> float:

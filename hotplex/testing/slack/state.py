@@ -162,6 +162,20 @@ class SlackState:
             raise ApiError("channel_not_found")
         return self.channels[channel_id]
 
+    def dm_with(self, user_id: str) -> Channel:
+        """The bot's DM with ``user_id``, opened (as ``D<user id>``) if there is none yet."""
+        self.user(user_id)
+        for channel in self.channels.values():
+            if channel.is_im and channel.user == user_id:
+                return channel
+        channel = Channel(
+            f"D{user_id}", f"dm-{user_id.lower()}", is_im=True, members={user_id, self.bot_user_id}
+        )
+        channel.user = user_id
+        self.channels[channel.id] = channel
+        self.changed()
+        return channel
+
     def user(self, user_id: object) -> User:
         if not isinstance(user_id, str) or user_id not in self.users:
             raise ApiError("user_not_found")

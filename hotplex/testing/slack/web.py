@@ -42,6 +42,7 @@ METHOD_SCOPES = MappingProxyType(
         "files.getUploadURLExternal": "files:write",
         "files.completeUploadExternal": "files:write",
         "conversations.info": "channels:read",
+        "conversations.open": "im:write",
         "users.info": "users:read",
         "reactions.add": "reactions:write",
         "reactions.remove": "reactions:write",
