@@ -64,8 +64,8 @@ Delivery (:mod:`~hotplex.testing.slack.delivery`): Socket Mode when a client is 
 v0 scheme (events as JSON, interactivity as ``payload=`` form, slash commands as a form);
 else it waits for a socket (or ``http_target``). Not acked within ``ack_timeout`` →
 redelivered (new envelope, ``retry_attempt`` + 1; HTTP: ``X-Slack-Retry-Num``/
-``X-Slack-Retry-Reason``), same ``event_id``. Records: ``deliveries`` (:class:`Delivery` with ``attempts``, ``acked``,
-``response``, ``gave_up``), ``acks``.
+``X-Slack-Retry-Reason``), same ``event_id``. Records: ``deliveries`` (:class:`Delivery`
+with ``attempts``, ``acked``, ``response``, ``gave_up``), ``acks``.
 
 Web API (``/api/<method>``; args from JSON, form or query string; ``Authorization: Bearer``
 required): ``auth.test`` (``X-OAuth-Scopes`` header on every answer), ``apps.connections.open``
