@@ -221,3 +221,24 @@ async def test_a_user_id_posts_into_the_dm_and_conversations_open_finds_it(
     assert [m.text for m in slack.messages(dm)] == ["hello in the DM"]
     assert (await client.conversations_info(channel=dm))["channel"]["user"] == "U7"
     assert await error_of(client.conversations_open(users="UNOPE")) == "user_not_found"
+
+
+async def test_a_request_the_fake_cannot_handle_is_a_500_fatal_error(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    def broken(state: object, args: object) -> dict[str, object]:
+        raise TypeError("a bug")
+
+    slack.web_api.methods = {**slack.web_api.methods, "broken.method": broken}
+    with pytest.raises(SlackApiError) as raised:
+        await client.api_call("broken.method")
+    assert (raised.value.response.status_code, raised.value.response["error"]) == (
+        500,
+        "fatal_error",
+    )
+    assert slack.calls_to("broken.method")[0].outcome == "fatal_error"
+
+
+async def test_a_user_reply_to_an_unknown_thread_is_a_test_error(slack: FakeSlack) -> None:
+    with pytest.raises(KeyError, match="no message 1.2 in C1"):
+        await slack.user_message("C1", "U1", "reply", thread_ts="1.2")

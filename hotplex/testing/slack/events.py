@@ -110,7 +110,10 @@ class FakeSlack(FakeSlackBase):
             text = f"{tag} {text}"
         root = None
         if thread_ts is not None:
-            root = self.state.thread_root(channel, thread_ts)
+            try:
+                root = self.state.thread_root(channel, thread_ts)
+            except ApiError:
+                raise KeyError(f"fake Slack: no message {thread_ts} in {channel}") from None
         message = Message(
             channel=channel,
             ts=self.state.new_ts(),

@@ -10,6 +10,7 @@ answers ``missing_scope``; then scripted failures, then the rate limiter (HTTP 4
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -24,6 +25,8 @@ from hotplex.testing.slack.web_chat import CHAT_METHODS
 from hotplex.testing.slack.web_other import OTHER_METHODS
 
 Handler = Callable[[SlackState, JSON], JSON]
+
+log = logging.getLogger(__name__)
 
 #: The scope each method needs (methods not listed need none beyond a valid token).
 METHOD_SCOPES = MappingProxyType(
@@ -175,6 +178,10 @@ class WebApi:
             result = handler(self.state, call.args)
         except ApiError as error:
             return self._respond(call, {"ok": False, "error": error.code, **error.extra})
+        except Exception as error:  # a request the fake does not understand: Slack's 500
+            log.exception("fake Slack: %s failed", method)
+            body = {"ok": False, "error": "fatal_error", "detail": type(error).__name__}
+            return self._respond(call, body, status=500)
         return self._respond(call, {"ok": True, **result})
 
     def _ratelimited(self, call: Call, retry_after: float) -> web.Response:
