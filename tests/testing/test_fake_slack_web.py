@@ -240,5 +240,5 @@ async def test_a_request_the_fake_cannot_handle_is_a_500_fatal_error(
 
 
 async def test_a_user_reply_to_an_unknown_thread_is_a_test_error(slack: FakeSlack) -> None:
-    with pytest.raises(KeyError, match="no message 1.2 in C1"):
+    with pytest.raises(KeyError, match=r"no message 1\.2 in C1"):
         await slack.user_message("C1", "U1", "reply", thread_ts="1.2")
