@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -242,3 +244,15 @@ async def test_a_request_the_fake_cannot_handle_is_a_500_fatal_error(
 async def test_a_user_reply_to_an_unknown_thread_is_a_test_error(slack: FakeSlack) -> None:
     with pytest.raises(KeyError, match=r"no message 1\.2 in C1"):
         await slack.user_message("C1", "U1", "reply", thread_ts="1.2")
+
+
+def test_the_fake_imports_no_slack_sdk_and_is_exported_lazily() -> None:
+    code = (
+        "import sys, hotplex.testing as t\n"
+        "assert 'hotplex.testing.slack' not in sys.modules\n"
+        "from hotplex.testing import FakeSlack\n"
+        "import hotplex.testing.slack as s\n"
+        "assert FakeSlack is s.FakeSlack\n"
+        "assert not [m for m in sys.modules if m.startswith(('slack_sdk', 'slack_bolt'))]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
