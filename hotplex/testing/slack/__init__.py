@@ -19,8 +19,8 @@ Constructor (keyword-only): ``team_id="T0HOTPLEX"``, ``bot_user_id="UBOT"``,
 (a callable returning seconds; times stream lifetimes, ``trigger_id`` and ``response_url``
 expiry, so a test can fast-forward them), ``rate_limits="loose"`` (``"strict"``: Slack's
 per-minute tier budgets and ~1/s per channel (bursts of 3) for ``chat.postMessage``;
-``"loose"``: ten times those; ``"off"``), ``ack_timeout=3.0``, ``scopes=None`` (granted bot scopes; default
-:data:`~hotplex.testing.slack.state.DEFAULT_SCOPES`).
+``"loose"``: ten times those; ``"off"``), ``ack_timeout=3.0``, ``scopes=None`` (granted bot
+scopes; default :data:`~hotplex.testing.slack.state.DEFAULT_SCOPES`).
 
 Addresses and secrets: ``base_url`` (``http://127.0.0.1:PORT``), ``api_base_url`` (``…/api/``,
 for ``AsyncWebClient(base_url=...)``, which Bolt and ``SocketModeClient`` reuse for
