@@ -201,3 +201,21 @@ async def test_a_stream_past_40000_characters_is_truncated_with_a_warning(
     answer = await client.chat_appendStream(channel="C1", ts=ts, markdown_text="c" * 5_000)
     assert answer["warning"] == "message_truncated"
     assert slack.message(ts).text == "a" * 12_000 + "b" * 24_000 + "c" * 4_000
+
+
+async def test_first_text_at_marks_when_a_message_first_showed_text(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    empty = await client.api_call(
+        "chat.postMessage", json={"channel": "C1", "blocks": [{"type": "divider"}]}
+    )
+    placeholder = slack.message(empty["ts"])
+    assert placeholder.first_text_at is None
+    await client.chat_update(channel="C1", ts=empty["ts"], text="now text")
+    assert placeholder.first_text_at is not None
+    assert placeholder.first_text_at >= placeholder.posted_at
+    shown = placeholder.first_text_at
+    await client.chat_update(channel="C1", ts=empty["ts"], text="more text")
+    assert placeholder.first_text_at == shown
+    posted = await client.chat_postMessage(channel="C1", text="at once")
+    assert slack.message(posted["ts"]).first_text_at == slack.message(posted["ts"]).posted_at

@@ -105,8 +105,19 @@ class Message:
     edits: list[Edit] = field(default_factory=list)
     reactions: dict[str, list[str]] = field(default_factory=dict)
     deleted: bool = False
-    #: ``time.monotonic()`` when it was posted (for latency measurements).
+    #: ``time.monotonic()`` when it was posted, and when it first showed any text (a
+    #: placeholder posted empty and filled by an update or a stream append shows it later).
     posted_at: float = field(default_factory=time.monotonic)
+    first_text_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.first_text_at is None and self.text:
+            self.first_text_at = self.posted_at
+
+    def note_text(self) -> None:
+        """Record when the text first became non-empty (call after changing ``text``)."""
+        if self.first_text_at is None and self.text:
+            self.first_text_at = time.monotonic()
 
     @property
     def by_bot(self) -> bool:

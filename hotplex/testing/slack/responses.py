@@ -74,6 +74,7 @@ class ResponseUrls:
                 Edit(message.text, message.blocks, time.monotonic(), "response_url")
             )
             message.text, message.blocks = text, blocks
+            message.note_text()
             return
         thread_ts = (
             body.get("thread_ts") if isinstance(body.get("thread_ts"), str) else url.thread_ts

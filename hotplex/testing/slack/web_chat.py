@@ -119,6 +119,7 @@ def update(state: SlackState, args: JSON) -> JSON:
     text, blocks, markdown = _content(args)
     message.edits.append(Edit(message.text, message.blocks, time.monotonic(), "chat.update"))
     message.text, message.blocks, message.markdown_text = text, blocks, markdown
+    message.note_text()
     if message.streaming == "in_progress":
         message.streaming = "completed"
     state.changed()
@@ -228,6 +229,7 @@ def _append(state: SlackState, message: Message, text: str, chunks: list[JSON]) 
             "response_metadata": {"warnings": ["message_truncated"]},
         }
     message.markdown_text = message.text
+    message.note_text()
     state.changed()
     return extra
 
