@@ -292,6 +292,27 @@ class FakeSlack(FakeSlackBase):
         )
         return await self.deliverer.deliver("slash_commands", payload)
 
+    # -- socket faults -----------------------------------------------------------------------
+
+    async def disconnect_socket(
+        self, reason: str = "refresh_requested", *, close_after: float = 5.0
+    ) -> None:
+        """Send ``disconnect`` to every connection; close them ``close_after`` seconds later."""
+        await self.sockets.disconnect(reason, close_after=close_after)
+
+    def silence_socket(self) -> None:
+        """Turn every open connection half-open: no pongs, no envelopes, acks ignored."""
+        self.sockets.silence()
+
+    async def close_socket(self, code: int = 1001) -> None:
+        """Close every connection at once with a close frame."""
+        await self.sockets.close_all(code)
+
+    def stop_stream_by_user(self, ts: str) -> None:
+        """The user pressed stop: later appends answer ``stopped_by_user``."""
+        self.message(ts).streaming = "stopped_by_user"
+        self.state.changed()
+
     # -- raw HTTP ----------------------------------------------------------------------------
 
     async def post_signed(
