@@ -224,3 +224,72 @@ async def test_waiting_events_go_out_once_an_http_target_is_set(slack: FakeSlack
 def test_signature_is_hmac_sha256_over_v0_timestamp_body() -> None:
     expected = hmac.new(b"s", b"v0:1:body", hashlib.sha256).hexdigest()
     assert signature("s", "1", b"body") == f"v0={expected}"
+
+
+CARD = [
+    {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": "deny",
+                "value": "req-9",
+                "text": {"type": "plain_text", "text": "Deny"},
+            }
+        ],
+    }
+]
+MODAL = {
+    "type": "modal",
+    "callback_id": "reason",
+    "title": {"type": "plain_text", "text": "Why?"},
+    "submit": {"type": "plain_text", "text": "Deny"},
+    "blocks": [
+        {
+            "type": "input",
+            "block_id": "b",
+            "label": {"type": "plain_text", "text": "Reason"},
+            "element": {"type": "plain_text_input", "action_id": "a"},
+        }
+    ],
+}
+
+
+async def test_commands_clicks_and_modals_work_through_bolt_over_http(
+    slack: FakeSlack, bolt: BoltServer
+) -> None:
+    app = bolt.app
+
+    @app.command("/hotplex")
+    async def command(ack: Any, command: dict[str, Any]) -> None:
+        await ack(text=f"doing {command['text']}")
+
+    @app.action("deny")
+    async def deny(ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: Any) -> None:
+        await ack()
+        await client.views_open(trigger_id=body["trigger_id"], view=MODAL)
+        await respond(replace_original=True, text="waiting for a reason")
+
+    @app.view("reason")
+    async def reason(ack: Any, view: dict[str, Any]) -> None:
+        text = view["state"]["values"]["b"]["a"]["value"]
+        if len(text) < 3:
+            await ack(response_action="errors", errors={"b": "too short"})
+        else:
+            await ack()
+
+    delivery = await slack.slash_command("/hotplex", "status", "U1", "DU1")
+    assert delivery.response == {"text": "doing status"}
+    assert [(e.text, e.source) for e in slack.ephemerals] == [("doing status", "ack")]
+
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_base_url)
+    card = await client.chat_postMessage(channel="DU1", text="approve?", blocks=CARD)
+    await slack.click_button(card["ts"], "deny", "U1")
+    await slack.wait_for(lambda: slack.views and slack.message(card["ts"]).edits)
+    assert slack.message(card["ts"]).text == "waiting for a reason"
+
+    refused = await slack.submit_view(values={"b": {"a": "no"}})
+    assert refused.response == {"response_action": "errors", "errors": {"b": "too short"}}
+    assert not slack.views[0].closed
+    accepted = await slack.submit_view(values={"b": {"a": "too risky"}})
+    assert accepted.acked and slack.views[0].closed

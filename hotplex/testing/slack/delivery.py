@@ -131,6 +131,8 @@ class Deliverer:
                 status, response, answer_headers = await self._exchange(
                     self.http_target, body, headers
                 )
+            if delivery.kind == "slash_commands" and isinstance(response, str) and response:
+                response = {"text": response}  # Slack shows a plain-text answer as the reply
             attempt.http_status, attempt.response = status, response
             if 200 <= status < 300:
                 attempt.acked_at = time.monotonic()
