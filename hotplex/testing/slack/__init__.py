@@ -81,12 +81,15 @@ Limits and error codes are in :mod:`~hotplex.testing.slack.limits`,
 
 What a test reads: ``messages(channel, thread_ts=None)`` (:class:`Message`: ``text``,
 ``blocks``, ``ts``, ``thread_ts``, ``user``/``bot_id``/``by_bot``, ``streaming``, ``chunks``,
-``edits``, ``files``, ``reactions``, ``posted_at``), ``message(ts)``, ``calls``/``calls_to(method)``
-(:class:`Call`: ``method``, ``args``, ``at`` (monotonic), ``outcome``, ``status``),
-``ephemerals``, ``statuses``, ``views``, ``files``, ``uploads``, ``response_posts``,
-``connections``. Waiting: ``await wait_for(predicate, timeout=5.0)`` (re-checked on every
-change of the fake or :meth:`~FakeSlack.notify` call, returns the truthy value),
-``wait_connected(count=1)``, ``wait_calls(method, count=1)``.
+``edits``, ``files``, ``reactions``, ``posted_at``, ``first_text_at``), ``message(ts)``,
+``calls``/``calls_to(method)`` (:class:`Call`: ``method``, ``args``, ``at`` (monotonic),
+``outcome``, ``status``), ``ephemerals``, ``statuses``, ``views``, ``files``, ``uploads``,
+``response_posts``, ``connections`` (open Socket Mode connections; ``sockets.history`` has
+every one accepted, each with the frames it ``received`` and its ``pings``).
+
+Waiting: ``await wait_for(predicate, timeout=5.0)`` (re-checked on every change of the fake or
+:meth:`~FakeSlack.notify` call, returns the truthy value), ``wait_connected(count=1)``,
+``wait_calls(method, count=1)``.
 
 Socket faults: ``await disconnect_socket(reason="refresh_requested", close_after=5.0)``,
 ``silence_socket()`` (half-open: no pongs, frames dropped), ``await close_socket()``;
