@@ -293,3 +293,22 @@ async def test_commands_clicks_and_modals_work_through_bolt_over_http(
     assert not slack.views[0].closed
     accepted = await slack.submit_view(values={"b": {"a": "too risky"}})
     assert accepted.acked and slack.views[0].closed
+
+
+async def test_a_mention_over_http_is_two_signed_requests(
+    slack: FakeSlack, bolt: BoltServer
+) -> None:
+    slack.add_channel("C1", members=["U1"])
+    mentions: list[dict[str, Any]] = []
+
+    @bolt.app.event("app_mention")
+    async def on_mention(event: dict[str, Any]) -> None:
+        mentions.append(event)
+        slack.notify()
+
+    ts = await slack.user_message("C1", "U1", "hello", mention=True)
+    await slack.wait_for(lambda: bolt.events and mentions)
+    assert bolt.events[0]["ts"] == mentions[0]["ts"] == ts
+    first, second = slack.deliveries[-2:]
+    assert first.event_id != second.event_id
+    assert all(d.acked and d.attempts[0].transport == "http" for d in (first, second))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -97,7 +98,8 @@ class FakeSlack(FakeSlackBase):
 
         Delivered as a ``message`` event and, when the text mentions the bot (``mention=True``
         prefixes ``<@BOT> ``) outside a DM, also as an ``app_mention`` event: two deliveries with
-        different ``event_id``\\ s, ``message`` first unless ``app_mention_first``.
+        different ``event_id``\\ s, sent together (``message`` first unless
+        ``app_mention_first``).
         """
         conversation = self.state.channels.get(channel)
         if conversation is None:
@@ -129,10 +131,9 @@ class FakeSlack(FakeSlackBase):
         kinds = ["message"]
         if tag in text and not conversation.is_im:
             kinds = ["app_mention", "message"] if app_mention_first else ["message", "app_mention"]
-        for kind in kinds:
-            await self.send_event(
-                payloads.message_event(self.state, conversation, message, kind=kind)
-            )
+        # Two independent deliveries, as on Slack: over HTTP they are in flight together.
+        events = [payloads.message_event(self.state, conversation, message, kind=k) for k in kinds]
+        await asyncio.gather(*(self.send_event(event) for event in events))
         return message.ts
 
     async def user_edit(self, channel: str, ts: str, text: str) -> Delivery:
