@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
@@ -281,3 +282,24 @@ async def test_assistant_thread_started(
     await slack.user_message("DU1", "U1", "in the assistant thread", thread_ts=thread_ts)
     await slack.wait_for(lambda: len(received) == 2)
     assert received[1].payload["event"]["thread_ts"] == thread_ts
+
+
+async def test_an_outage_refuses_everything_then_the_sdk_comes_back(
+    slack: FakeSlack, received: list[SocketModeRequest]
+) -> None:
+    await slack.set_outage(True)
+    await slack.wait_for(lambda: not slack.connections)
+    with pytest.raises(SlackApiError) as raised:
+        await web_client(slack).chat_postMessage(channel="C1", text="down")
+    assert (raised.value.response.status_code, raised.value.response["error"]) == (
+        503,
+        "service_unavailable",
+    )
+    await slack.user_message("DU1", "U1", "sent during the outage")
+    await slack.wait_for(
+        lambda: any(c.status == 503 for c in slack.calls_to("apps.connections.open")), timeout=10
+    )
+    assert slack.deliveries[-1].attempts == []
+    await slack.set_outage(False)
+    await slack.wait_for(lambda: slack.deliveries[-1].acked, timeout=15)
+    assert [r.payload["event"]["text"] for r in received] == ["sent during the outage"]

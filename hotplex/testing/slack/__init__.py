@@ -93,6 +93,8 @@ Waiting: ``await wait_for(predicate, timeout=5.0)`` (re-checked on every change 
 
 Socket faults: ``await disconnect_socket(reason="refresh_requested", close_after=5.0)``,
 ``silence_socket()`` (half-open: no pongs, frames dropped), ``await close_socket()``;
+``await set_outage(True)`` (Slack down: 503 ``service_unavailable`` everywhere, sockets closed
+and refused, events wait) and ``await set_outage(False)``;
 ``stop_stream_by_user(ts)``.
 """
 

@@ -92,7 +92,10 @@ class Deliverer:
 
     async def _attempt(self, delivery: Delivery, retry_attempt: int, reason: str) -> None:
         connection = self.sockets.target()
-        if connection is not None:
+        if self.state.settings.outage:
+            self.pending.append((delivery, retry_attempt, reason))
+            self.state.changed()
+        elif connection is not None:
             attempt = Attempt(
                 "socket", retry_attempt, reason, time.monotonic(), envelope_id=str(uuid.uuid4())
             )

@@ -301,6 +301,20 @@ class FakeSlack(FakeSlackBase):
         """Send ``disconnect`` to every connection; close them ``close_after`` seconds later."""
         await self.sockets.disconnect(reason, close_after=close_after)
 
+    async def set_outage(self, down: bool = True) -> None:
+        """Take Slack down (the Web API, files and response URLs answer 503, open sockets close
+        and new ones are refused, events wait) or bring it back (waiting events go out)."""
+        self.state.settings.outage = down
+        self.state.changed()
+        if down:
+            await self.sockets.close_all(code=1011)
+        else:
+            self.deliverer.flush_pending()
+
+    @property
+    def outage(self) -> bool:
+        return self.state.settings.outage
+
     def silence_socket(self) -> None:
         """Turn every open connection half-open: no pongs, no envelopes, acks ignored."""
         self.sockets.silence()

@@ -39,6 +39,8 @@ class ResponseUrls:
 
     async def handle(self, request: web.Request) -> web.Response:
         url = self.state.response_urls.get(request.match_info["url_id"])
+        if self.state.settings.outage:
+            return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
         if url is None:
             return web.json_response({"ok": False, "error": "invalid_url"}, status=404)
         settings = self.state.settings

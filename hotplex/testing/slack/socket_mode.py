@@ -80,6 +80,8 @@ class SocketModeServer:
         return True
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.state.settings.outage:
+            return web.Response(status=503, text="service unavailable")
         ticket = request.query.get("ticket", "")
         if ticket not in self._tickets:
             return web.Response(status=401, text="invalid ticket")

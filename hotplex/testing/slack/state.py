@@ -68,6 +68,8 @@ class Settings:
     echo_bot_messages: bool = False
     #: Socket Mode connections per app token; one more gets ``disconnect`` ``too_many_websockets``.
     max_connections: int = 10
+    #: Slack is down: the Web API answers 503, sockets are refused, events wait.
+    outage: bool = False
     #: ``http://127.0.0.1:PORT`` once the server listens.
     public_url: str = ""
 

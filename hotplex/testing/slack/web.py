@@ -158,6 +158,9 @@ class WebApi:
         call = Call(method, {}, time.monotonic(), token=token)
         try:
             call.args = await request_args(request)
+            if self.state.settings.outage:
+                body = {"ok": False, "error": "service_unavailable"}
+                return self._respond(call, body, status=503)
             handler = self.methods.get(method)
             if handler is None:
                 raise ApiError("unknown_method")
@@ -196,6 +199,8 @@ class WebApi:
     async def upload(self, request: web.Request) -> web.Response:
         """The upload URL of ``files.getUploadURLExternal``: the raw bytes, no token needed."""
         record = self.state.files.get(request.match_info["file_id"])
+        if self.state.settings.outage:
+            return web.Response(status=503, text="service unavailable", content_type="text/plain")
         if record is None or record.completed:
             return web.Response(status=404, text="not found", content_type="text/plain")
         if request.content_type == "multipart/form-data":
@@ -213,6 +218,8 @@ class WebApi:
     async def download(self, request: web.Request) -> web.Response:
         """``url_private(_download)``: the bytes with the bot token, Slack's login page without."""
         record = self.state.files.get(request.match_info["file_id"])
+        if self.state.settings.outage:
+            return web.Response(status=503, text="service unavailable", content_type="text/plain")
         if bearer(request) != self.bot_token:
             return web.Response(text=LOGIN_PAGE, content_type="text/html")
         if record is None or record.content is None:
