@@ -88,8 +88,8 @@ What a test reads: ``messages(channel, thread_ts=None)`` (:class:`Message`: ``te
 every one accepted, each with the frames it ``received`` and its ``pings``).
 
 Waiting: ``await wait_for(predicate, timeout=5.0)`` (re-checked on every change of the fake or
-:meth:`~FakeSlack.notify` call, returns the truthy value), ``wait_connected(count=1)``,
-``wait_calls(method, count=1)``.
+:meth:`~FakeSlack.notify` call and at the deadline, returns the truthy value),
+``wait_connected(count=1)``, ``wait_calls(method, count=1)``.
 
 Socket faults: ``await disconnect_socket(reason="refresh_requested", close_after=5.0)``,
 ``silence_socket()`` (half-open: no pongs, frames dropped), ``await close_socket()``;

@@ -361,7 +361,8 @@ class FakeSlackBase:
 
     async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
         """Wait until ``predicate()`` is truthy, re-checked after every change of the fake (and
-        every :meth:`notify`); return its value. ``TimeoutError`` after ``timeout`` seconds."""
+        every :meth:`notify`) and once more at the deadline; return its value.
+        ``TimeoutError`` after ``timeout`` seconds."""
         return await self.state.wait_for(predicate, timeout)
 
     def notify(self) -> None:

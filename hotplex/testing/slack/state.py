@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import secrets
 import time
@@ -124,19 +125,16 @@ class SlackState:
         self._changed = asyncio.Event()
 
     async def wait_for(self, predicate: Callable[[], T], timeout: float) -> T:
-        """Return ``predicate()`` once it is truthy, re-checking on every change only (a
-        condition that turns true without a change is a missing ``changed()``: it times out
-        rather than passing late)."""
+        """Return ``predicate()`` once it is truthy, re-checking on every change and once more
+        at the deadline (a condition that turns true without a change passes only then)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not (result := predicate()):
             remaining = deadline - loop.time()
-            try:
-                if remaining <= 0:
-                    raise TimeoutError
+            if remaining <= 0:
+                raise TimeoutError(f"fake Slack: condition not met within {timeout} s")
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                raise TimeoutError(f"fake Slack: condition not met within {timeout} s") from None
         return result
 
     # -- identifiers ---------------------------------------------------------------------
