@@ -125,6 +125,14 @@ async def test_posting_errors_follow_slack(slack: FakeSlack, client: AsyncWebCli
         ),
         ([{"type": "actions", "elements": [{"type": "button"}] * 26}], "/blocks/0/elements"),
         (["not an object"], "/blocks/0"),
+        (
+            [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11}],
+            "/blocks/0/fields",
+        ),
+        (
+            [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}],
+            "/blocks/0/fields/0/text",
+        ),
     ],
 )
 async def test_malformed_or_oversized_blocks_are_invalid_blocks(
