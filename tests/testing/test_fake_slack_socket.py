@@ -92,6 +92,7 @@ async def test_a_mention_arrives_as_message_and_app_mention(
     assert {e["ts"] for e in events} == {ts}
     assert all(e["text"] == "<@UBOT> help me" for e in events)
     assert len({r.payload["event_id"] for r in received}) == 2
+    assert len({e["client_msg_id"] for e in events}) == 1  # one message, two events
     await slack.user_message("DU1", "U1", f"<@{slack.bot_user_id}> in a DM")
     await slack.wait_for(lambda: len(received) == 3)
     assert received[2].payload["event"]["type"] == "message"  # no app_mention in a DM

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -124,6 +125,7 @@ class FakeSlack(FakeSlackBase):
             thread_ts=root,
             files=self._attach(user, files),
             subtype="file_share" if files else None,
+            client_msg_id=str(uuid.uuid4()),
         )
         self.state.add_message(message)
         if self.bot_user_id not in conversation.members:

@@ -105,6 +105,8 @@ class Message:
     edits: list[Edit] = field(default_factory=list)
     reactions: dict[str, list[str]] = field(default_factory=dict)
     deleted: bool = False
+    #: The id a Slack client gives a user's message (the same in every event about it).
+    client_msg_id: str | None = None
     #: ``time.monotonic()`` when it was posted, and when it first showed any text (a
     #: placeholder posted empty and filled by an update or a stream append shows it later).
     posted_at: float = field(default_factory=time.monotonic)
