@@ -141,6 +141,7 @@ class Message:
             "subtype": self.subtype,
             "metadata": self.metadata,
             "streaming_state": self.streaming,
+            "client_msg_id": self.client_msg_id,
         }
         data.update({key: value for key, value in optional.items() if value is not None})
         if self.files:
