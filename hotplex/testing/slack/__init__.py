@@ -43,8 +43,9 @@ is_im=False, is_private=False, members=(), bot_member=True)``, ``add_dm(user_id)
 What users do (each returns after the first delivery attempt; see *Delivery* below):
 ``await user_message(channel, user, text, thread_ts=None, mention=False, files=(),
 app_mention_first=False) -> ts`` (``files``: ``[{"name", "content", "mimetype"?}]``, served
-at ``url_private(_download)`` to the bot token only; nothing is delivered from a conversation
-the bot is not in); ``user_edit(channel, ts, text)``;
+at ``url_private(_download)`` to the bot token only; a mention outside a DM is delivered as
+``message`` and ``app_mention`` together, different ``event_id``, same ``client_msg_id``;
+nothing is delivered from a conversation the bot is not in); ``user_edit(channel, ts, text)``;
 ``user_delete(channel, ts)``; ``user_joins(channel, user)``; ``bot_message(channel, text,
 bot_id="B0OTHER")``; ``click_button(message_ts, action_id, user, value=None)`` (a
 ``block_actions`` with ``trigger_id`` and ``response_url``); ``submit_view(view_id=None,
@@ -53,10 +54,9 @@ user=None, values={block_id: {action_id: text}})`` (the ack's ``response_action`
 channel)`` (ack text is recorded as an ephemeral, source ``"ack"``);
 ``assistant_thread_started(user) -> thread_ts``; ``redeliver(delivery, reason="timeout")``
 (again as its next retry, even if acked: a redelivery across an app restart);
-``send_event(event)``
-and ``event_envelope(event)`` (low level); ``post_signed(body, signing_secret=None,
-timestamp=None, headers=None)`` and ``url_verification(challenge)`` (one raw signed POST to
-``http_target``, no retries: for signature tests).
+``send_event(event)`` and ``event_envelope(event)`` (low level); ``post_signed(body,
+signing_secret=None, timestamp=None, headers=None)`` and ``url_verification(challenge)`` (one
+raw signed POST to ``http_target``, no retries: for signature tests).
 
 Delivery (:mod:`~hotplex.testing.slack.delivery`): Socket Mode when a client is connected
 (envelope ``{"envelope_id", "type", "payload", "accepts_response_payload", "retry_attempt",
