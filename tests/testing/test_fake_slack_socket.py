@@ -304,3 +304,33 @@ async def test_an_outage_refuses_everything_then_the_sdk_comes_back(
     await slack.set_outage(False)
     await slack.wait_for(lambda: slack.deliveries[-1].acked, timeout=15)
     assert [r.payload["event"]["text"] for r in received] == ["sent during the outage"]
+
+
+async def test_edits_deletions_joins_and_other_bots_arrive_with_their_subtypes(
+    slack: FakeSlack, received: list[SocketModeRequest]
+) -> None:
+    ts = await slack.user_message("C1", "U1", "first words")
+    await slack.user_edit("C1", ts, "second words")
+    await slack.user_delete("C1", ts)
+    await slack.user_joins("C1", "U5")
+    other = await slack.bot_message("C1", "beep", bot_id="B0OTHER")
+    await slack.wait_for(lambda: len(received) == 6)
+    events = [r.payload["event"] for r in received]
+    assert [(e["type"], e.get("subtype")) for e in events] == [
+        ("message", None),
+        ("message", "message_changed"),
+        ("message", "message_deleted"),
+        ("member_joined_channel", None),
+        ("message", "channel_join"),
+        ("message", None),
+    ]
+    changed, deleted = events[1], events[2]
+    assert (changed["message"]["text"], changed["previous_message"]["text"]) == (
+        "second words",
+        "first words",
+    )
+    assert changed["message"]["client_msg_id"] == events[0]["client_msg_id"]
+    assert deleted["deleted_ts"] == ts
+    assert slack.messages("C1", include_deleted=False)[0].ts != ts
+    assert (events[5]["bot_id"], events[5]["ts"], "user" in events[5]) == ("B0OTHER", other, False)
+    assert [e.text for e in slack.message(other).edits] == []
