@@ -18,3 +18,16 @@
 
 Nothing here imports an optional SDK at module level.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    """``from hotplex.testing import FakeSlack``, imported on first use only."""
+    if name == "FakeSlack":
+        from hotplex.testing.slack import FakeSlack
+
+        return FakeSlack
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

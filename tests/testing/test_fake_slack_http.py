@@ -67,11 +67,13 @@ class BoltServer:
         @self.app.middleware
         async def record_headers(req: Any, resp: Any, next: Any) -> Any:
             self.headers.append({k: v[0] for k, v in req.headers.items()})
+            slack.notify()
             return await next()
 
         @self.app.event("message")
         async def on_message(event: dict[str, Any]) -> None:
             self.events.append(event)
+            slack.notify()
 
     async def start(self) -> str:
         web_app = self.app.web_app(path="/slack/events")
@@ -176,6 +178,137 @@ async def test_interactivity_and_commands_are_form_encoded_like_slack(slack: Fak
     assert (json.loads(event), kind) == ({"type": "event_callback"}, "application/json")
 
 
+async def test_x_slack_no_retry_stops_the_retries(slack: FakeSlack) -> None:
+    async def refuse(request: web.Request) -> web.Response:
+        return web.Response(status=500, headers={"X-Slack-No-Retry": "1"})
+
+    async def fail(request: web.Request) -> web.Response:
+        return web.Response(status=503)
+
+    app = web.Application()
+    app.add_routes([web.post("/refuse", refuse), web.post("/fail", fail)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        slack.http_target = f"{base}/refuse"
+        refused = await slack.send_event({"type": "message", "channel": "DU1", "text": "a"})
+        assert refused.gave_up
+        assert [a.http_status for a in refused.attempts] == [500]
+        slack.http_target = f"{base}/fail"
+        failed = await slack.send_event({"type": "message", "channel": "DU1", "text": "b"})
+        await slack.wait_for(lambda: failed.gave_up)
+        assert [(a.http_status, a.retry_reason) for a in failed.attempts] == [
+            (503, ""),
+            (503, "http_error"),
+            (503, "http_error"),
+            (503, "http_error"),
+        ]
+    finally:
+        await runner.cleanup()
+
+
+async def test_waiting_events_go_out_once_an_http_target_is_set(slack: FakeSlack) -> None:
+    await slack.user_message("DU1", "U1", "before the app was there")
+    assert slack.deliveries[0].attempts == []
+    server = BoltServer(slack)
+    slack.http_target = await server.start()
+    try:
+        await slack.wait_for(lambda: server.events)
+        assert server.events[0]["text"] == "before the app was there"
+    finally:
+        await server.stop()
+
+
 def test_signature_is_hmac_sha256_over_v0_timestamp_body() -> None:
     expected = hmac.new(b"s", b"v0:1:body", hashlib.sha256).hexdigest()
     assert signature("s", "1", b"body") == f"v0={expected}"
+
+
+CARD = [
+    {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": "deny",
+                "value": "req-9",
+                "text": {"type": "plain_text", "text": "Deny"},
+            }
+        ],
+    }
+]
+MODAL = {
+    "type": "modal",
+    "callback_id": "reason",
+    "title": {"type": "plain_text", "text": "Why?"},
+    "submit": {"type": "plain_text", "text": "Deny"},
+    "blocks": [
+        {
+            "type": "input",
+            "block_id": "b",
+            "label": {"type": "plain_text", "text": "Reason"},
+            "element": {"type": "plain_text_input", "action_id": "a"},
+        }
+    ],
+}
+
+
+async def test_commands_clicks_and_modals_work_through_bolt_over_http(
+    slack: FakeSlack, bolt: BoltServer
+) -> None:
+    app = bolt.app
+
+    @app.command("/hotplex")
+    async def command(ack: Any, command: dict[str, Any]) -> None:
+        await ack(text=f"doing {command['text']}")
+
+    @app.action("deny")
+    async def deny(ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: Any) -> None:
+        await ack()
+        await client.views_open(trigger_id=body["trigger_id"], view=MODAL)
+        await respond(replace_original=True, text="waiting for a reason")
+
+    @app.view("reason")
+    async def reason(ack: Any, view: dict[str, Any]) -> None:
+        text = view["state"]["values"]["b"]["a"]["value"]
+        if len(text) < 3:
+            await ack(response_action="errors", errors={"b": "too short"})
+        else:
+            await ack()
+
+    delivery = await slack.slash_command("/hotplex", "status", "U1", "DU1")
+    assert delivery.response == {"text": "doing status"}
+    assert [(e.text, e.source) for e in slack.ephemerals] == [("doing status", "ack")]
+
+    client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_base_url)
+    card = await client.chat_postMessage(channel="DU1", text="approve?", blocks=CARD)
+    await slack.click_button(card["ts"], "deny", "U1")
+    await slack.wait_for(lambda: slack.views and slack.message(card["ts"]).edits)
+    assert slack.message(card["ts"]).text == "waiting for a reason"
+
+    refused = await slack.submit_view(values={"b": {"a": "no"}})
+    assert refused.response == {"response_action": "errors", "errors": {"b": "too short"}}
+    assert not slack.views[0].closed
+    accepted = await slack.submit_view(values={"b": {"a": "too risky"}})
+    assert accepted.acked and slack.views[0].closed
+
+
+async def test_a_mention_over_http_is_two_signed_requests(
+    slack: FakeSlack, bolt: BoltServer
+) -> None:
+    slack.add_channel("C1", members=["U1"])
+    mentions: list[dict[str, Any]] = []
+
+    @bolt.app.event("app_mention")
+    async def on_mention(event: dict[str, Any]) -> None:
+        mentions.append(event)
+        slack.notify()
+
+    ts = await slack.user_message("C1", "U1", "hello", mention=True)
+    await slack.wait_for(lambda: bolt.events and mentions)
+    assert bolt.events[0]["ts"] == mentions[0]["ts"] == ts
+    first, second = slack.deliveries[-2:]
+    assert first.event_id != second.event_id
+    assert all(d.acked and d.attempts[0].transport == "http" for d in (first, second))

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
@@ -40,6 +42,7 @@ async def received(slack: FakeSlack) -> AsyncIterator[list[SocketModeRequest]]:
 
     async def listener(client: SocketModeClient, request: SocketModeRequest) -> None:
         requests.append(request)
+        slack.notify()
         text = request.payload.get("event", {}).get("text", "")
         if "noack" not in text:
             await client.send_socket_mode_response(
@@ -89,6 +92,7 @@ async def test_a_mention_arrives_as_message_and_app_mention(
     assert {e["ts"] for e in events} == {ts}
     assert all(e["text"] == "<@UBOT> help me" for e in events)
     assert len({r.payload["event_id"] for r in received}) == 2
+    assert len({e["client_msg_id"] for e in events}) == 1  # one message, two events
     await slack.user_message("DU1", "U1", f"<@{slack.bot_user_id}> in a DM")
     await slack.wait_for(lambda: len(received) == 3)
     assert received[2].payload["event"]["type"] == "message"  # no app_mention in a DM
@@ -141,6 +145,7 @@ async def test_events_wait_for_a_socket_when_none_is_connected(slack: FakeSlack)
     @app.event("message")
     async def on_message(event: dict[str, Any]) -> None:
         got.append(event)
+        slack.notify()
 
     handler = AsyncSocketModeHandler(app, app_token=slack.app_token)
     await handler.connect_async()
@@ -203,3 +208,129 @@ async def test_pings_are_answered(slack: FakeSlack, received: list[SocketModeReq
     connection = slack.connections[0]
     await slack.wait_for(lambda: connection.pings >= 2, timeout=5)
     assert len(slack.calls_to("apps.connections.open")) == 1
+
+
+async def test_redeliver_sends_an_acked_event_again_as_a_retry(
+    slack: FakeSlack, received: list[SocketModeRequest]
+) -> None:
+    await slack.user_message("DU1", "U1", "once")
+    delivery = slack.deliveries[-1]
+    await slack.wait_for(lambda: delivery.acked)
+    await slack.redeliver(delivery)
+    await slack.wait_for(lambda: len(received) == 2)
+    assert [(r.retry_attempt, r.retry_reason) for r in received] == [(0, ""), (1, "timeout")]
+    assert received[0].payload == received[1].payload
+
+
+async def test_the_bots_own_posts_are_echoed_only_when_asked(
+    slack: FakeSlack, received: list[SocketModeRequest]
+) -> None:
+    client = web_client(slack)
+    await client.chat_postMessage(channel="C1", text="quiet")
+    slack.echo_bot_messages = True
+    posted = await client.chat_postMessage(channel="C1", text="echoed")
+    await slack.wait_for(lambda: received)
+    event = received[0].payload["event"]
+    assert (event["text"], event["bot_id"], event["user"], event["ts"]) == (
+        "echoed",
+        slack.bot_id,
+        slack.bot_user_id,
+        posted["ts"],
+    )
+    assert len(received) == 1
+
+
+async def test_no_events_from_a_channel_without_the_bot(
+    slack: FakeSlack, received: list[SocketModeRequest]
+) -> None:
+    slack.add_channel("C9", members=["U1"], bot_member=False)
+    await slack.user_message("C9", "U1", "not for the bot", mention=True)
+    await slack.user_message("DU1", "U1", "marker")
+    await slack.wait_for(lambda: received)
+    assert [r.payload["event"]["text"] for r in received] == ["marker"]
+
+
+async def test_one_connection_too_many_is_told_too_many_websockets(
+    slack: FakeSlack, received: list[SocketModeRequest]
+) -> None:
+    slack.max_connections = 1
+    url = (await web_client(slack).apps_connections_open(app_token=slack.app_token))["url"]
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        message = await ws.receive_json(timeout=5)
+        assert (message["type"], message["reason"]) == ("disconnect", "too_many_websockets")
+    assert len(slack.connections) == 1
+
+
+async def test_a_connection_url_works_once(slack: FakeSlack) -> None:
+    url = (await web_client(slack).apps_connections_open(app_token=slack.app_token))["url"]
+    assert url.startswith(slack.base_url.replace("http://", "ws://"))
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url) as ws:
+            assert (await ws.receive_json(timeout=5))["type"] == "hello"
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await session.ws_connect(url)
+
+
+async def test_assistant_thread_started(
+    slack: FakeSlack, received: list[SocketModeRequest]
+) -> None:
+    thread_ts = await slack.assistant_thread_started("U1")
+    await slack.wait_for(lambda: received)
+    event = received[0].payload["event"]
+    assert event["type"] == "assistant_thread_started"
+    assert event["assistant_thread"]["channel_id"] == "DU1"
+    assert event["assistant_thread"]["thread_ts"] == thread_ts
+    await slack.user_message("DU1", "U1", "in the assistant thread", thread_ts=thread_ts)
+    await slack.wait_for(lambda: len(received) == 2)
+    assert received[1].payload["event"]["thread_ts"] == thread_ts
+
+
+async def test_an_outage_refuses_everything_then_the_sdk_comes_back(
+    slack: FakeSlack, received: list[SocketModeRequest]
+) -> None:
+    await slack.set_outage(True)
+    await slack.wait_for(lambda: not slack.connections)
+    with pytest.raises(SlackApiError) as raised:
+        await web_client(slack).chat_postMessage(channel="C1", text="down")
+    assert (raised.value.response.status_code, raised.value.response["error"]) == (
+        503,
+        "service_unavailable",
+    )
+    await slack.user_message("DU1", "U1", "sent during the outage")
+    await slack.wait_for(
+        lambda: any(c.status == 503 for c in slack.calls_to("apps.connections.open")), timeout=10
+    )
+    assert slack.deliveries[-1].attempts == []
+    await slack.set_outage(False)
+    await slack.wait_for(lambda: slack.deliveries[-1].acked, timeout=15)
+    assert [r.payload["event"]["text"] for r in received] == ["sent during the outage"]
+
+
+async def test_edits_deletions_joins_and_other_bots_arrive_with_their_subtypes(
+    slack: FakeSlack, received: list[SocketModeRequest]
+) -> None:
+    ts = await slack.user_message("C1", "U1", "first words")
+    await slack.user_edit("C1", ts, "second words")
+    await slack.user_delete("C1", ts)
+    await slack.user_joins("C1", "U5")
+    other = await slack.bot_message("C1", "beep", bot_id="B0OTHER")
+    await slack.wait_for(lambda: len(received) == 6)
+    events = [r.payload["event"] for r in received]
+    assert [(e["type"], e.get("subtype")) for e in events] == [
+        ("message", None),
+        ("message", "message_changed"),
+        ("message", "message_deleted"),
+        ("member_joined_channel", None),
+        ("message", "channel_join"),
+        ("message", None),
+    ]
+    changed, deleted = events[1], events[2]
+    assert (changed["message"]["text"], changed["previous_message"]["text"]) == (
+        "second words",
+        "first words",
+    )
+    assert changed["message"]["client_msg_id"] == events[0]["client_msg_id"]
+    assert deleted["deleted_ts"] == ts
+    assert slack.messages("C1", include_deleted=False)[0].ts != ts
+    assert (events[5]["bot_id"], events[5]["ts"], "user" in events[5]) == ("B0OTHER", other, False)
+    assert [e.text for e in slack.message(other).edits] == []

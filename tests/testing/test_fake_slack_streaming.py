@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -185,3 +188,61 @@ async def test_a_user_stop_and_a_workspace_without_streaming(
     slack.streaming_enabled = False
     start = client.chat_startStream(channel="C1", thread_ts=parent, markdown_text="a", **RECIPIENT)
     assert await error_of(start) == "unknown_method"
+
+
+async def test_a_stream_past_40000_characters_is_truncated_with_a_warning(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    parent = await slack.user_message("C1", "U1", "q")
+    start = client.chat_startStream(
+        channel="C1", thread_ts=parent, markdown_text="a" * 12_000, **RECIPIENT
+    )
+    ts = (await start)["ts"]
+    for _ in range(2):
+        answer = await client.chat_appendStream(channel="C1", ts=ts, markdown_text="b" * 12_000)
+        assert "warning" not in answer.data
+    answer = await client.chat_appendStream(channel="C1", ts=ts, markdown_text="c" * 5_000)
+    assert answer["warning"] == "message_truncated"
+    assert slack.message(ts).text == "a" * 12_000 + "b" * 24_000 + "c" * 4_000
+
+
+async def test_first_text_at_marks_when_a_message_first_showed_text(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    empty = await client.api_call(
+        "chat.postMessage", json={"channel": "C1", "blocks": [{"type": "divider"}]}
+    )
+    placeholder = slack.message(empty["ts"])
+    assert placeholder.first_text_at is None
+    await client.chat_update(channel="C1", ts=empty["ts"], text="now text")
+    assert placeholder.first_text_at is not None
+    assert placeholder.first_text_at >= placeholder.posted_at
+    shown = placeholder.first_text_at
+    await client.chat_update(channel="C1", ts=empty["ts"], text="more text")
+    assert placeholder.first_text_at == shown
+    posted = await client.chat_postMessage(channel="C1", text="at once")
+    assert slack.message(posted["ts"]).first_text_at == slack.message(posted["ts"]).posted_at
+
+
+async def test_bolts_say_stream_streams_into_the_mentions_thread(slack: FakeSlack) -> None:
+    app = AsyncApp(client=AsyncWebClient(token=slack.bot_token, base_url=slack.api_base_url))
+
+    @app.event("app_mention")
+    async def on_mention(say_stream: Any) -> None:
+        stream = await say_stream(buffer_size=5)
+        await stream.append(markdown_text="streamed ")
+        await stream.stop(markdown_text="answer")
+
+    handler = AsyncSocketModeHandler(app, app_token=slack.app_token)
+    await handler.connect_async()
+    try:
+        ts = await slack.user_message("C1", "U1", "go", mention=True)
+        reply = await slack.wait_for(
+            lambda: [m for m in slack.messages("C1", ts) if m.streaming == "completed"]
+        )
+        assert reply[0].text == "streamed answer"
+        assert reply[0].thread_ts == ts
+        start = slack.calls_to("chat.startStream")[0].args
+        assert (start["recipient_user_id"], start["recipient_team_id"]) == ("U1", "T0HOTPLEX")
+    finally:
+        await handler.close_async()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -122,6 +125,14 @@ async def test_posting_errors_follow_slack(slack: FakeSlack, client: AsyncWebCli
         ),
         ([{"type": "actions", "elements": [{"type": "button"}] * 26}], "/blocks/0/elements"),
         (["not an object"], "/blocks/0"),
+        (
+            [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11}],
+            "/blocks/0/fields",
+        ),
+        (
+            [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f" * 2001}]}],
+            "/blocks/0/fields/0/text",
+        ),
     ],
 )
 async def test_malformed_or_oversized_blocks_are_invalid_blocks(
@@ -187,3 +198,69 @@ async def test_every_call_is_recorded_with_its_arguments_from_any_encoding(
     ]
     assert all(c.ok and c.status == 200 for c in slack.calls)
     assert [m.text for m in slack.messages("C1")] == ["json body", "form body", "query"]
+
+
+async def test_wait_for_wakes_on_changes_and_notify_and_times_out(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    posting = asyncio.ensure_future(client.chat_postMessage(channel="C1", text="awaited"))
+    found = await slack.wait_for(lambda: [m.text for m in slack.messages("C1")], timeout=5)
+    assert found == ["awaited"]
+    await posting
+    outside: list[str] = []
+
+    async def record_later() -> None:
+        outside.append("x")
+        slack.notify()
+
+    asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(record_later()))
+    assert await slack.wait_for(lambda: outside, timeout=5) == ["x"]
+    with pytest.raises(TimeoutError):
+        await slack.wait_for(lambda: False, timeout=0.05)
+
+
+async def test_a_user_id_posts_into_the_dm_and_conversations_open_finds_it(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    slack.add_user("U7")
+    opened = await client.conversations_open(users="U7")
+    dm = opened["channel"]["id"]
+    assert (await client.conversations_open(users="U7"))["channel"]["id"] == dm
+    posted = await client.chat_postMessage(channel="U7", text="hello in the DM")
+    assert posted["channel"] == dm
+    assert [m.text for m in slack.messages(dm)] == ["hello in the DM"]
+    assert (await client.conversations_info(channel=dm))["channel"]["user"] == "U7"
+    assert await error_of(client.conversations_open(users="UNOPE")) == "user_not_found"
+
+
+async def test_a_request_the_fake_cannot_handle_is_a_500_fatal_error(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    def broken(state: object, args: object) -> dict[str, object]:
+        raise TypeError("a bug")
+
+    slack.web_api.methods = {**slack.web_api.methods, "broken.method": broken}
+    with pytest.raises(SlackApiError) as raised:
+        await client.api_call("broken.method")
+    assert (raised.value.response.status_code, raised.value.response["error"]) == (
+        500,
+        "fatal_error",
+    )
+    assert slack.calls_to("broken.method")[0].outcome == "fatal_error"
+
+
+async def test_a_user_reply_to_an_unknown_thread_is_a_test_error(slack: FakeSlack) -> None:
+    with pytest.raises(KeyError, match=r"no message 1\.2 in C1"):
+        await slack.user_message("C1", "U1", "reply", thread_ts="1.2")
+
+
+def test_the_fake_imports_no_slack_sdk_and_is_exported_lazily() -> None:
+    code = (
+        "import sys, hotplex.testing as t\n"
+        "assert 'hotplex.testing.slack' not in sys.modules\n"
+        "from hotplex.testing import FakeSlack\n"
+        "import hotplex.testing.slack as s\n"
+        "assert FakeSlack is s.FakeSlack\n"
+        "assert not [m for m in sys.modules if m.startswith(('slack_sdk', 'slack_bolt'))]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

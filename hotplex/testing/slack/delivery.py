@@ -18,7 +18,7 @@ import json
 import time
 import urllib.parse
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import aiohttp
@@ -66,11 +66,15 @@ class Deliverer:
         await self._attempt(delivery, 0, "")
         return delivery
 
+    async def redeliver(self, delivery: Delivery, reason: str) -> None:
+        """Send ``delivery`` again as the next retry, acked or not (what Slack does when it
+        saw no ack in time, e.g. while the app restarted)."""
+        number = max((a.retry_attempt for a in delivery.attempts), default=-1) + 1
+        await self._attempt(delivery, number, reason)
+
     def on_connect(self) -> None:
         """A socket connected: send what waited for one."""
-        waiting, self.pending = self.pending, []
-        for delivery, retry_attempt, reason in waiting:
-            self._spawn(self._attempt(delivery, retry_attempt, reason))
+        self.flush_pending()
 
     def on_ack(self, envelope_id: str, payload: object) -> None:
         for delivery in reversed(self.state.deliveries):
@@ -88,7 +92,10 @@ class Deliverer:
 
     async def _attempt(self, delivery: Delivery, retry_attempt: int, reason: str) -> None:
         connection = self.sockets.target()
-        if connection is not None:
+        if self.state.settings.outage:
+            self.pending.append((delivery, retry_attempt, reason))
+            self.state.changed()
+        elif connection is not None:
             attempt = Attempt(
                 "socket", retry_attempt, reason, time.monotonic(), envelope_id=str(uuid.uuid4())
             )
@@ -103,7 +110,7 @@ class Deliverer:
             }
             await self.sockets.send(connection, envelope)
             self.state.changed()
-            self._spawn(self._retry_unless_acked(delivery, attempt, "timeout"))
+            self.spawn(self._retry_unless_acked(delivery, attempt, "timeout"))
         elif self.http_target is not None:
             await self._post(delivery, retry_attempt, reason)
         else:
@@ -124,11 +131,18 @@ class Deliverer:
         failure = "http_error"
         try:
             async with asyncio.timeout(self.ack_timeout):
-                status, response = await self.post(self.http_target, body, headers)
+                status, response, answer_headers = await self._exchange(
+                    self.http_target, body, headers
+                )
+            if delivery.kind == "slash_commands" and isinstance(response, str) and response:
+                response = {"text": response}  # Slack shows a plain-text answer as the reply
             attempt.http_status, attempt.response = status, response
             if 200 <= status < 300:
                 attempt.acked_at = time.monotonic()
                 self._acked(delivery, response)
+                return
+            if answer_headers.get("X-Slack-No-Retry") == "1":
+                delivery.gave_up = True  # the app asked Slack not to retry this one
                 return
         except TimeoutError:
             failure = "http_timeout"
@@ -136,7 +150,7 @@ class Deliverer:
             failure = "connection_failed"
         finally:
             self.state.changed()
-        self._spawn(self._retry_unless_acked(delivery, attempt, failure, wait=False))
+        self.spawn(self._retry_unless_acked(delivery, attempt, failure, wait=False))
 
     async def _retry_unless_acked(
         self, delivery: Delivery, attempt: Attempt, reason: str, *, wait: bool = True
@@ -185,6 +199,12 @@ class Deliverer:
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
         """POST raw ``body``; return the status and the JSON (or text) answer."""
+        status, parsed, _ = await self._exchange(url, body, headers)
+        return status, parsed
+
+    async def _exchange(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, Any, Mapping[str, str]]:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         async with self._session.post(url, data=body, headers=headers) as response:
@@ -193,9 +213,15 @@ class Deliverer:
                 parsed: Any = json.loads(text) if text else None
             except ValueError:
                 parsed = text
-            return response.status, parsed
+            return response.status, parsed, response.headers
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def flush_pending(self) -> None:
+        """Send what waited for a transport (a socket connected or ``http_target`` was set)."""
+        waiting, self.pending = self.pending, []
+        for delivery, retry_attempt, reason in waiting:
+            self.spawn(self._attempt(delivery, retry_attempt, reason))
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +29,38 @@ class FakeSlack(FakeSlackBase):
         """Deliver any event (wrapped in an ``event_callback``) to the app."""
         envelope = self.event_envelope(event, event_id=event_id)
         return await self.deliverer.deliver("events_api", envelope, event_id=envelope["event_id"])
+
+    async def redeliver(self, delivery: Delivery, reason: str = "timeout") -> Delivery:
+        """Deliver ``delivery`` again as its next retry (same payload and ``event_id``, next
+        ``retry_attempt``), even if it was acked: a restart-time redelivery."""
+        await self.deliverer.redeliver(delivery, reason)
+        return delivery
+
+    async def assistant_thread_started(self, user: str, channel: str | None = None) -> str:
+        """``user`` opens the assistant container: an ``assistant_thread_started`` event for a
+        new thread in the bot's DM with them (created if needed); returns its ``thread_ts``."""
+        dm = self.state.channels.get(channel or f"D{user}") or self.add_dm(user, channel)
+        root = Message(
+            dm.id,
+            self.state.new_ts(),
+            "",
+            self.bot_user_id,
+            bot_id=self.bot_id,
+            subtype="assistant_app_thread",
+        )
+        self.state.add_message(root)
+        event = {
+            "type": "assistant_thread_started",
+            "assistant_thread": {
+                "user_id": user,
+                "channel_id": dm.id,
+                "thread_ts": root.ts,
+                "context": {"channel_id": None, "team_id": self.team_id, "enterprise_id": None},
+            },
+            "event_ts": self.state.new_ts(),
+        }
+        await self.send_event(event)
+        return root.ts
 
     def _attach(self, user: str, files: Sequence[Mapping[str, Any]]) -> list[JSON]:
         """Store attached files (``{"name", "content", "mimetype"?, "title"?}``); describe them."""
@@ -65,7 +99,8 @@ class FakeSlack(FakeSlackBase):
 
         Delivered as a ``message`` event and, when the text mentions the bot (``mention=True``
         prefixes ``<@BOT> ``) outside a DM, also as an ``app_mention`` event: two deliveries with
-        different ``event_id``\\ s, ``message`` first unless ``app_mention_first``.
+        different ``event_id``\\ s, sent together (``message`` first unless
+        ``app_mention_first``).
         """
         conversation = self.state.channels.get(channel)
         if conversation is None:
@@ -78,7 +113,10 @@ class FakeSlack(FakeSlackBase):
             text = f"{tag} {text}"
         root = None
         if thread_ts is not None:
-            root = self.state.thread_root(channel, thread_ts)
+            try:
+                root = self.state.thread_root(channel, thread_ts)
+            except ApiError:
+                raise KeyError(f"fake Slack: no message {thread_ts} in {channel}") from None
         message = Message(
             channel=channel,
             ts=self.state.new_ts(),
@@ -87,15 +125,17 @@ class FakeSlack(FakeSlackBase):
             thread_ts=root,
             files=self._attach(user, files),
             subtype="file_share" if files else None,
+            client_msg_id=str(uuid.uuid4()),
         )
         self.state.add_message(message)
+        if self.bot_user_id not in conversation.members:
+            return message.ts  # Slack tells an app only about conversations it is in
         kinds = ["message"]
         if tag in text and not conversation.is_im:
             kinds = ["app_mention", "message"] if app_mention_first else ["message", "app_mention"]
-        for kind in kinds:
-            await self.send_event(
-                payloads.message_event(self.state, conversation, message, kind=kind)
-            )
+        # Two independent deliveries, as on Slack: over HTTP they are in flight together.
+        events = [payloads.message_event(self.state, conversation, message, kind=k) for k in kinds]
+        await asyncio.gather(*(self.send_event(event) for event in events))
         return message.ts
 
     async def user_edit(self, channel: str, ts: str, text: str) -> Delivery:
@@ -254,6 +294,41 @@ class FakeSlack(FakeSlackBase):
             url_id=url_id,
         )
         return await self.deliverer.deliver("slash_commands", payload)
+
+    # -- socket faults -----------------------------------------------------------------------
+
+    async def disconnect_socket(
+        self, reason: str = "refresh_requested", *, close_after: float = 5.0
+    ) -> None:
+        """Send ``disconnect`` to every connection; close them ``close_after`` seconds later."""
+        await self.sockets.disconnect(reason, close_after=close_after)
+
+    async def set_outage(self, down: bool = True) -> None:
+        """Take Slack down (the Web API, files and response URLs answer 503, open sockets close
+        and new ones are refused, events wait) or bring it back (waiting events go out)."""
+        self.state.settings.outage = down
+        self.state.changed()
+        if down:
+            await self.sockets.close_all(code=1011)
+        else:
+            self.deliverer.flush_pending()
+
+    @property
+    def outage(self) -> bool:
+        return self.state.settings.outage
+
+    def silence_socket(self) -> None:
+        """Turn every open connection half-open: no pongs, no envelopes, acks ignored."""
+        self.sockets.silence()
+
+    async def close_socket(self, code: int = 1001) -> None:
+        """Close every connection at once with a close frame."""
+        await self.sockets.close_all(code)
+
+    def stop_stream_by_user(self, ts: str) -> None:
+        """The user pressed stop: later appends answer ``stopped_by_user``."""
+        self.message(ts).streaming = "stopped_by_user"
+        self.state.changed()
 
     # -- raw HTTP ----------------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ MARKDOWN_LIMIT = 12_000
 MESSAGE_BLOCKS = 50
 MODAL_BLOCKS = 100
 SECTION_TEXT = 3_000
+SECTION_FIELDS = 10
+FIELD_TEXT = 2_000
 HEADER_TEXT = 150
 ACTIONS_ELEMENTS = 25
 CONTEXT_ELEMENTS = 10
@@ -106,6 +108,16 @@ def _check_element(element: Any, pointer: str) -> None:
         raise _block_error(f"must be less than {ACTION_ID + 1} characters", f"{pointer}/action_id")
 
 
+def _check_fields(fields: Any, pointer: str) -> None:
+    if not isinstance(fields, list) or len(fields) > SECTION_FIELDS:
+        raise _block_error(f"no more than {SECTION_FIELDS} items allowed", pointer)
+    for index, item in enumerate(fields):
+        if _plain_len(item) > FIELD_TEXT:
+            raise _block_error(
+                f"must be less than {FIELD_TEXT + 1} characters", f"{pointer}/{index}/text"
+            )
+
+
 def _check_block(block: Any, pointer: str) -> int:
     """Validate one block; return the markdown characters it carries."""
     if not isinstance(block, dict) or block.get("type") not in BLOCK_TYPES:
@@ -120,6 +132,7 @@ def _check_block(block: Any, pointer: str) -> int:
             raise _block_error(
                 f"must be less than {SECTION_TEXT + 1} characters", f"{pointer}/text/text"
             )
+        _check_fields(block.get("fields", []), f"{pointer}/fields")
     elif kind == "header" and _plain_len(block.get("text")) > HEADER_TEXT:
         raise _block_error(
             f"must be less than {HEADER_TEXT + 1} characters", f"{pointer}/text/text"

@@ -38,8 +38,9 @@ def message_event(
         "channel": channel.id,
         "team": state.team_id,
         "blocks": rich_text(message.text),
-        "client_msg_id": str(uuid.uuid4()),
     }
+    if message.client_msg_id is not None:
+        event["client_msg_id"] = message.client_msg_id
     if kind == "message":
         event["channel_type"] = channel.channel_type
     if message.thread_ts is not None and message.thread_ts != message.ts:

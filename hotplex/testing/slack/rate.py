@@ -2,8 +2,9 @@
 
 Budgets are Slack's published floors per minute (Tier 1: 1, Tier 2: 20, Tier 3: 50, Tier 4:
 100). ``chat.postMessage`` and ``assistant.threads.setStatus`` are "special": about one per
-second per channel. Modes: ``"strict"`` uses these budgets, ``"loose"`` (default) ten times
-them (only a runaway loop sees a 429), ``"off"`` never limits. An over-budget call gets HTTP
+second per channel, with short bursts (three calls per three seconds). Modes: ``"strict"``
+uses these budgets, ``"loose"`` (default) ten times them (only a runaway loop sees a 429),
+``"off"`` never limits. An over-budget call gets HTTP
 429 with ``Retry-After`` = whole seconds until the oldest call in the window leaves it.
 """
 
@@ -22,7 +23,7 @@ RateMode = Literal["strict", "loose", "off"]
 #: Calls per minute of each tier.
 TIER_BUDGETS = MappingProxyType({1: 1, 2: 20, 3: 50, 4: 100})
 
-#: Tier of each method the fake serves (``0`` = special, per channel per second).
+#: Tier of each method the fake serves (``0`` = special: per channel, see ``SPECIAL_BURST``).
 METHOD_TIERS = MappingProxyType(
     {
         "apps.connections.open": 3,
@@ -43,6 +44,7 @@ METHOD_TIERS = MappingProxyType(
         "files.getUploadURLExternal": 4,
         "files.completeUploadExternal": 4,
         "conversations.info": 3,
+        "conversations.open": 3,
         "users.info": 4,
         "reactions.add": 3,
         "reactions.remove": 3,
@@ -50,6 +52,8 @@ METHOD_TIERS = MappingProxyType(
 )
 
 LOOSE_FACTOR = 10
+#: "Special" methods: one call per second per channel on average, bursts of this many.
+SPECIAL_BURST = 3
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ class RateLimiter:
             return None
         factor = LOOSE_FACTOR if self.mode == "loose" else 1
         if tier == 0:
-            return Budget(factor, 1.0)
+            return Budget(SPECIAL_BURST * factor, float(SPECIAL_BURST))
         return Budget(TIER_BUDGETS[tier] * factor, 60.0)
 
     def fail_next(

@@ -6,6 +6,7 @@ mutates it and wakes :meth:`FakeSlack.wait_for` after every change.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -104,6 +105,21 @@ class Message:
     edits: list[Edit] = field(default_factory=list)
     reactions: dict[str, list[str]] = field(default_factory=dict)
     deleted: bool = False
+    #: The id a Slack client gives a user's message (the same in every event about it).
+    client_msg_id: str | None = None
+    #: ``time.monotonic()`` when it was posted, and when it first showed any text (a
+    #: placeholder posted empty and filled by an update or a stream append shows it later).
+    posted_at: float = field(default_factory=time.monotonic)
+    first_text_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.first_text_at is None and self.text:
+            self.first_text_at = self.posted_at
+
+    def note_text(self) -> None:
+        """Record when the text first became non-empty (call after changing ``text``)."""
+        if self.first_text_at is None and self.text:
+            self.first_text_at = time.monotonic()
 
     @property
     def by_bot(self) -> bool:
@@ -125,6 +141,7 @@ class Message:
             "subtype": self.subtype,
             "metadata": self.metadata,
             "streaming_state": self.streaming,
+            "client_msg_id": self.client_msg_id,
         }
         data.update({key: value for key, value in optional.items() if value is not None})
         if self.files:

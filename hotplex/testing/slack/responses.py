@@ -39,6 +39,8 @@ class ResponseUrls:
 
     async def handle(self, request: web.Request) -> web.Response:
         url = self.state.response_urls.get(request.match_info["url_id"])
+        if self.state.settings.outage:
+            return web.json_response({"ok": False, "error": "service_unavailable"}, status=503)
         if url is None:
             return web.json_response({"ok": False, "error": "invalid_url"}, status=404)
         settings = self.state.settings
@@ -74,6 +76,7 @@ class ResponseUrls:
                 Edit(message.text, message.blocks, time.monotonic(), "response_url")
             )
             message.text, message.blocks = text, blocks
+            message.note_text()
             return
         thread_ts = (
             body.get("thread_ts") if isinstance(body.get("thread_ts"), str) else url.thread_ts

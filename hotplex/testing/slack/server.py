@@ -10,6 +10,7 @@ from typing import Self, TypeVar
 
 from aiohttp import web
 
+from hotplex.testing.slack import payloads
 from hotplex.testing.slack.delivery import Deliverer
 from hotplex.testing.slack.rate import RateLimiter, RateMode
 from hotplex.testing.slack.records import (
@@ -77,6 +78,18 @@ class FakeSlackBase:
             open_connection=self.sockets.open_url,
         )
         self._runner: web.AppRunner | None = None
+        self.state.on_message = self._echo
+
+    def _echo(self, message: Message) -> None:
+        if not self.state.settings.echo_bot_messages or message.bot_id != self.bot_id:
+            return
+        channel = self.state.channels[message.channel]
+        event = payloads.message_event(self.state, channel, message)
+        event.update({"bot_id": self.bot_id, "app_id": self.app_id})
+        envelope = payloads.event_callback(self.state, event)
+        self.deliverer.spawn(
+            self.deliverer.deliver("events_api", envelope, event_id=envelope["event_id"])
+        )
 
     def _on_ack(self, envelope_id: str, payload: object) -> None:
         self.deliverer.on_ack(envelope_id, payload)
@@ -151,6 +164,8 @@ class FakeSlackBase:
     @http_target.setter
     def http_target(self, url: str | None) -> None:
         self.deliverer.http_target = url
+        if url is not None:
+            self.deliverer.flush_pending()
 
     @property
     def ack_timeout(self) -> float:
@@ -191,6 +206,23 @@ class FakeSlackBase:
     @trigger_lifetime.setter
     def trigger_lifetime(self, seconds: float) -> None:
         self.state.settings.trigger_lifetime = seconds
+
+    @property
+    def echo_bot_messages(self) -> bool:
+        """Whether the app gets a ``message`` event for each of its own posts (default no)."""
+        return self.state.settings.echo_bot_messages
+
+    @echo_bot_messages.setter
+    def echo_bot_messages(self, echo: bool) -> None:
+        self.state.settings.echo_bot_messages = echo
+
+    @property
+    def max_connections(self) -> int:
+        return self.state.settings.max_connections
+
+    @max_connections.setter
+    def max_connections(self, count: int) -> None:
+        self.state.settings.max_connections = count
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -328,8 +360,15 @@ class FakeSlackBase:
         return self.responses.posts
 
     async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
-        """Wait until ``predicate()`` is truthy (checked after every change); return its value."""
+        """Wait until ``predicate()`` is truthy, re-checked after every change of the fake (and
+        every :meth:`notify`) and once more at the deadline; return its value.
+        ``TimeoutError`` after ``timeout`` seconds."""
         return await self.state.wait_for(predicate, timeout)
+
+    def notify(self) -> None:
+        """Wake :meth:`wait_for` after a change outside the fake (e.g. a listener of the app
+        under test recorded something the predicate reads)."""
+        self.state.changed()
 
     async def wait_connected(self, count: int = 1, timeout: float = 5.0) -> list[Connection]:
         """Wait until ``count`` Socket Mode connections are open (each was sent ``hello``)."""
@@ -348,24 +387,3 @@ class FakeSlackBase:
             return calls if len(calls) >= count else []
 
         return await self.wait_for(enough, timeout)
-
-    # -- socket faults -----------------------------------------------------------------------
-
-    async def disconnect_socket(
-        self, reason: str = "refresh_requested", *, close_after: float = 5.0
-    ) -> None:
-        """Send ``disconnect`` to every connection; close them ``close_after`` seconds later."""
-        await self.sockets.disconnect(reason, close_after=close_after)
-
-    def silence_socket(self) -> None:
-        """Turn every open connection half-open: no pongs, no envelopes, acks ignored."""
-        self.sockets.silence()
-
-    async def close_socket(self, code: int = 1001) -> None:
-        """Close every connection at once with a close frame."""
-        await self.sockets.close_all(code)
-
-    def stop_stream_by_user(self, ts: str) -> None:
-        """The user pressed stop: later appends answer ``stopped_by_user``."""
-        self.message(ts).streaming = "stopped_by_user"
-        self.state.changed()

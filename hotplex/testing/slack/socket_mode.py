@@ -80,6 +80,8 @@ class SocketModeServer:
         return True
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.state.settings.outage:
+            return web.Response(status=503, text="service unavailable")
         ticket = request.query.get("ticket", "")
         if ticket not in self._tickets:
             return web.Response(status=401, text="invalid ticket")
@@ -87,6 +89,12 @@ class SocketModeServer:
         ws = web.WebSocketResponse(autoping=False, max_msg_size=0)
         await ws.prepare(request)
         connection = Connection(self.state.new_id("WS"), ws)
+        if len(self.connections) >= self.state.settings.max_connections:
+            await self.send(connection, self._disconnect_message("too_many_websockets"))
+            await ws.close()
+            self.history.append(connection)
+            self.state.changed()
+            return ws
         self.connections.append(connection)
         self.history.append(connection)
         await self.send(connection, self._hello())
@@ -118,6 +126,7 @@ class SocketModeServer:
             if frame.type == WSMsgType.PING:
                 connection.pings += 1
                 await connection.ws.pong(frame.data)
+                self.state.changed()
             elif frame.type == WSMsgType.TEXT:
                 self._text(connection, frame.data)
             elif frame.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
@@ -140,12 +149,13 @@ class SocketModeServer:
         """Send ``disconnect`` to every open connection and close them ``close_after`` s later."""
         for connection in list(self.connections):
             connection.closing = True
-            await self.send(
-                connection,
-                {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}},
-            )
+            await self.send(connection, self._disconnect_message(reason))
             self._spawn(self._close_later(connection, close_after))
         self.state.changed()
+
+    @staticmethod
+    def _disconnect_message(reason: str) -> JSON:
+        return {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}}
 
     async def _close_later(self, connection: Connection, delay: float) -> None:
         await asyncio.sleep(delay)

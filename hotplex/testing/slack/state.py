@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import secrets
 import time
@@ -63,6 +64,13 @@ class Settings:
     response_url_lifetime: float = 1800.0
     response_url_uses: int = 5
     scopes: tuple[str, ...] = DEFAULT_SCOPES
+    #: Send the app a ``message`` event (with ``bot_id``) for each of its own posts, as Slack
+    #: does for an app subscribed to ``message.*``.
+    echo_bot_messages: bool = False
+    #: Socket Mode connections per app token; one more gets ``disconnect`` ``too_many_websockets``.
+    max_connections: int = 10
+    #: Slack is down: the Web API answers 503, sockets are refused, events wait.
+    outage: bool = False
     #: ``http://127.0.0.1:PORT`` once the server listens.
     public_url: str = ""
 
@@ -106,6 +114,8 @@ class SlackState:
         self._counter = itertools.count(1)
         self._last_ts = (0, 0)
         self._changed = asyncio.Event()
+        #: Called with every message added (the fake uses it to echo the bot's posts).
+        self.on_message: Callable[[Message], None] | None = None
 
     # -- change signal -------------------------------------------------------------------
 
@@ -115,21 +125,17 @@ class SlackState:
         self._changed = asyncio.Event()
 
     async def wait_for(self, predicate: Callable[[], T], timeout: float) -> T:
-        """Return ``predicate()`` once it is truthy, re-checking on every change."""
+        """Return ``predicate()`` once it is truthy, re-checking on every change and once more
+        at the deadline (a condition that turns true without a change passes only then)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
+        while not (result := predicate()):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"fake Slack: condition not met within {timeout} s")
-            event = self._changed
-            try:
-                await asyncio.wait_for(event.wait(), remaining)
-            except TimeoutError:
-                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+        return result
 
     # -- identifiers ---------------------------------------------------------------------
 
@@ -155,6 +161,20 @@ class SlackState:
         if not isinstance(channel_id, str) or channel_id not in self.channels:
             raise ApiError("channel_not_found")
         return self.channels[channel_id]
+
+    def dm_with(self, user_id: str) -> Channel:
+        """The bot's DM with ``user_id``, opened (as ``D<user id>``) if there is none yet."""
+        self.user(user_id)
+        for channel in self.channels.values():
+            if channel.is_im and channel.user == user_id:
+                return channel
+        channel = Channel(
+            f"D{user_id}", f"dm-{user_id.lower()}", is_im=True, members={user_id, self.bot_user_id}
+        )
+        channel.user = user_id
+        self.channels[channel.id] = channel
+        self.changed()
+        return channel
 
     def user(self, user_id: object) -> User:
         if not isinstance(user_id, str) or user_id not in self.users:
@@ -189,6 +209,8 @@ class SlackState:
     def add_message(self, message: Message) -> Message:
         self.history.setdefault(message.channel, []).append(message)
         self.changed()
+        if self.on_message is not None:
+            self.on_message(message)
         return message
 
     def messages(

@@ -10,6 +10,7 @@ answers ``missing_scope``; then scripted failures, then the rate limiter (HTTP 4
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -24,6 +25,8 @@ from hotplex.testing.slack.web_chat import CHAT_METHODS
 from hotplex.testing.slack.web_other import OTHER_METHODS
 
 Handler = Callable[[SlackState, JSON], JSON]
+
+log = logging.getLogger(__name__)
 
 #: The scope each method needs (methods not listed need none beyond a valid token).
 METHOD_SCOPES = MappingProxyType(
@@ -42,6 +45,7 @@ METHOD_SCOPES = MappingProxyType(
         "files.getUploadURLExternal": "files:write",
         "files.completeUploadExternal": "files:write",
         "conversations.info": "channels:read",
+        "conversations.open": "im:write",
         "users.info": "users:read",
         "reactions.add": "reactions:write",
         "reactions.remove": "reactions:write",
@@ -154,6 +158,9 @@ class WebApi:
         call = Call(method, {}, time.monotonic(), token=token)
         try:
             call.args = await request_args(request)
+            if self.state.settings.outage:
+                body = {"ok": False, "error": "service_unavailable"}
+                return self._respond(call, body, status=503)
             handler = self.methods.get(method)
             if handler is None:
                 raise ApiError("unknown_method")
@@ -174,6 +181,10 @@ class WebApi:
             result = handler(self.state, call.args)
         except ApiError as error:
             return self._respond(call, {"ok": False, "error": error.code, **error.extra})
+        except Exception as error:  # a request the fake does not understand: Slack's 500
+            log.exception("fake Slack: %s failed", method)
+            body = {"ok": False, "error": "fatal_error", "detail": type(error).__name__}
+            return self._respond(call, body, status=500)
         return self._respond(call, {"ok": True, **result})
 
     def _ratelimited(self, call: Call, retry_after: float) -> web.Response:
@@ -188,11 +199,18 @@ class WebApi:
     async def upload(self, request: web.Request) -> web.Response:
         """The upload URL of ``files.getUploadURLExternal``: the raw bytes, no token needed."""
         record = self.state.files.get(request.match_info["file_id"])
+        if self.state.settings.outage:
+            return web.Response(status=503, text="service unavailable", content_type="text/plain")
         if record is None or record.completed:
             return web.Response(status=404, text="not found", content_type="text/plain")
-        data = await request.read()
         if request.content_type == "multipart/form-data":
-            return web.Response(status=400, text="send the raw bytes", content_type="text/plain")
+            form = await request.post()
+            fields = [v for v in form.values() if isinstance(v, web.FileField)]
+            if not fields:
+                return web.Response(status=400, text="no file", content_type="text/plain")
+            data = fields[0].file.read()
+        else:
+            data = await request.read()
         record.content = data
         self.state.changed()
         return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
@@ -200,6 +218,8 @@ class WebApi:
     async def download(self, request: web.Request) -> web.Response:
         """``url_private(_download)``: the bytes with the bot token, Slack's login page without."""
         record = self.state.files.get(request.match_info["file_id"])
+        if self.state.settings.outage:
+            return web.Response(status=503, text="service unavailable", content_type="text/plain")
         if bearer(request) != self.bot_token:
             return web.Response(text=LOGIN_PAGE, content_type="text/html")
         if record is None or record.content is None:

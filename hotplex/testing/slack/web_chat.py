@@ -14,6 +14,7 @@ from typing import Any
 
 from hotplex.testing.slack.limits import (
     MARKDOWN_LIMIT,
+    TEXT_LIMIT,
     ApiError,
     check_blocks,
     check_chunks,
@@ -79,6 +80,9 @@ def _bot_message(state: SlackState, channel: str, text: str, **fields: Any) -> M
 
 
 def post_message(state: SlackState, args: JSON) -> JSON:
+    target = args.get("channel")
+    if isinstance(target, str) and target in state.users and target not in state.channels:
+        args = {**args, "channel": state.dm_with(target).id}  # a user id posts to the DM
     channel = _writable_channel(state, args)
     text, blocks, markdown = _content(args)
     message = _bot_message(
@@ -115,6 +119,7 @@ def update(state: SlackState, args: JSON) -> JSON:
     text, blocks, markdown = _content(args)
     message.edits.append(Edit(message.text, message.blocks, time.monotonic(), "chat.update"))
     message.text, message.blocks, message.markdown_text = text, blocks, markdown
+    message.note_text()
     if message.streaming == "in_progress":
         message.streaming = "completed"
     state.changed()
@@ -211,19 +216,30 @@ def _live_stream(state: SlackState, args: JSON) -> Message:
     return message
 
 
-def _append(state: SlackState, message: Message, text: str, chunks: list[JSON]) -> None:
+def _append(state: SlackState, message: Message, text: str, chunks: list[JSON]) -> JSON:
+    """Add streamed text; beyond ``TEXT_LIMIT`` Slack keeps the start and warns (the rest is
+    lost), which is what the returned extra fields say."""
     message.text += text
-    message.markdown_text = message.text
     message.chunks.extend(chunks)
+    extra: JSON = {}
+    if len(message.text) > TEXT_LIMIT:
+        message.text = message.text[:TEXT_LIMIT]
+        extra = {
+            "warning": "message_truncated",
+            "response_metadata": {"warnings": ["message_truncated"]},
+        }
+    message.markdown_text = message.text
+    message.note_text()
     state.changed()
+    return extra
 
 
 def append_stream(state: SlackState, args: JSON) -> JSON:
     _require_streaming(state)
     message = _live_stream(state, args)
     text, chunks = _stream_content(args, required=True)
-    _append(state, message, text, chunks)
-    return {"channel": message.channel, "ts": message.ts}
+    extra = _append(state, message, text, chunks)
+    return {"channel": message.channel, "ts": message.ts, **extra}
 
 
 def stop_stream(state: SlackState, args: JSON) -> JSON:
@@ -237,8 +253,8 @@ def stop_stream(state: SlackState, args: JSON) -> JSON:
     metadata = _metadata(args)
     if metadata is not None:
         message.metadata = metadata
-    _append(state, message, text, chunks)
-    return {"channel": message.channel, "ts": message.ts, "message": message.as_json()}
+    extra = _append(state, message, text, chunks)
+    return {"channel": message.channel, "ts": message.ts, "message": message.as_json(), **extra}
 
 
 CHAT_METHODS = {

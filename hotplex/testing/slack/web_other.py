@@ -172,6 +172,14 @@ def conversations_info(state: SlackState, args: JSON) -> JSON:
     return {"channel": state.channel(args.get("channel")).as_json(state.bot_user_id)}
 
 
+def conversations_open(state: SlackState, args: JSON) -> JSON:
+    """Open (or find) the bot's DM with one user (``users``); group DMs are not modelled."""
+    users = str(args.get("users") or "").split(",")
+    if len(users) != 1 or not users[0]:
+        raise ApiError("invalid_arguments", response_metadata={"messages": ["one user only"]})
+    return {"channel": {"id": state.dm_with(users[0]).id}}
+
+
 def users_info(state: SlackState, args: JSON) -> JSON:
     return {"user": state.user(args.get("user")).as_json()}
 
@@ -215,6 +223,7 @@ OTHER_METHODS = {
     "files.getUploadURLExternal": get_upload_url,
     "files.completeUploadExternal": complete_upload,
     "conversations.info": conversations_info,
+    "conversations.open": conversations_open,
     "users.info": users_info,
     "reactions.add": reactions_add,
     "reactions.remove": reactions_remove,
