@@ -49,6 +49,7 @@ class Delivery:
         self._target: _Message | None = None
         self._status_shown: str | None = None
         self._rotated: list[int] = []  # where a message ended because its stream grew old
+        self._now = 0.0
         self.status: str | None = None
 
     def escaped(self, text: str) -> str:
@@ -103,6 +104,7 @@ class Delivery:
         """(text, complete, how far into the escaped text it reaches) per message."""
         caps, measure = self._caps, self._caps.length
         escaped = self.escaped(text)
+        self._rotate_old_streams(len(escaped))
         sealed, last = self._parts(escaped, growing=footer is None)
         targets = [(p.text, True, p.end) for p in sealed]
         body = last.text if last.end > last.start else ""
@@ -128,7 +130,7 @@ class Delivery:
     def next_write(self, text: str, footer: str | None) -> Write | None:
         """The next call, or None when every message shows what it should. ``footer`` is
         None while the turn runs and the final footer (maybe empty) once it ended."""
-        self._rotate_old_streams()
+        self._now = self._clock()  # one reading: a stream is old for the whole decision
         targets = self._targets(text, footer)
         for index, (target, complete, upto) in enumerate(targets):
             message = self._messages[index] if index < len(self._messages) else _Message()
@@ -147,16 +149,16 @@ class Delivery:
             return self._set_status(status)
         return None
 
-    def _rotate_old_streams(self) -> None:
-        """A native stream older than ``stream_lifetime`` ends where it is: its message is
-        complete up to what it shows, and the answer goes on in a new message (a new
-        stream)."""
+    def _rotate_old_streams(self, length: int) -> None:
+        """A native stream older than ``stream_lifetime`` ends where it is once there is
+        more to show (``length``: of the escaped text): its message is complete up to what
+        it shows, and the answer goes on in a new message (a new stream)."""
         lifetime = self._caps.stream_lifetime
         if self._caps.streaming != "native" or lifetime is None:
             return
         for message in self._messages:
-            old = message.streaming and self._clock() - message.started >= lifetime
-            if old and message.upto > 0 and message.upto not in self._rotated:
+            old = message.streaming and self._now - message.started >= lifetime
+            if old and 0 < message.upto < length and message.upto not in self._rotated:
                 self._rotated.append(message.upto)
                 self._rotated.sort()
 
@@ -179,7 +181,7 @@ class Delivery:
             if message.ref is None:
                 return self._start(message, target)
             lifetime = self._caps.stream_lifetime
-            expired = lifetime is not None and self._clock() - message.started >= lifetime
+            expired = lifetime is not None and self._now - message.started >= lifetime
             if message.streaming and target.startswith(message.shown) and (
                 complete or not expired
             ):
@@ -187,6 +189,8 @@ class Delivery:
                 if complete:
                     return self._stop(message, delta)
                 return self._append(message, delta) if delta else None
+            if message.streaming and expired and target == message.shown:
+                return None  # it ends when more comes (a new stream) or with the final text
             if message.streaming:
                 return self._stop(message, "")
         if message.ref is None:

@@ -161,10 +161,18 @@ async def test_a_native_stream_receives_only_the_new_parts() -> None:
     assert not [c for c in ops.calls if c[0] == "update"]
 
 
+async def aging(ops: FakeMessageOperations, events: AsyncIterator[AgentEvent]) -> Rendered:
+    """Render on a clock that moves 0.005 s each time it is read, so streams grow old
+    however fast the machine is."""
+    ticks = itertools.count(0.0, 0.005)
+    renderer = Renderer(ops, ADDRESS, templates=TEMPLATES, clock=lambda: next(ticks))
+    return await asyncio.wait_for(renderer.render(events), 30)
+
+
 async def test_a_stream_older_than_its_lifetime_goes_on_in_a_new_stream() -> None:
     ops = platform("native", max_message_length=200_000, stream_lifetime=0.05)
     text = "".join(f"t{i} " for i in range(20_000))
-    await render(ops, turn(text, deltas=20_000))
+    await aging(ops, turn(text, deltas=20_000))
     methods = [c[0] for c in ops.calls if c[0] != "set_status"]
     assert methods[:2] == ["start_stream", "append_stream"]
     assert methods.count("start_stream") >= 2 and "update" not in methods
@@ -178,7 +186,7 @@ async def test_a_stream_rotated_inside_a_code_block_closes_and_reopens_it() -> N
     ops = platform("native", max_message_length=200_000, stream_lifetime=0.05)
     code = "".join(f"    line_{i} = {i}\n" for i in range(4000))
     text = f"Intro.\n\n```python\n{code}```\n\nOutro."
-    await render(ops, turn(text, deltas=4000))
+    await aging(ops, turn(text, deltas=4000))
     shown = ops.texts(ADDRESS)
     assert len(shown) >= 2 and "update" not in [c[0] for c in ops.calls]
     last = shown[-1]
