@@ -182,9 +182,7 @@ class Delivery:
                 return self._start(message, target)
             lifetime = self._caps.stream_lifetime
             expired = lifetime is not None and self._now - message.started >= lifetime
-            if message.streaming and target.startswith(message.shown) and (
-                complete or not expired
-            ):
+            if message.streaming and target.startswith(message.shown) and (complete or not expired):
                 delta = target[len(message.shown) :]
                 if complete:
                     return self._stop(message, delta)
