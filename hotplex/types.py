@@ -191,7 +191,8 @@ class ChatCapabilities:
     length: Callable[[str], int] = len
     stream_lifetime: float | None = None
     """Seconds a native stream lives on the platform (Slack: about 300 from its start);
-    the renderer ends an older stream and goes on with ``update``. None: no limit."""
+    the renderer ends an older stream where it is and goes on in a new message with a new
+    stream. None: no limit."""
 
     def __post_init__(self) -> None:
         if self.max_message_length < 64:

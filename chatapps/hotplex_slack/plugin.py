@@ -1,17 +1,26 @@
-"""Entry point ``slack``: registers the ``plugins.slack`` config section.
+"""Entry point ``slack``: the ``plugins.slack`` config section, the Slack chat adapter and
+its ``hotplex doctor`` checks.
 
 Imports no Slack SDK: slack-bolt is imported only when the adapter starts.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel
 
 from hotplex import hookimpl
-from hotplex.config import ChatAccessSettings
-from hotplex.records import ConfigSection, PluginManifest, Requirement
+from hotplex.context import PluginContext
+from hotplex.interfaces import ChatAdapter
+from hotplex.records import (
+    ChatAdapterSpec,
+    ConfigSection,
+    DoctorCheck,
+    PluginManifest,
+    Requirement,
+)
+from hotplex_slack.settings import SlackSettings
+
+__all__ = ["SlackSettings", "manifest"]
 
 manifest = PluginManifest(
     name="slack",
@@ -23,33 +32,25 @@ manifest = PluginManifest(
 )
 
 
-class SlackSettings(ChatAccessSettings):
-    """``plugins.slack``; the access keys (dm_policy, group_policy, allow_*) are shared."""
+def make_adapter(ctx: PluginContext, config: BaseModel) -> ChatAdapter:
+    from hotplex_slack.adapter import SlackAdapter
 
-    enabled: bool = Field(False, description="Start the Slack adapter.")
-    mode: Literal["socket", "http"] = Field("socket", description="Socket Mode or HTTP events.")
-    bot_token: SecretStr | None = Field(None, description="xoxb- bot token (use ${VAR}).")
-    app_token: SecretStr | None = Field(None, description="xapp- app token for Socket Mode.")
-    signing_secret: SecretStr | None = Field(None, description="Verifies HTTP requests.")
-    api_base_url: str | None = Field(None, description="Web API base URL (tests, proxies).")
-    session_scope: Literal["thread", "channel", "user"] = Field(
-        "thread", description="One session per thread, channel or user."
-    )
-
-    @model_validator(mode="after")
-    def _secrets_when_enabled(self) -> SlackSettings:
-        if not self.enabled:
-            return self
-        missing = [] if self.bot_token else ["bot_token"]
-        if self.mode == "socket" and not self.app_token:
-            missing.append("app_token (Socket Mode)")
-        if self.mode == "http" and not self.signing_secret:
-            missing.append("signing_secret (HTTP mode)")
-        if missing:
-            raise ValueError(f"slack is enabled but {', '.join(missing)} is missing")
-        return self
+    assert isinstance(config, SlackSettings)
+    return SlackAdapter(ctx, config)
 
 
 @hookimpl
 def hotplex_add_config() -> ConfigSection:
     return ConfigSection(name="slack", model=SlackSettings, description=manifest.description)
+
+
+@hookimpl
+def hotplex_register_chat_adapters() -> list[ChatAdapterSpec]:
+    return [ChatAdapterSpec("slack", make_adapter, manifest.description)]
+
+
+@hookimpl
+def hotplex_doctor_checks() -> list[DoctorCheck]:
+    from hotplex_slack.doctor import CHECKS
+
+    return list(CHECKS)

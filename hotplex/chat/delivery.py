@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from hotplex.chat.split import Fences, Part, cut, next_prefix
+from hotplex.chat.split import Fences, Part, cut, next_prefix, part_between
 from hotplex.interfaces import MessageOperations
 from hotplex.types import ChatCapabilities, MessageRef
 
@@ -48,6 +48,8 @@ class Delivery:
         self._sealed: list[tuple[Part, str]] = []  # (part, its body), never cut again
         self._target: _Message | None = None
         self._status_shown: str | None = None
+        self._rotated: list[int] = []  # where a message ended because its stream grew old
+        self._now = 0.0
         self.status: str | None = None
 
     def escaped(self, text: str) -> str:
@@ -86,6 +88,12 @@ class Delivery:
                 fences, offset, limit=caps.max_message_length, length=caps.length,
                 prefix=prefix, min_end=min(max(shown, offset), len(escaped)), growing=growing,
             )  # fmt: skip
+            early = next((c for c in self._rotated if offset < c < part.end), None)
+            if early is not None:  # a stream ended there: the next message goes on from it
+                part = part_between(
+                    fences, offset, early, limit=caps.max_message_length, length=caps.length,
+                    prefix=prefix,
+                )  # fmt: skip
             if part.end >= len(escaped):
                 return [p for p, _ in self._sealed], part
             self._sealed.append((part, escaped[part.start : part.end]))
@@ -96,6 +104,7 @@ class Delivery:
         """(text, complete, how far into the escaped text it reaches) per message."""
         caps, measure = self._caps, self._caps.length
         escaped = self.escaped(text)
+        self._rotate_old_streams(len(escaped))
         sealed, last = self._parts(escaped, growing=footer is None)
         targets = [(p.text, True, p.end) for p in sealed]
         body = last.text if last.end > last.start else ""
@@ -121,6 +130,7 @@ class Delivery:
     def next_write(self, text: str, footer: str | None) -> Write | None:
         """The next call, or None when every message shows what it should. ``footer`` is
         None while the turn runs and the final footer (maybe empty) once it ended."""
+        self._now = self._clock()  # one reading: a stream is old for the whole decision
         targets = self._targets(text, footer)
         for index, (target, complete, upto) in enumerate(targets):
             message = self._messages[index] if index < len(self._messages) else _Message()
@@ -138,6 +148,19 @@ class Delivery:
             self._target = None
             return self._set_status(status)
         return None
+
+    def _rotate_old_streams(self, length: int) -> None:
+        """A native stream older than ``stream_lifetime`` ends where it is once there is
+        more to show (``length``: of the escaped text): its message is complete up to what
+        it shows, and the answer goes on in a new message (a new stream)."""
+        lifetime = self._caps.stream_lifetime
+        if self._caps.streaming != "native" or lifetime is None:
+            return
+        for message in self._messages:
+            old = message.streaming and self._now - message.started >= lifetime
+            if old and 0 < message.upto < length and message.upto not in self._rotated:
+                self._rotated.append(message.upto)
+                self._rotated.sort()
 
     def _tracked(self, write: Write, message: _Message, upto: int) -> Write:
         async def run() -> None:
@@ -158,12 +181,14 @@ class Delivery:
             if message.ref is None:
                 return self._start(message, target)
             lifetime = self._caps.stream_lifetime
-            expired = lifetime is not None and self._clock() - message.started >= lifetime
-            if message.streaming and target.startswith(message.shown) and not expired:
+            expired = lifetime is not None and self._now - message.started >= lifetime
+            if message.streaming and target.startswith(message.shown) and (complete or not expired):
                 delta = target[len(message.shown) :]
                 if complete:
                     return self._stop(message, delta)
                 return self._append(message, delta) if delta else None
+            if message.streaming and expired and target == message.shown:
+                return None  # it ends when more comes (a new stream) or with the final text
             if message.streaming:
                 return self._stop(message, "")
         if message.ref is None:

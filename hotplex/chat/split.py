@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from hotplex.chat.measure import is_boundary
 
-__all__ = ["Fences", "Part", "cut", "next_prefix", "split_text"]
+__all__ = ["Fences", "Part", "cut", "next_prefix", "part_between", "split_text"]
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
 #: A reopened fence longer than this loses its info string.
@@ -177,6 +177,22 @@ def cut(
         if high <= start:
             raise ValueError(f"a limit of {limit} leaves no room after {prefix!r}")
         end = _choose(fences, start, min(max(min_end, start + 1), high), high)
+    return part_between(fences, start, end, limit=limit, length=length, prefix=prefix)
+
+
+def part_between(
+    fences: Fences,
+    start: int,
+    end: int,
+    *,
+    limit: int,
+    length: Callable[[str], int] = len,
+    prefix: str = "",
+) -> Part:
+    """The part from ``start`` to exactly ``end`` (after ``prefix``), closing the fence
+    open at ``end`` as :func:`cut` does; for a message that ends where it must (a native
+    stream that reached its lifetime ends where it was)."""
+    text = fences.text
     body = text[start:end]
     close = _marks(fences.open_fence(end), body)[1] if end < len(text) else ""
     if close and length(prefix + body + close) > limit:

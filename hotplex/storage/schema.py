@@ -217,7 +217,6 @@ def define_v3(md: MetaData) -> None:
     )
 
 
-
 def define_v4(md: MetaData) -> None:
     """Core migration 4: ``outbox``, one row per item and consumer still to deliver or
     given up (``state`` ``pending`` or ``dead``; see :mod:`hotplex.storage.outbox`)."""
@@ -240,6 +239,7 @@ def define_v4(md: MetaData) -> None:
         Index("ix_outbox_created", "created_at"),
         sqlite_autoincrement=True,
     )
+
 
 metadata = MetaData()
 define_v1(metadata)

@@ -19,6 +19,8 @@
 - :mod:`hotplex.testing.feishu`: ``FakeFeishu``, a fake Feishu/Lark open platform (Open API,
   CardKit, webhook pushes, the long connection) for the real lark-oapi clients; also
   importable as ``hotplex.testing.FakeFeishu`` (loaded on first use).
+- :mod:`hotplex.testing.slack`: ``FakeSlack``, a fake Slack (Web API, Socket Mode, signed
+  HTTP events, interactivity) that the real slack-sdk and slack-bolt talk to.
 
 Nothing here imports an optional SDK at module level.
 """
@@ -29,14 +31,20 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hotplex.testing.feishu import FakeFeishu
+    from hotplex.testing.slack import FakeSlack
 
-__all__ = ["FakeFeishu"]
+__all__ = ["FakeFeishu", "FakeSlack"]
 
 
 def __getattr__(name: str) -> Any:
-    # loaded on first use, so importing the test kit stays cheap
+    """``from hotplex.testing import FakeSlack`` (or ``FakeFeishu``), imported on first use
+    only, so importing the test kit stays cheap and needs no platform SDK."""
     if name == "FakeFeishu":
         from hotplex.testing.feishu import FakeFeishu
 
         return FakeFeishu
-    raise AttributeError(f"module 'hotplex.testing' has no attribute {name!r}")
+    if name == "FakeSlack":
+        from hotplex.testing.slack import FakeSlack
+
+        return FakeSlack
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
