@@ -53,7 +53,8 @@ class WorkDirs:
         project's or a caller's)."""
         shutil.rmtree(self.state_dir(session.provider_session_id), ignore_errors=True)
         work_dir = session.work_dir
-        if work_dir.parent.resolve() == self.root.resolve() and work_dir.name:
+        own = (session.session_id, session.provider_session_id)  # its own, or a spare's
+        if work_dir.name in own and work_dir.parent.resolve() == self.root.resolve():
             shutil.rmtree(work_dir, ignore_errors=True)
 
     def state_dir(self, provider_session_id: str) -> Path:

@@ -94,3 +94,16 @@ async def test_a_session_with_waiting_turns_is_not_forgotten(running_hotplex: St
         await hp.engine.forget(hp.engine.session_id("k:w/c"))
     async for _ in first:
         pass
+
+
+async def test_forgetting_keeps_another_sessions_directory_it_was_given(
+    running_hotplex: Start,
+) -> None:
+    hp = await running_hotplex()
+    assert await run(hp, "k:w/first", "one") == "echo: one"
+    first = await hp.engine.work_dir("k:w/first")
+    first.mkdir(parents=True, exist_ok=True)
+    # a follow-up session working in the first session's own directory
+    assert await run(hp, "k:w/second", "two", work_dir=first) == "echo: two"
+    assert await hp.engine.forget(hp.engine.session_id("k:w/second"))
+    assert first.is_dir()
