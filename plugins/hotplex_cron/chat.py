@@ -13,6 +13,7 @@ session.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,7 +145,7 @@ async def _schedule(args: dict[str, Any], ctx: ToolCallContext) -> str:
         "policy": "deny",
         "session": "fresh",
     }
-    if info is not None and Path(info.work_dir).is_dir():
+    if info is not None and await asyncio.to_thread(Path(info.work_dir).is_dir):
         values["work_dir"] = info.work_dir
     job = await service.add(
         values, source="agent", created_by=ctx.address, owner_session=ctx.session_id

@@ -3,6 +3,7 @@ persistent sessions, config jobs, and the agent's follow-up."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ async def test_an_interval_job_fires_on_schedule_once_per_due_time(
     runs = await cron.history("tick", limit=100)
     dues = sorted(r["due_at"] for r in runs)
     assert len(set(dues)) == len(dues)  # each due time once
-    assert all(round(b - a, 3) == 1.0 for a, b in zip(dues, dues[1:], strict=False))
+    assert all(round(b - a, 3) == 1.0 for a, b in itertools.pairwise(dues))
     assert all(r["trigger"] == "schedule" for r in runs)
     assert hp.ops.texts("fake:w/C9")[0].startswith("echo: tick")
     job = await cron.describe("tick")
