@@ -94,7 +94,7 @@ def add(ctx: click.Context, /, name: str, paused: bool, url: str | None, token: 
     body = {"name": name, **_values(options)}
     if paused:
         body["enabled"] = False
-    _show(_call(ctx, url, token, "POST", BASE, body)["job"])
+    _show(_call(ctx, url, token, "POST", f"{BASE}?source=cli", body)["job"])
 
 
 @cron.command("edit")

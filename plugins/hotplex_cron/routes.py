@@ -65,7 +65,10 @@ async def _list(request: web.Request, service: CronService) -> Any:
 
 
 async def _add(request: web.Request, service: CronService) -> Any:
-    return {"job": await service.add(await _body(request), source="admin", created_by="admin")}
+    source = request.query.get("source", "admin")  # ``hotplex cron add`` says cli
+    if source not in ("admin", "cli"):
+        raise CronError("source: admin or cli")
+    return {"job": await service.add(await _body(request), source=source, created_by="admin")}
 
 
 async def _show(request: web.Request, service: CronService) -> Any:

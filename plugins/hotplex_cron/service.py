@@ -368,7 +368,7 @@ class CronService:
         task = self._spawn(self._run_in_order(job, [run]))
         if wait:
             await task
-        return {"run_id": run.id, "job": name}
+        return {"run_id": run.id, "name": name}
 
     async def _changed(self, name: str) -> None:
         if self.leader:
@@ -390,7 +390,9 @@ class CronService:
         if row.enabled:
             after = max(self.clock(), row.last_due or row.anchor)
             moment = schedule.next_after(_at(after), _at(row.anchor))
-            next_fire = moment.astimezone(schedule.tz).isoformat() if moment else None
+            next_fire = (
+                moment.astimezone(schedule.tz).isoformat(timespec="seconds") if moment else None
+            )
         last = await self.store.runs(row.name, limit=1)
         return {
             "name": row.name,
