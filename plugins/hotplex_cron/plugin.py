@@ -10,8 +10,9 @@ Imports no APScheduler: the scheduler is imported only when the plugin starts.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -33,6 +34,7 @@ from hotplex.records import (
     TemplateSpec,
 )
 from hotplex.services import STORAGE
+from hotplex_cron.keys import ROUTES
 from hotplex_cron.settings import CronJob, CronSettings
 
 __all__ = ["CronJob", "CronSettings", "manifest"]
@@ -82,11 +84,15 @@ def hotplex_add_config() -> ConfigSection:
     return ConfigSection(name="cron", model=CronSettings, description=manifest.description)
 
 
+def _tables_v1(conn: Any) -> None:
+    from hotplex_cron.store import create_tables_v1  # SQLAlchemy only when storage opens
+
+    create_tables_v1(conn)
+
+
 @hookimpl
 def hotplex_register_migrations() -> list[Migration]:
-    from hotplex_cron.store import MIGRATIONS
-
-    return MIGRATIONS
+    return [Migration("cron", 1, "cron_jobs and cron_runs", _tables_v1)]
 
 
 @hookimpl
@@ -107,11 +113,21 @@ def hotplex_register_commands() -> list[CommandSpec | ChatCommandSpec]:
     return [CommandSpec(cron), command()]
 
 
+def _route(name: str) -> Callable[[Any], Awaitable[Any]]:
+    async def handler(request: Any) -> Any:
+        from hotplex_cron.routes import HANDLERS  # aiohttp only when the gateway runs
+
+        return await HANDLERS[name](request)
+
+    return handler
+
+
 @hookimpl
 def hotplex_register_routes() -> list[RouteSpec]:
-    from hotplex_cron.routes import routes
-
-    return routes()
+    return [
+        RouteSpec(method, path, _route(name), auth="admin")
+        for name, (method, path) in ROUTES.items()
+    ]
 
 
 @hookimpl

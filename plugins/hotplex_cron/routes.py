@@ -10,14 +10,12 @@ from typing import Any
 from aiohttp import web
 
 from hotplex.gateway import RUNTIME_KEY
-from hotplex.records import RouteSpec
 from hotplex_cron.keys import CRON, CronError, NotFound
 from hotplex_cron.service import CronService
 
-__all__ = ["routes"]
+__all__ = ["HANDLERS"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-BASE = "/admin/v1/cron/jobs"
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -103,17 +101,15 @@ async def _runs(request: web.Request, service: CronService) -> Any:
     return {"runs": await service.history(_name(request), limit=int(text))}
 
 
-def routes() -> list[RouteSpec]:
-    one = BASE + "/{name}"
-    table: list[tuple[str, str, Handler]] = [
-        ("GET", BASE, _guarded(_list)),
-        ("POST", BASE, _guarded(_add, 201)),
-        ("GET", one, _guarded(_show)),
-        ("PATCH", one, _guarded(_edit)),
-        ("DELETE", one, _guarded(_remove)),
-        ("POST", one + "/pause", _guarded(_pause)),
-        ("POST", one + "/resume", _guarded(_resume)),
-        ("POST", one + "/run", _guarded(_run, 202)),
-        ("GET", one + "/runs", _guarded(_runs)),
-    ]
-    return [RouteSpec(method, path, handler, auth="admin") for method, path, handler in table]
+#: The handlers of :data:`hotplex_cron.keys.ROUTES`, by name.
+HANDLERS: dict[str, Handler] = {
+    "list": _guarded(_list),
+    "add": _guarded(_add, 201),
+    "show": _guarded(_show),
+    "edit": _guarded(_edit),
+    "remove": _guarded(_remove),
+    "pause": _guarded(_pause),
+    "resume": _guarded(_resume),
+    "run": _guarded(_run, 202),
+    "runs": _guarded(_runs),
+}

@@ -35,10 +35,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from hotplex.records import Migration
 from hotplex.storage.sql import SqlStorage
 
-__all__ = ["MIGRATIONS", "CronStore", "JobRow", "RunRow"]
+__all__ = ["CronStore", "JobRow", "RunRow", "create_tables_v1"]
 
 _JSON = JSON().with_variant(JSONB(), "postgresql")
 metadata = MetaData()
@@ -81,14 +80,12 @@ runs_table = Table(
 )
 
 
-def _v1(conn: Connection) -> None:
-    """Frozen: later changes go into a new version."""
+def create_tables_v1(conn: Connection) -> None:
+    """Migration ``cron`` 1. Frozen: later changes go into a new version (with the tables
+    of that version spelled out there, not taken from the ones above)."""
     md = MetaData()
     for table in (jobs_table, runs_table):
         table.to_metadata(md).create(conn)
-
-
-MIGRATIONS = [Migration("cron", 1, "cron_jobs and cron_runs", _v1)]
 
 
 @dataclass(frozen=True, slots=True)
