@@ -23,8 +23,13 @@ def cron_config(**cron: Any) -> dict[str, Any]:
     }
 
 
-async def start_cron(running_hotplex: Start, **cron: Any) -> tuple[RunningHotPlex, CronService]:
-    hp = await running_hotplex(config=cron_config(**cron), plugins=[("cron", plugin)])
+async def start_cron(
+    running_hotplex: Start, *, extra: dict[str, Any] | None = None, **cron: Any
+) -> tuple[RunningHotPlex, CronService]:
+    """A running HotPlex with cron (``cron``: keys of ``plugins.cron``; ``extra``: other
+    top-level sections)."""
+    config = {**cron_config(**cron), **(extra or {})}
+    hp = await running_hotplex(config=config, plugins=[("cron", plugin)])
     return hp, hp.runtime.ctx.services.get(CRON)
 
 
