@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cron_kit import Start, start_cron
+from cron_kit import Start, start_cron, until
 
 from hotplex.events import agent_event
 from hotplex.services import STORAGE
@@ -29,10 +29,20 @@ async def test_run_now_answers_in_a_fake_chat_and_the_web_chat(running_hotplex: 
     assert year.isdigit()
     assert runs[0]["id"] == started["run_id"]
     assert runs[0]["excerpt"] in hp.ops.texts("fake:w/C1")[0]
-    web = await hp.engine.history(hp.engine.session_id("web:tester/s1"))
-    delivered = [e.data["text"] for e in web if e.type == "message"]
-    assert delivered[0].startswith(runs[0]["excerpt"])
+    web_session = hp.engine.session_id("web:tester/s1")
+
+    async def delivered() -> bool:  # stored by the storage sink, off the hot path
+        web = await hp.engine.history(web_session)
+        texts = [e.data["text"] for e in web if e.type == "message"]
+        return bool(texts) and texts[0].startswith(runs[0]["excerpt"])
+
+    await until(delivered)
     storage = hp.runtime.ctx.services.get(STORAGE)
+
+    async def audited() -> bool:
+        return bool(await storage.read_audit(types={"cron.run"}))
+
+    await until(audited)
     audit = await storage.read_audit(types={"cron.run"})
     assert audit[0].event.data["status"] == "ok"
     assert audit[0].event.data["job"] == "report"
@@ -91,3 +101,48 @@ async def test_a_denied_tool_and_a_failure_are_told_at_the_targets(
     assert latest["status"] == "failed"
     assert "the API failed" in latest["error"]
     assert "cron job risky failed" in hp.ops.texts("fake:w/C2")[-1]
+
+
+async def test_a_try_past_the_timeout_is_stopped_and_retried(running_hotplex: Start) -> None:
+    hp, cron = await start_cron(running_hotplex)
+    await cron.add(
+        {
+            "name": "slow",
+            "schedule": "every 1h",
+            "prompt": "go",
+            "timeout": "0.5s",
+            "retries": 1,
+            "backoff": 0,
+            "deliver_to": "fake:w/C3",
+        },
+        source="cli",
+    )
+    hp.provider.queue_turn(agent_event("status", text="hang"))  # hangs until interrupted
+    await cron.run_now("slow", wait=True)
+    [run] = await cron.history("slow")
+    assert (run["status"], run["attempts"]) == ("ok", 2)
+    assert "try 2" in hp.ops.texts("fake:w/C3")[0]
+    await cron.edit("slow", {"retries": 0})
+    hp.provider.queue_turn(agent_event("status", text="hang"))
+    await cron.run_now("slow", wait=True)
+    latest = (await cron.history("slow"))[0]
+    assert (latest["status"], latest["attempts"]) == ("timeout", 1)
+    assert latest["error"] == "stopped after the timeout (0.5 s)"
+    assert hp.ops.texts("fake:w/C3")[-1].startswith("*cron job slow timed out*")
+    assert [s for s in hp.engine.sessions() if s.key.startswith("cron:")] == []
+
+
+async def test_a_prompt_that_does_not_render_fails_the_run(running_hotplex: Start) -> None:
+    hp, cron = await start_cron(running_hotplex)
+    await cron.add(
+        {"name": "bad", "schedule": "every 1h", "prompt": "{{ nothing.here }}"}, source="cli"
+    )
+    await cron.run_now("bad", wait=True)
+    [run] = await cron.history("bad")
+    assert run["status"] == "failed"
+    assert "the prompt template does not render" in run["error"]
+    sandboxed = "{{ job.__class__.__mro__[1].__subclasses__() }}"
+    await cron.edit("bad", {"prompt": sandboxed})
+    await cron.run_now("bad", wait=True)
+    assert "does not render" in (await cron.history("bad"))[0]["error"]
+    assert hp.provider.processes == []
