@@ -16,6 +16,7 @@ from sqlalchemy import update
 
 from hotplex.agent_tools import AGENT_TOOLS
 from hotplex.events import agent_event
+from hotplex.storage.sql import SqlStorage
 from hotplex.testing.fakes import FakeAgentProcess
 from hotplex.testing.running import running_hotplex as start_hotplex
 
@@ -60,19 +61,22 @@ async def test_a_daemon_down_across_three_due_times_follows_each_misfire_choice(
     async with start_hotplex(tmp_path, config=config, plugins=[("cron", plugin)]) as hp:
         cron = hp.runtime.ctx.services.get(CRON)
         await until(lambda: _true(cron.leader))
-        storage = cron.store.storage
-    # the daemon was down for 3.5 hours: move the jobs' past back by as much
+        url = hp.runtime.settings.storage_url
+    # while the daemon is down, 3.5 hours pass: move the jobs' past back by as much
     hours = 3.5 * 3600
-    async with start_hotplex(tmp_path, config=config, plugins=[("cron", plugin)]) as hp:
-        cron = hp.runtime.ctx.services.get(CRON)
-        storage = cron.store.storage
-        assert not cron.leader  # nothing was planned yet
+    storage = SqlStorage(url)
+    await storage.open()
+    try:
         async with storage.write() as conn:
             await conn.execute(
                 update(jobs_table).values(
-                    anchor=jobs_table.c.anchor - hours, last_due=jobs_table.c.anchor - hours
+                    anchor=jobs_table.c.anchor - hours, last_due=jobs_table.c.last_due - hours
                 )
             )
+    finally:
+        await storage.close()
+    async with start_hotplex(tmp_path, config=config, plugins=[("cron", plugin)]) as hp:
+        cron = hp.runtime.ctx.services.get(CRON)
 
         async def settled() -> bool:
             runs = [r for j in ("skip", "once", "all") for r in await cron.history(f"m-{j}")]
