@@ -146,3 +146,49 @@ async def test_a_prompt_that_does_not_render_fails_the_run(running_hotplex: Star
     await cron.run_now("bad", wait=True)
     assert "does not render" in (await cron.history("bad"))[0]["error"]
     assert hp.provider.processes == []
+
+
+async def test_policies_allow_listed_tools_and_route_others_to_a_person(
+    running_hotplex: Start,
+) -> None:
+    hp, cron = await start_cron(running_hotplex)
+    await cron.add(
+        {
+            "name": "allowed",
+            "schedule": "every 1h",
+            "prompt": "x",
+            "policy": {"allow_tools": ["Bash"]},
+        },
+        source="cli",
+    )
+    hp.provider.queue_turn(ToolCall("Bash", {"command": "make"}, output="built", say_result=True))
+    await cron.run_now("allowed", wait=True)
+    [run] = await cron.history("allowed")
+    assert (run["status"], run["denied"], run["excerpt"]) == ("ok", [], "tool said: built")
+
+    await cron.add(
+        {
+            "name": "routed",
+            "schedule": "every 1h",
+            "prompt": "x",
+            "policy": {"route_to": "fake:w/ops", "approvers": ["fake:boss"]},
+            "deliver_to": "fake:w/ops",
+        },
+        source="cli",
+    )
+    hp.provider.queue_turn(ToolCall("Bash", {"command": "deploy"}, output="done", say_result=True))
+    started = await cron.run_now("routed")
+    await hp.ops.wait_for(lambda: any(c[0] == "ask_approval" for c in hp.ops.calls))
+    [card] = [c for c in hp.ops.calls if c[0] == "ask_approval"]
+    assert card[1] == "fake:w/ops"  # the card is shown where the policy routes it
+    await hp.bridge.decide(card[2], "allow", by="fake:boss")
+
+    async def finished() -> bool:
+        runs = await cron.history("routed")
+        return bool(runs) and runs[0]["status"] != "running"
+
+    await until(finished)
+    [run] = await cron.history("routed")
+    assert run["id"] == started["run_id"]
+    assert (run["status"], run["excerpt"]) == ("ok", "tool said: done")
+    await hp.ops.wait_for(lambda: any("tool said: done" in t for t in hp.ops.texts("fake:w/ops")))
