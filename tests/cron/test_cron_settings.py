@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hotplex_cron import plugin
+from hotplex_cron.settings import CronSettings
 
 from hotplex.config import load_settings
 from hotplex.errors import ConfigError
 from hotplex.plugins import make_plugin_manager
-from hotplex_cron import plugin
-from hotplex_cron.settings import CronSettings
 
 
 def load(section: dict[str, object], tmp_path: Path) -> CronSettings:
