@@ -1,54 +1,31 @@
-"""The cron service (``CRON``): jobs, the scheduler lease, and the runs it starts.
-
-Only the daemon holding the lease ``cron:scheduler`` schedules: it plans each job's due
-fire times (:mod:`.misfire`, from the job's ``last_due``), claims each one's run row,
-starts the runs, and sets the job's next wake-up (:mod:`.timer`). Another daemon takes
-over once the holder stops renewing (it died): it starts from the stored ``last_due``, and
-a time the old holder claimed is not claimed again. The holder re-reads the jobs every
-lease tick, so a job changed through another daemon is followed within ``lease_ttl / 3``.
-Any daemon runs ``cron run JOB`` itself.
+"""The cron service (``CRON``): the jobs and their management, for the CLI (through the
+admin API), the chat command and the agent tool; the scheduling is
+:class:`~hotplex_cron.scheduler.Scheduler`'s. Any daemon runs ``cron run JOB`` itself.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
-from hotplex.aio import cancel_and_wait
 from hotplex.chat import DELIVERY
 from hotplex.context import PluginContext
-from hotplex.errors import HotplexError
 from hotplex_cron.adapter import CronAdapter
-from hotplex_cron.keys import CRON, CronError, NotFound
-from hotplex_cron.misfire import plan
-from hotplex_cron.runner import Outcome, Runner
+from hotplex_cron.keys import CronError, NotFound
+from hotplex_cron.runner import Runner
 from hotplex_cron.schedule import Schedule, parse_schedule
+from hotplex_cron.scheduler import Scheduler, at, job_spec
 from hotplex_cron.settings import TARGET_WORDS, CronJob, CronSettings
-from hotplex_cron.store import CronStore, JobRow, RunRow
+from hotplex_cron.store import CronStore, JobRow
 
-__all__ = ["CRON", "CronError", "CronService", "NotFound"]
+__all__ = ["CronService"]
 
 log = logging.getLogger(__name__)
-
-LEASE = "cron:scheduler"
-
-
-def _at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def job_spec(row: JobRow) -> CronJob:
-    return CronJob.model_validate(row.spec)
 
 
 class CronService:
@@ -65,34 +42,25 @@ class CronService:
         self.settings = settings
         self.store = store
         self.clock = clock
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.adapter = CronAdapter(self.forward)
-        self.runner = Runner(ctx, settings, store, self.adapter, clock=clock)
-        from hotplex_cron.timer import Timer  # APScheduler: only once cron starts
+        runner = Runner(ctx, settings, store, self.adapter, clock=clock)
+        self.scheduler = Scheduler(settings, store, runner, clock=clock, holder=holder)
 
-        self.timer = Timer(self.wake)
-        self.leader = False
-        self._slots = asyncio.Semaphore(settings.max_concurrent)
-        self._job_locks: dict[str, asyncio.Lock] = {}
-        self._seen: dict[str, float] = {}  # job name -> updated_at the timer follows
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._running: set[str] = set()  # run ids this daemon runs
-        self._lease_task: asyncio.Task[None] | None = None
+    @property
+    def leader(self) -> bool:
+        """Whether this daemon schedules (holds the lease)."""
+        return self.scheduler.leader
 
-    # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def holder(self) -> str:
+        return self.scheduler.holder
 
     async def start(self) -> None:
         await self.reconcile()
-        self._lease_task = asyncio.create_task(self._hold_lease(), name="cron-lease")
+        self.scheduler.start()
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._lease_task)
-        self.timer.shutdown()
-        await cancel_and_wait(*self._tasks)
-        if self.leader:
-            with contextlib.suppress(HotplexError):
-                await self.store.storage.release_lease(LEASE, self.holder)
-        self.leader = False
+        await self.scheduler.stop()
 
     async def reconcile(self) -> None:
         """Make the stored config-file jobs what the config file says: new ones added,
@@ -120,137 +88,6 @@ class CronService:
         for name, row in stored.items():
             if row.source == "config" and name not in wanted:
                 await self.store.remove(name)
-
-    async def _hold_lease(self) -> None:
-        storage = self.store.storage
-        ttl = self.settings.lease_ttl
-        while True:
-            try:
-                if self.leader:
-                    if await storage.renew_lease(LEASE, self.holder, ttl):
-                        await self.sync()
-                    else:
-                        self._lose()
-                elif await storage.acquire_lease(LEASE, self.holder, ttl):
-                    await self._gain()
-            except HotplexError as exc:
-                log.warning("cron scheduler lease: %s", exc)
-            except Exception:
-                log.exception("cron scheduler lease step failed")
-            await asyncio.sleep(ttl / 3)
-
-    async def _gain(self) -> None:
-        log.info("cron: this daemon (%s) schedules the jobs", self.holder)
-        self.leader = True
-        self._seen.clear()
-        await self._close_lost_runs()
-        self.timer.start()
-        await self.sync()
-
-    def _lose(self) -> None:
-        log.warning("cron: the scheduler lease was lost; another daemon schedules now")
-        self.leader = False
-        self.timer.pause()
-        self._seen.clear()
-
-    async def sync(self) -> None:
-        """Follow every job whose row changed since this daemon last planned it."""
-        rows = await self.store.jobs()
-        names = {row.name for row in rows}
-        for name in list(self._seen):
-            if name not in names:
-                self._seen.pop(name)
-                self.timer.drop(name)
-        for row in rows:
-            if self._seen.get(row.name) != row.updated_at:
-                await self._plan(row)
-
-    async def _close_lost_runs(self) -> None:
-        now = self.clock()
-        for run in await self.store.lost(now - 60.0):
-            if run.id in self._running:
-                continue
-            row = await self.store.job(run.job)
-            budget = 60.0
-            if row is not None:
-                job = job_spec(row)
-                budget += job.timeout * (job.retries + 1) + job.backoff * 2**job.retries
-            if (run.started_at or 0) < now - budget:
-                await self.store.finish(
-                    run.id, status="failed", error="lost: the daemon running it stopped"
-                )
-
-    # -- planning and firing -------------------------------------------------------------
-
-    async def wake(self, name: str) -> None:
-        """APScheduler's call at a job's fire time."""
-        if not self.leader:
-            return
-        row = await self.store.job(name)
-        if row is None:
-            self.timer.drop(name)
-            return
-        try:
-            await self._plan(row)
-        except Exception:
-            log.exception("cron job %s: planning failed", name)
-
-    async def _plan(self, row: JobRow) -> None:
-        self._seen[row.name] = row.updated_at
-        if not row.enabled:
-            self.timer.drop(row.name)
-            return
-        job = job_spec(row)
-        schedule = parse_schedule(job.schedule, job.timezone)
-        now = _at(self.clock())
-        since = _at(row.last_due if row.last_due is not None else row.anchor)
-        decided = plan(
-            schedule,
-            since=since,
-            now=now,
-            anchor=_at(row.anchor),
-            misfire=job.misfire,
-            grace=timedelta(seconds=self.settings.misfire_grace),
-            limit=self.settings.max_catchup,
-        )
-        if decided.left_out:
-            log.warning("cron job %s: missed fire times older than the bound left out", job.name)
-        claimed: list[RunRow] = []
-        for due in decided.due:
-            trigger = "catch-up" if due.missed else "schedule"
-            run = await self.store.claim(
-                job.name, due.at.timestamp(), trigger=trigger, holder=self.holder, run=due.run
-            )
-            if run is not None and due.run:
-                claimed.append(run)
-            elif run is not None:
-                log.info("cron job %s: %s missed (misfire: %s)", job.name, due.at, job.misfire)
-        if decided.latest is not None:
-            await self.store.advance(job.name, decided.latest.timestamp())
-        if claimed:
-            self._spawn(self._run_in_order(job, claimed))
-        after = max(now, decided.latest or now)
-        self.timer.set(job.name, schedule.next_after(after, _at(row.anchor)))
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def _run_in_order(self, job: CronJob, runs: list[RunRow]) -> list[Outcome]:
-        """A job's runs one after another (a run never overlaps the job's previous one)."""
-        lock = self._job_locks.setdefault(job.name, asyncio.Lock())
-        outcomes = []
-        async with lock:
-            for run in runs:
-                self._running.add(run.id)
-                try:
-                    async with self._slots:
-                        outcomes.append(await self.runner.run(job, run))
-                finally:
-                    self._running.discard(run.id)
-        return outcomes
 
     async def forward(self, name: str, text: str) -> None:
         """What core renders into a cron conversation by itself (a run a restart
@@ -306,7 +143,7 @@ class CronService:
         )
         if not await self.store.add(row):
             raise CronError(f"a job named {job.name!r} exists already (edit or remove it)")
-        await self._changed(job.name)
+        await self.scheduler.changed(job.name)
         return await self.describe(job.name)
 
     async def _row(self, name: str) -> JobRow:
@@ -333,7 +170,7 @@ class CronService:
             now = self.clock()
             values.update(anchor=now, last_due=now)
         await self.store.change(name, **values)
-        await self._changed(name)
+        await self.scheduler.changed(name)
         return await self.describe(name)
 
     async def remove(self, name: str) -> None:
@@ -341,19 +178,19 @@ class CronService:
         self._not_config(row, "remove")
         await self.store.remove(name)
         await self.store.forget_runs(name)
-        await self._changed(name)
+        await self.scheduler.changed(name)
 
     async def pause(self, name: str) -> dict[str, Any]:
         await self._row(name)
         await self.store.change(name, enabled=False)
-        await self._changed(name)
+        await self.scheduler.changed(name)
         return await self.describe(name)
 
     async def resume(self, name: str) -> dict[str, Any]:
         """Run again from now on: the times it was paused are not missed times."""
         await self._row(name)
         await self.store.change(name, enabled=True, last_due=self.clock())
-        await self._changed(name)
+        await self.scheduler.changed(name)
         return await self.describe(name)
 
     async def run_now(self, name: str, *, wait: bool = False) -> dict[str, Any]:
@@ -365,19 +202,10 @@ class CronService:
         )
         if run is None:
             raise CronError("a run was just started; try again")
-        task = self._spawn(self._run_in_order(job, [run]))
+        task = await self.scheduler.run(job, [run])
         if wait:
             await task
         return {"run_id": run.id, "name": name}
-
-    async def _changed(self, name: str) -> None:
-        if self.leader:
-            self._seen.pop(name, None)
-            row = await self.store.job(name)
-            if row is None:
-                self.timer.drop(name)
-            else:
-                await self._plan(row)
 
     async def describe(self, name: str) -> dict[str, Any]:
         row = await self._row(name)
@@ -389,7 +217,7 @@ class CronService:
         next_fire = None
         if row.enabled:
             after = max(self.clock(), row.last_due or row.anchor)
-            moment = schedule.next_after(_at(after), _at(row.anchor))
+            moment = schedule.next_after(at(after), at(row.anchor))
             next_fire = (
                 moment.astimezone(schedule.tz).isoformat(timespec="seconds") if moment else None
             )
@@ -413,5 +241,5 @@ class CronService:
         return [run.as_json() for run in await self.store.runs(name, limit=limit)]
 
     def status(self) -> dict[str, Any]:
-        return {"leader": self.leader, "holder": self.holder, "running": len(self._running)}
+        return self.scheduler.status()
 

@@ -58,9 +58,10 @@ async def test_two_daemons_on_postgres_run_each_due_time_once_and_take_over(
 
         await until(lambda: ok_runs(3), timeout=20)  # the holder follows a job added elsewhere
         # the holder stops without giving the lease back (as if it died): the other takes over
-        leader._lease_task.cancel()  # type: ignore[union-attr]
-        leader.timer.pause()
-        leader.leader = False
+        scheduler = leader.scheduler
+        scheduler._lease_task.cancel()  # type: ignore[union-attr]
+        scheduler.timer.pause()
+        scheduler.leader = False
         before = len(await other.history("beat", limit=100))
         await until(lambda: _any(other), timeout=10)
 
@@ -98,7 +99,7 @@ async def test_two_daemons_planning_the_same_job_at_once_claim_each_time_once(
         from dataclasses import replace
 
         past = replace(row, anchor=row.anchor - 3 * 3600 - 10, last_due=row.anchor - 3 * 3600 - 10)
-        await asyncio.gather(first._plan(past), second._plan(past))
+        await asyncio.gather(first.scheduler.plan(past), second.scheduler.plan(past))
 
         async def settled() -> bool:
             runs = await first.history("race")
