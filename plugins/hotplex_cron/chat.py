@@ -8,7 +8,7 @@ The agent tool ``schedule`` lets an agent schedule a follow-up of its own work: 
 runs a prompt later (once, or on a schedule) in a fresh session working in the calling
 session's directory, answering into the calling conversation, with the policy ``deny``
 (an agent cannot grant itself tools). At most ``plugins.cron.agent_quota`` such jobs per
-session.
+session; a cron run's own agent cannot schedule (runs would breed runs).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hotplex.commands import ChatCommandContext
 from hotplex.records import AgentToolSpec, ChatCommandSpec, ToolCallContext
+from hotplex_cron.adapter import PLATFORM
 from hotplex_cron.keys import CRON, CronError
 
 if TYPE_CHECKING:
@@ -127,6 +128,10 @@ SCHEMA = {
 async def _schedule(args: dict[str, Any], ctx: ToolCallContext) -> str:
     services = ctx.plugin_context.services
     service = _service(services)
+    if ctx.address is not None and ctx.address.startswith(f"{PLATFORM}:"):
+        # a run's session is new each time, so a quota per session would not bound a job
+        # that schedules another one on every run
+        raise CronError("a cron run cannot schedule jobs")
     quota = service.settings.agent_quota
     if await service.store.count_owned(ctx.session_id) >= quota:
         raise CronError(

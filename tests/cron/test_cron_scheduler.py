@@ -181,3 +181,21 @@ async def test_an_agent_schedules_a_follow_up_and_it_fires(running_hotplex: Star
     )
     assert again["isError"] is True
     assert "agent_quota" in again["content"][0]["text"]
+
+
+async def test_a_cron_runs_agent_cannot_schedule_more_jobs(running_hotplex: Start) -> None:
+    hp, cron = await start_cron(running_hotplex)
+    await cron.add(
+        {"name": "keeper", "schedule": "every 1h", "prompt": "p", "session": "persistent"},
+        source="cli",
+    )
+    await cron.run_now("keeper", wait=True)
+    [run] = await cron.history("keeper")
+    tools = hp.runtime.ctx.services.get(AGENT_TOOLS)
+    result = await tools.call(
+        {"name": "schedule", "arguments": {"schedule": "every 1h", "prompt": "again"}},
+        session=run["session_id"],
+    )
+    assert result["isError"] is True
+    assert "a cron run cannot schedule jobs" in result["content"][0]["text"]
+    assert [j["name"] for j in await cron.list_jobs()] == ["keeper"]
