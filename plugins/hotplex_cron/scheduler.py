@@ -124,7 +124,13 @@ class Scheduler:
                 self.timer.drop(name)
         for row in rows:
             if self._seen.get(row.name) != row.updated_at:
-                await self.plan(row)
+                try:
+                    await self.plan(row)
+                except HotplexError as exc:  # storage: the next tick tries again
+                    log.warning("cron job %s: planning failed: %s", row.name, exc)
+                except Exception:  # one broken job must not stop the others
+                    self._seen[row.name] = row.updated_at
+                    log.exception("cron job %s: planning failed", row.name)
 
     async def _close_lost_runs(self) -> None:
         now = self.clock()

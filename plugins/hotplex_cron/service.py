@@ -13,11 +13,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hotplex.address import Address, session_key
 from hotplex.chat import DELIVERY
 from hotplex.context import PluginContext
+from hotplex.errors import HotplexError
 from hotplex_cron.adapter import CronAdapter
 from hotplex_cron.keys import CronError, NotFound
-from hotplex_cron.runner import Runner
+from hotplex_cron.runner import Runner, address_of
 from hotplex_cron.schedule import Schedule, parse_schedule
 from hotplex_cron.scheduler import Scheduler, at, job_spec
 from hotplex_cron.settings import TARGET_WORDS, CronJob, CronSettings
@@ -169,6 +171,9 @@ class CronService:
         if (job.schedule, job.timezone) != (row.spec["schedule"], row.spec["timezone"]):
             now = self.clock()
             values.update(anchor=now, last_due=now)
+        before = job_spec(row)
+        if (before.session, before.work_dir) != (job.session, job.work_dir):
+            await self._forget_session(before)  # it worked elsewhere, or is not wanted
         await self.store.change(name, **values)
         await self.scheduler.changed(name)
         return await self.describe(name)
@@ -178,7 +183,23 @@ class CronService:
         self._not_config(row, "remove")
         await self.store.remove(name)
         await self.store.forget_runs(name)
+        await self._forget_session(job_spec(row))
         await self.scheduler.changed(name)
+
+    async def _forget_session(self, job: CronJob) -> None:
+        """End a persistent job's session (its context goes with it)."""
+        if job.session != "persistent":
+            return
+        from hotplex.engine import ENGINE
+
+        engine = self.ctx.services.find(ENGINE)
+        if engine is None:
+            return
+        key = session_key(Address.parse(address_of(job, "", 0)))
+        try:
+            await engine.forget(engine.session_id(key))
+        except HotplexError as exc:
+            log.warning("cron job %s: its session was not forgotten: %s", job.name, exc)
 
     async def pause(self, name: str) -> dict[str, Any]:
         await self._row(name)

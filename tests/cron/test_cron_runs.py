@@ -192,3 +192,24 @@ async def test_policies_allow_listed_tools_and_route_others_to_a_person(
     assert run["id"] == started["run_id"]
     assert (run["status"], run["excerpt"]) == ("ok", "tool said: done")
     await hp.ops.wait_for(lambda: any("tool said: done" in t for t in hp.ops.texts("fake:w/ops")))
+
+
+async def test_a_persistent_job_moved_elsewhere_starts_a_new_session_there(
+    running_hotplex: Start, tmp_path: Path
+) -> None:
+    hp, cron = await start_cron(running_hotplex)
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    second.mkdir()
+    await cron.add(
+        {"name": "p", "schedule": "every 1h", "prompt": "x", "session": "persistent",
+         "work_dir": str(first)},
+        source="cli",
+    )  # fmt: skip
+    await cron.run_now("p", wait=True)
+    await cron.edit("p", {"work_dir": str(second)})
+    await cron.run_now("p", wait=True)
+    assert [r["status"] for r in await cron.history("p")] == ["ok", "ok"]
+    assert [p.spec.work_dir for p in hp.provider.processes] == [first.resolve(), second.resolve()]
+    await cron.remove("p")
+    assert [s for s in hp.engine.sessions() if s.key.startswith("cron:")] == []
