@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Literal
 
 from hotplex.compose import compose, load_composition
@@ -128,18 +129,25 @@ class HotPlex:
         *,
         user: str = "local",
         request_id: str | None = None,
+        work_dir: Path | None = None,
     ) -> Reply:
         """Send ``prompt`` to the session of ``key`` through the middleware chain, as the
         gateway does. Returns once the prompt's fate is known: its turn accepted, refused,
         or waiting for a person (a WAF ``ask``). Raises what the engine raises on
-        acceptance (``SessionBusyError`` under ``busy_policy: reject``)."""
+        acceptance (``SessionBusyError`` under ``busy_policy: reject``). ``work_dir``, an
+        existing directory, is where a new session's agent works."""
         engine = self.engine
         reply = Reply(engine.session_id(key), request_id)
         settled = asyncio.Event()
 
         async def final(ctx: MiddlewareContext) -> None:
             turn = await engine.execute(
-                key, ctx.message.text, request_id=request_id, user=user, inbound=ctx.message
+                key,
+                ctx.message.text,
+                request_id=request_id,
+                user=user,
+                inbound=ctx.message,
+                work_dir=work_dir,
             )
             ctx.facts["turn"] = turn
             reply.turn = turn
@@ -212,6 +220,11 @@ class HotPlex:
     async def reset(self, session_id: str) -> None:
         """Forget the conversation: the next prompt starts a fresh agent session."""
         await self.engine.reset(session_id)
+
+    async def forget(self, session_id: str) -> bool:
+        """End the session and forget it (record, events, and the directories HotPlex made
+        for it); the key's next prompt starts a new session."""
+        return await self.engine.forget(session_id)
 
     async def history(
         self, session_id: str, *, since_seq: int = 0, limit: int = 1000

@@ -330,6 +330,12 @@ class Storage(ABC):
     async def load_sessions(self) -> list[SessionRecord]:
         """Every stored session record, oldest first."""
 
+    @abstractmethod
+    async def forget_session(self, session_id: str) -> bool:
+        """Delete a session's record, its events and its turns in one transaction (the
+        engine forgot it: a fresh session per cron run leaves nothing behind); False when
+        there was no record. Approvals and audit stay."""
+
     # -- the turn ledger: accepted means stored ----------------------------------------
 
     @abstractmethod

@@ -200,6 +200,9 @@ class MemoryStorage(Storage):
     async def prune(self, older_than: float) -> int:
         return 0
 
+    async def forget_session(self, session_id: str) -> bool:
+        return False
+
     async def save_session(self, record: SessionRecord) -> None: ...
     async def get_session(self, session_id: str) -> SessionRecord | None:
         return None

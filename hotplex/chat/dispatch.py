@@ -138,8 +138,9 @@ class ChatBridge:
         and the answers to the caller (``Handled.turn``, ``Handled.reply``: nothing is sent
         to the adapter), for a surface that streams them itself (the gateway). ``facts``
         start the middleware context's facts (the gateway's ``request_id``, which the
-        turn's events carry, ``on_event`` and ``unattended``, the session's unattended
-        policy); ``settle_pending=False`` returns only once a prompt the WAF asked about is
+        turn's events carry, ``on_event``, ``unattended``, the session's unattended
+        policy, and ``work_dir``, the directory a new session works in: a cron job's);
+        ``settle_pending=False`` returns only once a prompt the WAF asked about is
         decided (with its turn or its refusal), and cancelling the call before then
         withdraws the message (a sender that went away)."""
         if self._closed:
@@ -184,6 +185,7 @@ class ChatBridge:
                     request_id=ctx.facts.get("request_id"),
                     policy=ctx.facts.get("unattended"),
                     images=images,
+                    work_dir=ctx.facts.get("work_dir"),
                 )
             except SessionBusyError as exc:
                 ctx.reply = str(exc)

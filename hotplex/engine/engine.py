@@ -40,7 +40,7 @@ from hotplex.engine.spares import Spares
 from hotplex.engine.survivors import sweep_survivors
 from hotplex.engine.turns import TurnRunner
 from hotplex.engine.workdirs import WorkDirs
-from hotplex.errors import HotplexError, SessionBusyError, SessionNotFoundError
+from hotplex.errors import EngineError, HotplexError, SessionBusyError, SessionNotFoundError
 from hotplex.events import AgentEvent, AuditEvent, agent_event
 from hotplex.interfaces import Provider, Storage
 from hotplex.interfaces import ToolGate as Gate
@@ -191,13 +191,22 @@ class Engine:
         """The tool gate of a session's agent."""
         return self.gate.for_session(session)
 
-    async def _session(self, key: str, address: str | None, owner: str | None) -> Session:
+    async def _session(
+        self, key: str, address: str | None, owner: str | None, work_dir: Path | None = None
+    ) -> Session:
         session_id = self.session_id(key)
         session = self._sessions.get(session_id)
         if session is not None:
+            if work_dir is not None and session.work_dir != self.workdirs.explicit(work_dir):
+                raise EngineError(
+                    f"the session {key!r} works in {session.work_dir}, not in {work_dir}"
+                )
             self.runner.ensure_worker(session)
             return session
-        work_dir = await self.workdirs.for_session(session_id, address)
+        if work_dir is not None:
+            work_dir = self.workdirs.explicit(work_dir)
+        else:
+            work_dir = await self.workdirs.for_session(session_id, address)
         session = Session(
             key=key,
             session_id=session_id,
@@ -220,14 +229,19 @@ class Engine:
         return session
 
     async def work_dir(
-        self, key: str, *, address: str | None = None, user: str | None = None
+        self,
+        key: str,
+        *,
+        address: str | None = None,
+        user: str | None = None,
+        work_dir: Path | None = None,
     ) -> Path:
         """The work directory of the session of ``key`` (the session is created if new):
         files put there before :meth:`execute` (a chat message's attachments) are where
-        its agent works."""
+        its agent works. ``work_dir`` as in :meth:`execute`."""
         if self._closed:
             raise HotplexError("the engine is closed")
-        return (await self._session(key, address, user)).work_dir
+        return (await self._session(key, address, user, work_dir)).work_dir
 
     async def execute(
         self,
@@ -240,15 +254,19 @@ class Engine:
         policy: UnattendedPolicy | None = None,
         inbound: IncomingMessage | None = None,
         images: Sequence[Path] = (),
+        work_dir: Path | None = None,
     ) -> Turn:
         """Queue a prompt on the session of ``key`` and return its turn (iterate it for the
         events). ``policy`` makes the session unattended (cron, webhooks, relay);
         ``inbound`` is the stored message this turn answers (marked done with the turn);
         ``images`` are image files (in the work directory) shown to the agent with the
-        prompt, where the provider can (see ``AgentProcess.turn``)."""
+        prompt, where the provider can (see ``AgentProcess.turn``). ``work_dir`` (an
+        existing directory) is where a new session's agent works instead of the
+        ``projects`` match or its own directory (a cron job's); an existing session must
+        already work there (``EngineError`` otherwise)."""
         if self._closed:
             raise HotplexError("the engine is closed")
-        session = await self._session(key, address, user)
+        session = await self._session(key, address, user, work_dir)
         if policy is not None:
             self._unattended[session.session_id] = policy
         busy = self.settings.engine.busy_policy
@@ -305,6 +323,31 @@ class Engine:
         await self._publisher.audit(
             AuditEvent("session.killed", {"key": session.key}, session_id=session_id, actor=by)
         )
+        return True
+
+    async def forget(self, session_id: str) -> bool:
+        """End a session and forget it: its agent stopped, its record, events and turns
+        deleted from storage, its agent state directory and, when HotPlex made it (under
+        ``engine.work_dir``), its work directory removed; the key's next turn starts a new
+        session. A cron job with a fresh session per run calls it after each run, so runs
+        leave nothing behind. ``SessionBusyError`` while turns wait; a running turn is
+        interrupted first. False when the session was neither live nor stored."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return await self.ledger.forget(session_id)
+        if not session.queue.empty():
+            raise SessionBusyError("Turns are waiting in this session; stop it first.")
+        running = session.current
+        if running is not None:
+            await self._interrupt_turn(session, running)
+            await asyncio.wait_for(running.finished.wait(), self.settings.engine.kill_grace + 1.0)
+        await cancel_and_wait(session.worker)
+        await self.pool.stop(session, None)
+        self._sessions.pop(session_id, None)
+        self._unattended.pop(session_id, None)
+        self.grants.clear(session_id)
+        await self.ledger.forget(session_id)
+        await asyncio.to_thread(self.workdirs.remove, session)
         return True
 
     async def history(

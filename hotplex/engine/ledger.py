@@ -97,6 +97,12 @@ class TurnLedger:
         if self.store is not None:
             await self.store.end_turn(turn_id, "interrupted")
 
+    async def forget(self, session_id: str) -> bool:
+        """Delete a forgotten session's record, events and turns (False: none stored)."""
+        if self.store is None:
+            return False
+        return await self.store.forget_session(session_id)
+
     async def save(self, session: Session) -> None:
         if self.store is not None:
             await self.store.save_session(record_of(session))

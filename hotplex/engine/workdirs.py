@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hotplex.config import ProjectSettings, Settings
 from hotplex.errors import ConfigError, EngineError
+
+if TYPE_CHECKING:
+    from hotplex.engine.session import Session
 
 __all__ = ["WorkDirs"]
 
@@ -34,6 +39,23 @@ class WorkDirs:
             if fnmatch.fnmatchcase(address, project.match):
                 return project
         return None
+
+    def explicit(self, work_dir: Path) -> Path:
+        """A work directory given by the caller (a cron job's): absolute and existing."""
+        path = Path(work_dir).expanduser()
+        if not path.is_absolute() or not path.is_dir():
+            raise EngineError(f"work directory {work_dir} is not an existing absolute directory")
+        return path.resolve()
+
+    def remove(self, session: Session) -> None:
+        """Remove what a forgotten session leaves on disk: its agent state directory and its
+        work directory when HotPlex made it (directly under ``engine.work_dir``; never a
+        project's or a caller's)."""
+        shutil.rmtree(self.state_dir(session.provider_session_id), ignore_errors=True)
+        work_dir = session.work_dir
+        own = (session.session_id, session.provider_session_id)  # its own, or a spare's
+        if work_dir.name in own and work_dir.parent.resolve() == self.root.resolve():
+            shutil.rmtree(work_dir, ignore_errors=True)
 
     def state_dir(self, provider_session_id: str) -> Path:
         return self._engine.data_dir / "agents" / provider_session_id

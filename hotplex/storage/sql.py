@@ -422,6 +422,14 @@ class SqlStorage(Storage):
             result = await conn.execute(query)
             return [rows.session_from_row(row) for row in result.mappings()]
 
+    async def forget_session(self, session_id: str) -> bool:
+        await self.synced()  # a turn accepted on the fast path is on disk before it goes
+        async with self.write() as conn:
+            await conn.execute(delete(events_table).where(events_table.c.session_id == session_id))
+            await conn.execute(delete(turns).where(turns.c.session_id == session_id))
+            result = await conn.execute(delete(sessions).where(sessions.c.session_id == session_id))
+            return bool(result.rowcount)
+
     # -- leases (hotplex.storage.leases) -----------------------------------------------
 
     async def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:

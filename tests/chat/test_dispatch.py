@@ -161,6 +161,23 @@ async def test_without_rendering_the_caller_gets_the_turn_and_the_answers(
     assert hp.ops.calls == []  # nothing went through the adapter
 
 
+async def test_the_work_dir_fact_names_where_a_new_session_works(
+    running_hotplex: Start, tmp_path: Path
+) -> None:
+    hp = await running_hotplex()
+    project = tmp_path / "project"
+    project.mkdir()
+    started = await hp.bridge.handle(
+        hp.adapter,
+        hp.adapter.message("work there", direct=True),
+        render=False,
+        facts={"work_dir": project},
+    )
+    assert started.turn is not None
+    await started.turn.collect(5)
+    assert hp.provider.processes[0].spec.work_dir == project.resolve()
+
+
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # "coroutine ... was never awaited"
 async def test_a_bridge_closed_before_its_tasks_run_leaves_no_coroutine_unawaited(

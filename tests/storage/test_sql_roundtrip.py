@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from hotplex.errors import StorageError
 from hotplex.events import AgentEvent, AuditEvent, agent_event
@@ -425,3 +426,27 @@ async def test_prune_in_chunks(storage: SqlStorage, monkeypatch: pytest.MonkeyPa
     await storage.append_batch((), [AuditEvent(type="cron.run", data={}, ts=10.0)] * 15)
     assert await storage.prune(11.0) == 65
     assert await storage.read_events("s") == [] and await storage.read_audit() == []
+
+
+async def test_forget_session_deletes_its_record_events_and_turns_only(
+    storage: SqlStorage,
+) -> None:
+    for sid in ("s1", "s2"):
+        await storage.save_session(SessionRecord(session_id=sid, key=f"k-{sid}"))
+        await storage.append_batch(
+            [stamp(agent_event("status", text=sid), 1, session=sid)],
+            [AuditEvent("cron.run", {"job": sid}, session_id=sid)],
+        )
+        await storage.accept_turn(sid, f"t-{sid}", "hello")
+        await storage.end_turn(f"t-{sid}", "ok")
+    assert await storage.forget_session("s1") is True
+    assert await storage.get_session("s1") is None
+    assert await storage.read_events("s1") == []
+    assert await storage.forget_session("s1") is False
+    # the other session is untouched, and the audit of both stays
+    assert await storage.get_session("s2") is not None
+    assert [e.data["text"] for e in await storage.read_events("s2")] == ["s2"]
+    assert len(await storage.read_audit(types={"cron.run"})) == 2
+    async with storage.read() as conn:
+        left = (await conn.execute(text("SELECT session_id FROM turns"))).scalars().all()
+    assert left == ["s2"]

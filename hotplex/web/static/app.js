@@ -883,6 +883,60 @@
     );
   }
 
+  // the cron plugin's jobs (docs/cron.md): the panel shows only where cron runs
+  async function refreshCron() {
+    const headers = state.adminToken ? { Authorization: "Bearer " + state.adminToken } : {};
+    const response = await fetch("/admin/v1/cron/jobs", { headers, cache: "no-store" });
+    const panel = $("cron-panel");
+    if (!response.ok) {
+      panel.hidden = true;
+      return;
+    }
+    const jobs = (await response.json()).jobs || [];
+    const runs = await Promise.all(
+      jobs.slice(0, 20).map((job) =>
+        admin(`/admin/v1/cron/jobs/${encodeURIComponent(job.name)}/runs?limit=3`)
+          .then((body) => body.runs)
+          .catch(() => []),
+      ),
+    );
+    renderCronRows(jobs, runs);
+    panel.hidden = false;
+  }
+
+  function runLine(run) {
+    const when = new Date(run.due_at * 1000).toLocaleString();
+    const what = run.error || (run.denied && run.denied.length ? "denied: " + run.denied.join(", ") : run.excerpt || "");
+    const line = el("div", "cron-run");
+    line.dataset.status = run.status;
+    line.append(el("span", "state-" + run.status, run.status), el("span", "muted", ` ${when} `), el("span", "", short(what, 80)));
+    return line;
+  }
+
+  function renderCronRows(jobs, runs) {
+    const table = $("cron-table");
+    const body = table.tBodies[0];
+    body.replaceChildren();
+    if (!jobs.length) body.append(emptyRow(table, "No cron jobs."));
+    jobs.forEach((job, index) => {
+      const row = el("tr");
+      row.dataset.job = job.name;
+      const last = el("div");
+      const recent = runs[index] || [];
+      if (!recent.length) last.textContent = "–";
+      for (const run of recent) last.append(runLine(run));
+      row.append(
+        cell(job.name, "mono"),
+        cell(job.source),
+        cell(job.enabled ? "enabled" : "paused", "state"),
+        cell(`${job.job.schedule} (${job.job.timezone})`, "mono"),
+        cell(job.next_fire || "–"),
+        cell(last, "detail"),
+      );
+      body.append(row);
+    });
+  }
+
   function dashStatus(text, bad) {
     const status = $("dash-status");
     status.textContent = text;
@@ -901,6 +955,7 @@
     const failed = [sessions, audit, stats].find((r) => r.status === "rejected");
     if (failed) dashStatus(failed.reason.message, true);
     else dashStatus("updated " + new Date().toLocaleTimeString());
+    await refreshCron().catch(() => ($("cron-panel").hidden = true));
   }
 
   async function killSession(sessionId, button) {
