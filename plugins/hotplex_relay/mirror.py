@@ -1,0 +1,106 @@
+"""Mirroring bound conversations (docs/relay.md#bindings).
+
+Two hooks core already has, nothing added to it:
+
+- the inbound middleware ``relay-mirror`` (order 450, after dedup, access and the WAF)
+  sees every message of every platform, the web chat's included; a person's message that
+  got through (it started a turn or was a command's) in a bound conversation is posted to
+  each partner as ``**who** in <address>: text``;
+- the sink ``relay-mirror`` sees every turn's events off the hot path; when a turn of a
+  session whose conversation is bound ends, its final answer (the ``text`` events, not the
+  streamed drafts) is posted to each partner as ``**agent** in <address>: text``.
+
+So edits (the streamed drafts) and approval cards are never mirrored, and a mirrored
+message is written by the bot, which no adapter delivers back as a person's message: a
+mirror cannot loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from hotplex import AgentEvent, AuditEvent
+from hotplex.context import PluginContext
+from hotplex.interfaces import HookSink, Middleware, MiddlewareContext, Next
+
+__all__ = ["MirrorMiddleware", "MirrorSink", "make_mirror_middleware", "make_mirror_sink"]
+
+log = logging.getLogger(__name__)
+_MAX_TURNS = 1000  # turns whose text is gathered at once
+
+
+async def _post(ctx: PluginContext, addresses: list[str], text: str) -> None:
+    from hotplex.chat import DELIVERY
+
+    router = ctx.services.find(DELIVERY)
+    if router is None:
+        return
+    for address in addresses:
+        try:
+            await router.send(address, text)
+        except Exception as exc:  # audited by the router as delivery.failed
+            log.warning("mirroring into %s failed: %s", address, exc)
+
+
+class MirrorMiddleware(Middleware):
+    def __init__(self, ctx: PluginContext) -> None:
+        self._ctx = ctx
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def process(self, ctx: MiddlewareContext, call_next: Next) -> None:
+        await call_next(ctx)
+        if ctx.facts.get("replay") or not (ctx.facts.get("turn") or ctx.facts.get("answered")):
+            return
+        from hotplex_relay.service import RELAY
+
+        service = self._ctx.services.find(RELAY)
+        message = ctx.message
+        partners = service.bindings.partners(message.address) if service is not None else []
+        if not partners or not message.text.strip():
+            return
+        who = message.display_name or message.user
+        text = f"**{who}** in {message.address}:\n{message.text}"
+        task = asyncio.create_task(_post(self._ctx, partners, text), name="relay-mirror")
+        self._tasks.add(task)  # off the message's path: the turn does not wait for it
+        task.add_done_callback(self._tasks.discard)
+
+
+class MirrorSink(HookSink):
+    def __init__(self, ctx: PluginContext) -> None:
+        self._ctx = ctx
+        self._texts: dict[str, list[str]] = {}
+
+    async def handle(self, batch: Sequence[AgentEvent | AuditEvent]) -> None:
+        for item in batch:
+            if not isinstance(item, AgentEvent) or item.type not in ("text", "done"):
+                continue
+            if item.type == "text":
+                if item.turn_id in self._texts or len(self._texts) < _MAX_TURNS:
+                    self._texts.setdefault(item.turn_id, []).append(str(item.data["text"]))
+                continue
+            texts = self._texts.pop(item.turn_id, [])
+            address, partners = self._partners(item.session_id)
+            if texts and partners:
+                answer = "\n\n".join(texts)
+                await _post(self._ctx, partners, f"**agent** in {address}:\n{answer}")
+
+    def _partners(self, session_id: str) -> tuple[str, list[str]]:
+        from hotplex.engine import ENGINE
+        from hotplex_relay.service import RELAY
+
+        service, engine = self._ctx.services.find(RELAY), self._ctx.services.find(ENGINE)
+        session = engine.get(session_id) if engine is not None else None
+        if service is None or session is None or not session.address:
+            return "", []
+        return session.address, service.bindings.partners(session.address)
+
+
+def make_mirror_middleware(ctx: PluginContext) -> Any:
+    return MirrorMiddleware(ctx)
+
+
+def make_mirror_sink(ctx: PluginContext) -> Any:
+    return MirrorSink(ctx)

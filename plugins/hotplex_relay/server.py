@@ -1,0 +1,269 @@
+"""The receiving side: the ``relay`` chat adapter and its route ``POST /relay/v1/ask``.
+
+A verified request (signature, replay window, nonce; see :mod:`hotplex_relay.signing`)
+that passes the peer's rate limit and the loop guard becomes one more inbound message of
+the platform ``relay``, handed to core's chat bridge like any adapter's: the middleware
+chain (dedup, access, the WAF, plugin middleware), chat commands, the session, the turn.
+Its conversation is ``relay:<peer>/<digest of the asking conversation>``, so one asking
+conversation always reaches the same hot session. The turn runs under the peer's
+``policy`` (the ``unattended`` fact: nobody waits for an approver who is not there) and
+its events stream back on the response (:mod:`hotplex_relay.wire`).
+
+Anything wrong before the turn is an HTTP error with nothing run: 401 for an unsigned,
+forged, expired or replayed request or an unknown peer, 400 for a malformed body, 429
+past the peer's rate limit, 409 for a request the loop guard drops (audited as
+``relay.dropped``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from hotplex import Address
+from hotplex.address import AddressLike
+from hotplex.context import PluginContext
+from hotplex.interfaces import ChatAdapter, MessageOperations
+from hotplex.records import RouteSpec
+from hotplex.types import ApprovalRequest, ChatCapabilities, IncomingMessage, MessageRef
+from hotplex_relay.guard import Hop, chain_problem, parse_chain
+from hotplex_relay.signing import Rejected, StreamMac, verify
+from hotplex_relay.wire import encode, forwarded
+
+if TYPE_CHECKING:
+    from hotplex.chat import Handled
+    from hotplex_relay.service import RelayService
+
+__all__ = ["RelayAdapter", "conversation_for", "make_adapter"]
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "relay"
+_MAX_BODY = 1 << 20
+
+
+def conversation_for(sender: str, asking: str) -> str:
+    """The conversation on this instance of a peer's asking conversation."""
+    digest = hashlib.sha256(f"{sender}\n{asking}".encode()).hexdigest()[:24]
+    return str(Address(PLATFORM, sender, digest))
+
+
+class RelayOperations(MessageOperations):
+    """Where core would write into a ``relay:`` conversation. The answer goes back on the
+    request's own stream, so there is nothing to write to: a write (a turn recovered after
+    a restart whose asker is gone) is logged and dropped, and an approval card for a
+    ``relay:`` conversation is never shown (the peer's policy decides, or routes it to a
+    person's conversation)."""
+
+    capabilities = ChatCapabilities(streaming="send", min_update_interval=0.0)
+
+    async def send(self, address: AddressLike, text: str) -> MessageRef:
+        log.info("a message for %s has no asker waiting; dropped", address)
+        return MessageRef(str(address), "dropped")
+
+    async def update(self, ref: MessageRef, text: str) -> None:
+        return None
+
+    async def delete(self, ref: MessageRef) -> None:
+        return None
+
+    async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
+        log.warning("approval %s for %s has no card here", request.permission_id, request.address)
+        return MessageRef(request.address or "", "none")
+
+    async def upload_file(self, address: AddressLike, path: Path, title: str = "") -> MessageRef:
+        return await self.send(address, title)
+
+
+class RelayAdapter(ChatAdapter):
+    name = "relay"
+    platform = PLATFORM
+
+    def __init__(self, ctx: PluginContext, service: RelayService) -> None:
+        self._ctx = ctx
+        self._service = service
+        self._operations = RelayOperations()
+        self._running = False
+
+    @property
+    def operations(self) -> RelayOperations:
+        return self._operations
+
+    def state(self) -> str:
+        return "connected" if self._running else "connecting"
+
+    async def run(self, deliver: Callable[[IncomingMessage], Awaitable[None]]) -> None:
+        self._running = True
+        try:
+            await asyncio.Event().wait()  # requests arrive on http_routes, until cancelled
+        finally:
+            self._running = False
+
+    def http_routes(self) -> list[RouteSpec]:
+        return [RouteSpec("POST", "/relay/v1/ask", self.ask, name="relay-ask", auth="none")]
+
+    # -- one request ---------------------------------------------------------------------
+
+    async def ask(self, request: web.Request) -> web.StreamResponse:
+        service = self._service
+        body = await request.content.read(_MAX_BODY + 1)
+        if len(body) > _MAX_BODY:
+            return _error(413, "the request body is larger than 1 MiB")
+        try:
+            verified = verify(
+                request.headers, method=request.method, path=request.path, body=body,
+                secret_for=service.secret_for, nonces=service.nonces,
+            )  # fmt: skip
+        except Rejected as exc:
+            log.warning("relay request from %s refused: %s", request.remote, exc)
+            return _error(401, "not authenticated")
+        sender = verified.sender
+        try:
+            prompt, chain = _parse(body, sender)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        wait = service.inbound_limit(sender)
+        if wait:
+            return _error(429, f"too many requests from {sender}; try again in {wait:.1f} s")
+        problem = chain_problem(chain, target=service.name, hop_limit=service.settings.hop_limit)
+        if problem is not None:
+            await service.dropped(problem, chain, to=service.name, side="receiver", actor=sender)
+            return _error(409, problem)
+        return await self._answer(request, verified.nonce, sender, prompt, chain)
+
+    async def _answer(
+        self, request: web.Request, nonce: str, sender: str, prompt: str, chain: tuple[Hop, ...]
+    ) -> web.StreamResponse:
+        from hotplex.chat import CHAT_BRIDGE
+
+        service = self._service
+        address = conversation_for(sender, chain[-1].conversation)
+        service.remember_chain(address, chain)
+        message = IncomingMessage(
+            address=address, text=prompt, user=f"relay:{sender}", platform=PLATFORM,
+            event_id=f"relay-{nonce}", message_key=f"relay:{sender}:{nonce}",
+            direct=True, display_name=sender,
+        )  # fmt: skip
+        peer = service.settings.peer(sender)
+        assert peer is not None  # verify() found its secret
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        out = _Out(response, StreamMac(peer.secret.get_secret_value().encode(), nonce))
+        await out.line({"type": "accepted", "conversation": address})
+        bridge = self._ctx.services.get(CHAT_BRIDGE)
+        handling = asyncio.ensure_future(
+            bridge.handle(
+                self, message, render=False, facts={"unattended": peer.policy},
+                settle_pending=False,
+            )
+        )  # fmt: skip
+        try:
+            handled = await out.beating(handling, service.settings.heartbeat)
+            await self._stream(out, handled, service.settings.heartbeat)
+        except (ConnectionResetError, asyncio.CancelledError):
+            handling.cancel()
+            raise
+        return response
+
+    async def _stream(self, out: _Out, handled: Handled, heartbeat: float) -> None:
+        if handled.turn is None:
+            reason = handled.reply or f"the message was {handled.outcome}"
+            await out.end("refused", reason)
+            return
+        events: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def pump() -> None:
+            assert handled.turn is not None
+            async for event in handled.turn:
+                events.put_nowait(event)
+                if event.type == "done":
+                    break
+            events.put_nowait(None)
+
+        reader = asyncio.create_task(pump())
+        status = "error"
+        try:
+            while True:
+                try:
+                    event = await asyncio.wait_for(events.get(), heartbeat)
+                except TimeoutError:
+                    await out.line({"type": "heartbeat"})
+                    continue
+                if event is None:
+                    break
+                line = forwarded(event)
+                if line is not None:
+                    await out.line(line)
+                if event.type == "done":
+                    status = str(event.data.get("status", "error"))
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        await out.end(status)
+
+
+class _Out:
+    """The response's lines, each added to the answer's MAC."""
+
+    def __init__(self, response: web.StreamResponse, mac: StreamMac) -> None:
+        self._response = response
+        self._mac = mac
+
+    async def line(self, obj: dict[str, Any]) -> None:
+        data = encode(obj)
+        self._mac.update(data)
+        await self._response.write(data)
+
+    async def end(self, status: str, reason: str | None = None) -> None:
+        last: dict[str, Any] = {"type": "end", "status": status, "mac": self._mac.hexdigest()}
+        if reason:
+            last["reason"] = reason
+        await self._response.write(encode(last))
+        await self._response.write_eof()
+
+    async def beating(self, task: asyncio.Future[Handled], heartbeat: float) -> Handled:
+        """``task``'s result, with a heartbeat line every ``heartbeat`` seconds meanwhile
+        (a prompt the WAF routed to a person may wait long)."""
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=heartbeat)
+            if done:
+                return task.result()
+            await self.line({"type": "heartbeat"})
+
+
+def _parse(body: bytes, sender: str) -> tuple[str, tuple[Hop, ...]]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ValueError("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object")
+    prompt = data.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("prompt must be a non-empty string")
+    chain = parse_chain(data.get("chain"))
+    if data.get("hops") != len(chain):
+        raise ValueError("hops must count the hops of chain")
+    if chain[-1].peer != sender:
+        raise ValueError(f"the chain's last hop must be the sender {sender!r}")
+    return prompt, chain
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def make_adapter(ctx: PluginContext, config: BaseModel) -> ChatAdapter:
+    from hotplex_relay.service import RELAY
+
+    return RelayAdapter(ctx, ctx.services.get(RELAY))
