@@ -17,9 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from hotplex import UserFacingError
-from hotplex.records import RouteSpec
 
-__all__ = ["admin_routes"]
+__all__ = ["add_binding", "list_bindings", "peers", "remove_binding"]
 
 
 def _service(request: web.Request) -> Any:
@@ -93,13 +92,3 @@ async def peers(request: web.Request) -> web.Response:
             ],
         }
     )
-
-
-def admin_routes() -> list[RouteSpec]:
-    base = "/admin/v1/relay"
-    return [
-        RouteSpec("GET", f"{base}/bindings", list_bindings, auth="admin"),
-        RouteSpec("POST", f"{base}/bindings", add_binding, auth="admin"),
-        RouteSpec("DELETE", f"{base}/bindings", remove_binding, auth="admin"),
-        RouteSpec("GET", f"{base}/peers", peers, auth="admin"),
-    ]

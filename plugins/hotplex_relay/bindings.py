@@ -1,9 +1,9 @@
 """Bindings: two conversations that show each other's messages (docs/relay.md#bindings).
 
-Stored in the plugin's own table ``relay_bindings`` (migration ``relay`` v1, SQLite and
-PostgreSQL alike), one row per pair in a canonical order (``left < right``), and kept in
-memory for the mirror, which looks them up on every message. Without storage (an embedded
-HotPlex with ``storage.url`` off) they live in memory only.
+Stored in the plugin's own table ``relay_bindings`` (migration ``relay`` v1,
+:func:`create_v1`; SQLite and PostgreSQL alike), one row per pair in a canonical order
+(``left < right``), and kept in memory for the mirror, which looks them up on every
+message. Without SQL storage they live in memory only.
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from sqlalchemy import Column, Connection, Float, MetaData, String, Table, delet
 
 from hotplex import Address, UserFacingError
 from hotplex.errors import AddressError
-from hotplex.records import Migration
 
 if TYPE_CHECKING:
     from hotplex.storage.sql import SqlStorage
 
-__all__ = ["MIGRATIONS", "Binding", "BindingStore"]
+__all__ = ["Binding", "BindingStore", "create_v1"]
 
 _md = MetaData()
 #: The table as this version of the plugin uses it (migrations define their own copy).
@@ -35,7 +34,8 @@ BINDINGS = Table(
 )
 
 
-def _v1(conn: Connection) -> None:
+def create_v1(conn: Connection) -> None:
+    """Migration ``relay`` v1 (frozen: later changes are new versions)."""
     md = MetaData()
     Table(
         "relay_bindings",
@@ -45,9 +45,6 @@ def _v1(conn: Connection) -> None:
         Column("created_by", String(256), nullable=True),
         Column("created_at", Float, nullable=False),
     ).create(conn)
-
-
-MIGRATIONS = (Migration("relay", 1, "relay_bindings", _v1),)
 
 
 @dataclass(frozen=True, slots=True)

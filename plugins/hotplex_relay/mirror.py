@@ -20,13 +20,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from hotplex import AgentEvent, AuditEvent
 from hotplex.context import PluginContext
 from hotplex.interfaces import HookSink, Middleware, MiddlewareContext, Next
 
-__all__ = ["MirrorMiddleware", "MirrorSink", "make_mirror_middleware", "make_mirror_sink"]
+__all__ = ["MirrorMiddleware", "MirrorSink"]
 
 log = logging.getLogger(__name__)
 _MAX_TURNS = 1000  # turns whose text is gathered at once
@@ -96,11 +95,3 @@ class MirrorSink(HookSink):
         if service is None or session is None or not session.address:
             return "", []
         return session.address, service.bindings.partners(session.address)
-
-
-def make_mirror_middleware(ctx: PluginContext) -> Any:
-    return MirrorMiddleware(ctx)
-
-
-def make_mirror_sink(ctx: PluginContext) -> Any:
-    return MirrorSink(ctx)

@@ -9,12 +9,16 @@ tool ``relay``, the CLI group ``hotplex relay`` and the admin routes
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from hotplex import hookimpl
 from hotplex.config import Duration, PluginSettings, UnattendedPolicy
+from hotplex.context import PluginContext
+from hotplex.interfaces import ChatAdapter, HookSink, Middleware
 from hotplex.records import (
     AgentToolSpec,
     ChatAdapterSpec,
@@ -27,7 +31,12 @@ from hotplex.records import (
     ResourceSpec,
     RouteSpec,
     SinkSpec,
+    ToolCallContext,
 )
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from sqlalchemy import Connection
 
 manifest = PluginManifest(name="relay", description="Bot-to-bot relay between HotPlex instances")
 
@@ -89,6 +98,73 @@ class RelaySettings(PluginSettings):
         return next((peer for peer in self.peers if peer.name == name), None)
 
 
+# -- the hooks: records whose callables import the heavy parts (aiohttp, SQLAlchemy) only
+# when they run, so listing the plugins (and ``hotplex --help``) stays light
+
+
+def _make_adapter(ctx: PluginContext, config: BaseModel) -> ChatAdapter:
+    from hotplex_relay.server import make_adapter
+
+    return make_adapter(ctx, config)
+
+
+def _resource(ctx: PluginContext) -> AbstractAsyncContextManager[Any]:
+    from hotplex_relay.service import relay_resource
+
+    return relay_resource(ctx)
+
+
+def _bindings_v1(conn: Connection) -> None:
+    from hotplex_relay.bindings import create_v1
+
+    create_v1(conn)
+
+
+def _mirror_middleware(ctx: PluginContext) -> Middleware:
+    from hotplex_relay.mirror import MirrorMiddleware
+
+    return MirrorMiddleware(ctx)
+
+
+def _mirror_sink(ctx: PluginContext) -> HookSink:
+    from hotplex_relay.mirror import MirrorSink
+
+    return MirrorSink(ctx)
+
+
+async def _relay_command(args: str, ctx: Any) -> str | None:
+    from hotplex_relay.service import relay_command
+
+    return await relay_command(args, ctx)
+
+
+async def _relay_tool(args: dict[str, Any], ctx: ToolCallContext) -> Any:
+    from hotplex_relay.service import relay_tool_call
+
+    return await relay_tool_call(args, ctx)
+
+
+def _route(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        from hotplex_relay import admin
+
+        route: Callable[[web.Request], Awaitable[web.StreamResponse]] = getattr(admin, name)
+        return await route(request)
+
+    return handler
+
+
+_TOOL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "peer": {"type": "string", "description": "The other bot's relay name."},
+        "prompt": {"type": "string", "description": "What to ask it, self-contained."},
+    },
+    "required": ["peer", "prompt"],
+    "additionalProperties": False,
+}
+
+
 @hookimpl
 def hotplex_add_config() -> ConfigSection:
     return ConfigSection(name="relay", model=RelaySettings, description=manifest.description)
@@ -96,59 +172,60 @@ def hotplex_add_config() -> ConfigSection:
 
 @hookimpl
 def hotplex_register_chat_adapters() -> list[ChatAdapterSpec]:
-    from hotplex_relay.server import make_adapter
-
-    return [ChatAdapterSpec("relay", make_adapter, "Prompts from relay peers")]
+    return [ChatAdapterSpec("relay", _make_adapter, "Prompts from relay peers")]
 
 
 @hookimpl
 def hotplex_startup() -> list[ResourceSpec]:
-    from hotplex_relay.service import relay_resource
-
-    return [ResourceSpec("relay", relay_resource)]
+    return [ResourceSpec("relay", _resource)]
 
 
 @hookimpl
 def hotplex_register_migrations() -> list[Migration]:
-    from hotplex_relay.bindings import MIGRATIONS
-
-    return list(MIGRATIONS)
+    return [Migration("relay", 1, "relay_bindings", _bindings_v1)]
 
 
 @hookimpl
 def hotplex_register_middleware() -> list[MiddlewareSpec]:
-    from hotplex_relay.mirror import make_mirror_middleware
-
-    return [MiddlewareSpec("relay-mirror", make_mirror_middleware, order=450)]
+    return [MiddlewareSpec("relay-mirror", _mirror_middleware, order=450)]
 
 
 @hookimpl
 def hotplex_register_sinks() -> list[SinkSpec]:
-    from hotplex_relay.mirror import make_mirror_sink
-
-    return [SinkSpec("relay-mirror", make_mirror_sink, on_overflow="drop", queue_size=1000)]
+    return [SinkSpec("relay-mirror", _mirror_sink, on_overflow="drop", queue_size=1000)]
 
 
 @hookimpl
-def hotplex_register_commands() -> list[Any]:
+def hotplex_register_commands() -> list[CommandSpec | ChatCommandSpec]:
     from hotplex_relay.cli import relay_group
-    from hotplex_relay.service import relay_command
 
     return [
         CommandSpec(relay_group),
-        ChatCommandSpec("relay", "ask another bot: /relay <peer> <prompt>", relay_command),
+        ChatCommandSpec("relay", "ask another bot: /relay <peer> <prompt>", _relay_command),
     ]
 
 
 @hookimpl
 def hotplex_register_agent_tools() -> list[AgentToolSpec]:
-    from hotplex_relay.service import relay_tool
-
-    return [relay_tool()]
+    return [
+        AgentToolSpec(
+            "relay",
+            "Ask another bot (a HotPlex relay peer) to do something and get its answer. "
+            "peer: its name; prompt: the full request. Its answer says when it is incomplete "
+            "or when its tools were refused.",
+            _TOOL_SCHEMA,
+            _relay_tool,
+            timeout=900.0,
+        )
+    ]
 
 
 @hookimpl
 def hotplex_register_routes() -> list[RouteSpec]:
-    from hotplex_relay.admin import admin_routes
-
-    return admin_routes()
+    base = "/admin/v1/relay"
+    return [
+        RouteSpec("GET", f"{base}/bindings", _route("list_bindings"), auth="admin"),
+        RouteSpec("POST", f"{base}/bindings", _route("add_binding"), auth="admin"),
+        RouteSpec("DELETE", f"{base}/bindings", _route("remove_binding"), auth="admin"),
+        RouteSpec("GET", f"{base}/peers", _route("peers"), auth="admin"),
+    ]

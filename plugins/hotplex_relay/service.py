@@ -20,7 +20,7 @@ from typing import Any
 from hotplex import AgentEvent, AuditEvent, UserFacingError
 from hotplex.commands import ChatCommandContext
 from hotplex.context import PluginContext, ServiceKey
-from hotplex.records import AgentToolSpec, ToolCallContext
+from hotplex.records import ToolCallContext
 from hotplex_relay.bindings import BindingStore
 from hotplex_relay.client import RelayClient, RelayError
 from hotplex_relay.guard import Hop, RateLimit
@@ -28,7 +28,7 @@ from hotplex_relay.plugin import RelaySettings
 from hotplex_relay.signing import NonceStore
 from hotplex_relay.wire import Answer, Reception
 
-__all__ = ["RELAY", "RelayService", "relay_command", "relay_resource", "relay_tool"]
+__all__ = ["RELAY", "RelayService", "relay_command", "relay_resource", "relay_tool_call"]
 
 log = logging.getLogger(__name__)
 
@@ -179,17 +179,6 @@ async def relay_command(args: str, ctx: ChatCommandContext) -> str:
     return f"Asked {target}; its answer follows here."
 
 
-_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "peer": {"type": "string", "description": "The other bot's relay name."},
-        "prompt": {"type": "string", "description": "What to ask it, self-contained."},
-    },
-    "required": ["peer", "prompt"],
-    "additionalProperties": False,
-}
-
-
 async def relay_tool_call(args: dict[str, Any], ctx: ToolCallContext) -> str:
     service = _service(ctx.plugin_context.services)
     target, prompt = args.get("peer"), args.get("prompt")
@@ -199,15 +188,3 @@ async def relay_tool_call(args: dict[str, Any], ctx: ToolCallContext) -> str:
     chain = service.chain_from(ctx.address, label)
     answer = await service.ask(target, prompt, chain, f"session:{ctx.session_id}")
     return answer.summary()
-
-
-def relay_tool() -> AgentToolSpec:
-    return AgentToolSpec(
-        "relay",
-        "Ask another bot (a HotPlex relay peer) to do something and get its answer. peer: "
-        "its name; prompt: the full request. Its answer says when it is incomplete or when "
-        "its tools were refused.",
-        _SCHEMA,
-        relay_tool_call,
-        timeout=900.0,
-    )
