@@ -151,7 +151,7 @@ class RelayClient:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             error = _describe(exc)
             breaker.failed(error)
-            raise RelayError(f"{peer.name} is unreachable at {url}: {error}.") from None
+            raise RelayError(f"{peer.name} at {url}: {error}.") from None
         if response.status == 200:
             return response, headers[NONCE]
         reason = await _reason(response)
@@ -186,8 +186,11 @@ class RelayClient:
                         if not mac.matches(str(line.get("mac", ""))):
                             raise ValueError("the answer's signature does not match")
                         breaker.succeeded()
-                        reception.answer.error = line.get("reason")
-                        for event in reception.finish(str(line.get("status", "error"))):
+                        reason = line.get("reason")
+                        status = str(line.get("status", "error"))
+                        for event in reception.finish(
+                            status, None if reason is None else str(reason)
+                        ):
                             yield event
                         return
                     mac.update(raw)
@@ -231,7 +234,7 @@ def _describe(exc: BaseException) -> str:
     import aiohttp
 
     if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
-        return "it did not answer in time"
+        return "no answer in time (slow or stuck)"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
+        return f"unreachable, cannot connect ({exc.os_error.strerror or exc.os_error})"
     return str(exc) or type(exc).__name__

@@ -115,12 +115,14 @@ class RelayAdapter(ChatAdapter):
 
     async def ask(self, request: web.Request) -> web.StreamResponse:
         service = self._service
-        body = await request.content.read(_MAX_BODY + 1)
-        if len(body) > _MAX_BODY:
-            return _error(413, "the request body is larger than 1 MiB")
+        body = bytearray()
+        async for chunk in request.content.iter_chunked(1 << 16):
+            body += chunk
+            if len(body) > _MAX_BODY:
+                return _error(413, "the request body is larger than 1 MiB")
         try:
             verified = verify(
-                request.headers, method=request.method, path=request.path, body=body,
+                request.headers, method=request.method, path=request.path, body=bytes(body),
                 secret_for=service.secret_for, nonces=service.nonces,
             )  # fmt: skip
         except Rejected as exc:
@@ -128,7 +130,7 @@ class RelayAdapter(ChatAdapter):
             return _error(401, "not authenticated")
         sender = verified.sender
         try:
-            prompt, chain = _parse(body, sender)
+            prompt, chain = _parse(bytes(body), sender)
         except ValueError as exc:
             return _error(400, str(exc))
         wait = service.inbound_limit(sender)
@@ -175,6 +177,12 @@ class RelayAdapter(ChatAdapter):
         return response
 
     async def _stream(self, out: _Out, handled: Handled, heartbeat: float) -> None:
+        if handled.turn is None and handled.outcome == "answered" and handled.reply:
+            await out.line(
+                {"type": "event", "event": {"type": "text", "data": {"text": handled.reply}}}
+            )
+            await out.end("ok")
+            return
         if handled.turn is None:
             reason = handled.reply or f"the message was {handled.outcome}"
             await out.end("refused", reason)

@@ -170,6 +170,8 @@ def _service(services: Any) -> RelayService:
 async def relay_command(args: str, ctx: ChatCommandContext) -> str:
     """``/relay <peer> <prompt>``: the answer follows in this conversation."""
     service = _service(ctx.services)
+    if ctx.platform == "relay":  # its answer would have nowhere to go: the asker is a peer
+        return "A relayed message cannot relay further with /relay; the agent's relay tool can."
     target, _, prompt = args.strip().partition(" ")
     if not target or not prompt.strip():
         peers = ", ".join(p.name for p in service.settings.peers) or "none configured"

@@ -134,8 +134,10 @@ class Reception:
         blocks = [*self._blocks, self._current]
         return "\n\n".join(b for b in blocks if b)
 
-    def finish(self, status: str) -> list[AgentEvent]:
-        """The stream ended whole with ``status``; the events that close the answer."""
+    def finish(self, status: str, reason: str | None = None) -> list[AgentEvent]:
+        """The stream ended whole with ``status`` (and the peer's ``reason`` for a refusal);
+        the events that close the answer."""
+        self.answer.error = reason
         self.answer.complete = status == "ok"
         self.answer.status = status
         self.answer.text = self.text()
@@ -144,7 +146,10 @@ class Reception:
             note = f"⚠️ {self.answer.peer} refused or failed: " + "; ".join(self.answer.denied)
             events.append(agent_event("text", text=note))
         if status != "ok":
-            self.answer.error = self.answer.error or f"{self.answer.peer} ended with {status}"
+            why = self.answer.error or f"its turn ended with {status}"
+            self.answer.error = why
+            verb = "refused the request" if status == "refused" else "did not finish"
+            events.append(agent_event("text", text=f"⚠️ {self.answer.peer} {verb}: {why}"))
         done = "ok" if status == "ok" else "error"
         return [*events, agent_event("done", status=done, duration_ms=0)]
 

@@ -74,6 +74,7 @@ def write_config(
     relay: Mapping[str, Any] | None = None,
     policy: Any = "deny",
     provider: Mapping[str, Any] | None = None,
+    rate_limit: Mapping[str, Any] | None = None,
 ) -> Path:
     """The config of ``bot``; ``peers`` maps each peer's name to its relay URL."""
     bot.chat.mkdir(parents=True, exist_ok=True)
@@ -99,7 +100,13 @@ def write_config(
                 "idle_timeout": "5s",
                 "heartbeat": "1s",
                 "peers": [
-                    {"name": n, "url": u, "secret": secret(bot.name, n), "policy": policy}
+                    {
+                        "name": n,
+                        "url": u,
+                        "secret": secret(bot.name, n),
+                        "policy": policy,
+                        **({"rate_limit": dict(rate_limit)} if rate_limit else {}),
+                    }
                     for n, u in peers.items()
                 ],
                 **(relay or {}),

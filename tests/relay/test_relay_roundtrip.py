@@ -32,6 +32,14 @@ def answer_in(a: Bot, start: str) -> dict[str, str]:
     return {i: t for i, t in shown(a.outbox(), ADDRESS).items() if t.startswith(start)}
 
 
+async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A peer that takes the request and never answers."""
+    try:
+        await reader.read()  # until the asker gives up
+    finally:
+        writer.close()
+
+
 def writes_of(a: Bot, message_id: str) -> list[str]:
     return [c["text"] for c in a.outbox() if c["id"] == message_id and c["method"] != "delete"]
 
@@ -65,6 +73,17 @@ async def test_a_chat_command_and_the_cli_get_bs_answer_streamed_back(tmp_path: 
         )
         sessions = (await admin(b, "GET", "/admin/v1/sessions"))["sessions"]
         assert len(sessions) == 1, sessions
+        assert sessions[0]["address"].startswith("relay:a/")
+
+        # b's policy for a is deny: a tool that needs approval is refused, and A is told
+        post(a.chat, id="3", channel="D1", user="U1", text="/relay b RUN: ls -la", direct=True)
+        refused = await until(
+            lambda: [t for t in shown(a.outbox(), ADDRESS).values() if "refused or failed" in t],
+            30,
+            "the refused tool to be reported",
+        )
+        assert "⚠️ b refused or failed: Bash: " in refused[0]
+        assert "unattended (policy: deny)" in refused[0]
 
         # the CLI asks b directly and streams the answer to the terminal
         proc = await asyncio.create_subprocess_exec(
@@ -90,17 +109,26 @@ async def test_a_peer_down_fails_fast_and_a_killed_peer_leaves_the_answer_incomp
 ) -> None:
     a, b = Bot("a", tmp_path / "a"), Bot("b", tmp_path / "b")
     down = f"http://127.0.0.1:{free_port()}/relay/v1"  # nobody listens there
-    config_a = write_config(a, {"b": b.relay_url, "c": down})
+    stuck = await asyncio.start_server(hold, "127.0.0.1", 0)  # accepts, never answers
+    slow = f"http://127.0.0.1:{stuck.sockets[0].getsockname()[1]}/relay/v1"
+    config_a = write_config(a, {"b": b.relay_url, "c": down, "s": slow})
     long = " ".join(f"x{i}" for i in range(200))
     config_b = write_config(b, {"a": a.relay_url}, agent=("--fake-slow", "0.1"))
-    async with running(b, config_b) as daemon_b, running(a, config_a):
+    async with stuck, running(b, config_b) as daemon_b, running(a, config_a):
         started = time.monotonic()
         post(a.chat, id="1", channel="D1", user="U1", text="/relay c are you there", direct=True)
-        await until(lambda: answer_in(a, "⚠️ /relay c: c is unreachable"), 10, "the error")
-        assert time.monotonic() - started < 2 + 5  # connect_timeout, with room for the chat
+        error = await until(lambda: answer_in(a, "⚠️ /relay c: c at "), 10, "the error")
+        assert "unreachable, cannot connect" in next(iter(error.values()))
+        assert time.monotonic() - started < 2 + 3  # connect_timeout, with room for the chat
         peers = await admin(a, "GET", "/admin/v1/relay/peers")
         (c,) = [p for p in peers["peers"] if p["name"] == "c"]
         assert "cannot connect" in c["breaker"]["last_error"]
+
+        started = time.monotonic()
+        post(a.chat, id="9", channel="D1", user="U1", text="/relay s are you there", direct=True)
+        await until(lambda: answer_in(a, "⚠️ /relay s: s at "), 15, "the slow peer's error")
+        assert "no answer in time" in next(iter(answer_in(a, "⚠️ /relay s").values()))
+        assert time.monotonic() - started < 2 + 5 + 3  # connect + idle timeouts, and room
 
         post(a.chat, id="2", channel="D1", user="U1", text=f"/relay b {long}", direct=True)
         await until(lambda: answer_in(a, "**b:** echo: x0 x1"), 30, "b's answer to start")

@@ -198,3 +198,12 @@ def test_a_refused_tool_is_reported_to_the_asker() -> None:
     assert any("b refused or failed: Bash: this session is unattended" in str(e.data.get("text"))
                for e in events)  # fmt: skip
     assert "[b refused or failed: Bash" in reception.answer.summary()
+
+
+def test_a_refusal_is_said_in_the_conversation() -> None:
+    reception = Reception("b")
+    events = reception.finish("refused", "The WAF blocked this prompt (delete.root).")
+    texts = [str(e.data["text"]) for e in events if e.type == "text"]
+    assert texts == ["⚠️ b refused the request: The WAF blocked this prompt (delete.root)."]
+    assert events[-1].data["status"] == "error"
+    assert not reception.answer.complete
