@@ -77,3 +77,44 @@ async def test_an_agent_asks_b_with_the_relay_tool_and_a_cycle_stops_at_the_guar
         (entry,) = await until(dropped, 10, "the relay.dropped audit entry on b")
         assert entry["data"]["side"] == "sender" and entry["data"]["to"] == "a"
         assert [h["peer"] for h in entry["data"]["chain"]] == ["a", "b"]
+
+
+@pytest.mark.real_cli
+@pytest.mark.timeout(180)
+async def test_an_opencode_agent_asks_b_with_the_relay_tool(
+    tmp_path: Path,
+    running_hotplex: Callable[..., Awaitable[RunningHotPlex]],
+    fake_api: FakeAnthropic,
+) -> None:
+    from hotplex.testing.real_cli import require_cli
+
+    opencode = require_cli("opencode")
+    b = Bot("b", tmp_path / "b")
+    async with running(b, write_config(b, {"a": "http://127.0.0.1:9/relay/v1"})):
+        hp = await running_hotplex(
+            plugins=[("relay", relay_plugin)],
+            config={
+                "provider": {
+                    "type": "opencode",
+                    "binary": str(opencode),
+                    "allowed_tools": ["hotplex_relay"],
+                    "env": {"ANTHROPIC_BASE_URL": fake_api.base_url, "ANTHROPIC_API_KEY": "sk-t"},
+                },
+                "plugins": {
+                    "relay": {
+                        "name": "a",
+                        "peers": [
+                            {"name": "b", "url": b.relay_url, "secret": "secret-a-b-0123456789"}
+                        ],
+                    }
+                },
+            },
+        )
+        arguments = json.dumps({"peer": "b", "prompt": "hello from opencode"})
+        message = hp.adapter.message("ask b", direct=True)
+        turn = await hp.engine.execute(
+            "fake:oc", f"MCP: hotplex_relay {arguments}", address=message.address
+        )
+        events = await turn.collect(120)
+        text = "".join(str(e.data["text"]) for e in events if e.type == "text")
+        assert "tool said: echo: hello from opencode" in text, events[-5:]
