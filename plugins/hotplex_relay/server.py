@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from hotplex import Address
+from hotplex import Address, HotplexError
 from hotplex.address import AddressLike
 from hotplex.context import PluginContext
 from hotplex.interfaces import ChatAdapter, MessageOperations
@@ -60,11 +60,16 @@ def conversation_for(sender: str, asking: str) -> str:
 class RelayOperations(MessageOperations):
     """Where core would write into a ``relay:`` conversation. The answer goes back on the
     request's own stream, so there is nothing to write to: a write (a turn recovered after
-    a restart whose asker is gone) is logged and dropped, and an approval card for a
-    ``relay:`` conversation is never shown (the peer's policy decides, or routes it to a
-    person's conversation)."""
+    a restart, whose asker is gone) is logged and dropped. An approval for a ``relay:``
+    conversation only exists without the peer's policy (a turn recovered after a restart:
+    the engine keeps policies in memory); nobody here can answer it, so it is denied at
+    once rather than left waiting for its timeout."""
 
     capabilities = ChatCapabilities(streaming="send", min_update_interval=0.0)
+
+    def __init__(self, ctx: PluginContext) -> None:
+        self._ctx = ctx
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def send(self, address: AddressLike, text: str) -> MessageRef:
         log.info("a message for %s has no asker waiting; dropped", address)
@@ -77,8 +82,26 @@ class RelayOperations(MessageOperations):
         return None
 
     async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
-        log.warning("approval %s for %s has no card here", request.permission_id, request.address)
+        log.warning(
+            "approval %s for %s: nobody to ask; denied", request.permission_id, request.address
+        )
+        task = asyncio.create_task(self._deny(request.permission_id))  # once it is shown
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return MessageRef(request.address or "", "none")
+
+    async def _deny(self, permission_id: str) -> None:
+        from hotplex.engine import ENGINE
+        from hotplex.identity import ADMIN
+
+        engine = self._ctx.services.find(ENGINE)
+        if engine is None:
+            return
+        with contextlib.suppress(HotplexError, KeyError):
+            await engine.approvals.decide(
+                permission_id, "deny", by=ADMIN,
+                reason="nobody can approve this here: the peer that asked is not waiting",
+            )  # fmt: skip
 
     async def upload_file(self, address: AddressLike, path: Path, title: str = "") -> MessageRef:
         return await self.send(address, title)
@@ -91,7 +114,7 @@ class RelayAdapter(ChatAdapter):
     def __init__(self, ctx: PluginContext, service: RelayService) -> None:
         self._ctx = ctx
         self._service = service
-        self._operations = RelayOperations()
+        self._operations = RelayOperations(ctx)
         self._running = False
 
     @property

@@ -21,6 +21,7 @@ from hotplex import AgentEvent, AuditEvent, UserFacingError
 from hotplex.commands import ChatCommandContext
 from hotplex.context import PluginContext, ServiceKey
 from hotplex.records import ToolCallContext
+from hotplex.types import IncomingMessage
 from hotplex_relay.bindings import BindingStore
 from hotplex_relay.client import RelayClient, RelayError
 from hotplex_relay.guard import Hop, RateLimit
@@ -108,7 +109,8 @@ class RelayService:
 
         router = self._ctx.services.get(DELIVERY)
         chain = self.chain_from(address, address)
-        events = self.client.stream(target, prompt, chain, Reception(target), actor=user)
+        reception = Reception(target)
+        events = self.client.stream(target, prompt, chain, reception, actor=user)
         try:
             first = await anext(events)
         except (RelayError, StopAsyncIteration) as exc:
@@ -121,8 +123,24 @@ class RelayService:
             await renderer.render(_prepend(first, events))
         except Exception:
             log.exception("rendering %s's answer into %s failed", target, address)
+            return
         finally:
             await events.aclose()
+        answer = reception.answer
+        text = f"**{target}** in {address}:\n{answer.summary()}"
+        for partner in self.bindings.partners(address):  # shown in both, like an agent's
+            with contextlib.suppress(Exception):  # audited by the router
+                await router.send(partner, text)
+
+    async def drop_replayed(self, message: IncomingMessage) -> None:
+        """A peer's message a crash left unfinished is not run again: its asker is gone
+        (the stream it waited on broke, and it was told the answer is incomplete)."""
+        from hotplex.services import STORAGE
+
+        log.info("not replaying %s's relayed message for %s", message.user, message.address)
+        storage = self._ctx.services.find(STORAGE)
+        if storage is not None:
+            await storage.finish_inbound(message)
 
     async def aclose(self) -> None:
         from hotplex.aio import cancel_and_wait
@@ -143,6 +161,7 @@ RELAY: ServiceKey[RelayService] = ServiceKey("relay", RelayService)
 @asynccontextmanager
 async def relay_resource(ctx: PluginContext) -> AsyncIterator[RelayService]:
     """Start-up resource: the service, with the bindings loaded from storage."""
+    from hotplex.runtime import RUNTIME
     from hotplex.services import STORAGE
     from hotplex.storage.sql import SqlStorage
 
@@ -153,6 +172,9 @@ async def relay_resource(ctx: PluginContext) -> AsyncIterator[RelayService]:
     await bindings.load()
     service = RelayService(ctx, settings, bindings)
     ctx.services.set(RELAY, service)
+    runtime = ctx.services.find(RUNTIME)
+    if runtime is not None:  # before the adapters start: the runtime keeps ours
+        runtime.replayers.setdefault("relay", service.drop_replayed)
     try:
         yield service
     finally:

@@ -182,6 +182,16 @@ async def admin(bot: Bot, method: str, path: str, body: Any = None) -> Any:
         return await response.json()
 
 
+async def web_messages(bot: Bot, address: str) -> list[str]:
+    """The texts delivered into the web chat session ``address`` (its ``message`` events)."""
+    sessions = (await admin(bot, "GET", "/admin/v1/sessions"))["sessions"]
+    ids = [s["session_id"] for s in sessions if s["address"] == address]
+    if not ids:
+        return []
+    events = (await admin(bot, "GET", f"/admin/v1/sessions/{ids[0]}/events"))["events"]
+    return [e["data"]["text"] for e in events if e["type"] == "message"]
+
+
 async def audit(bot: Bot, kind: str) -> list[dict[str, Any]]:
     found = await admin(bot, "GET", f"/admin/v1/audit?type={kind}")
     records: list[dict[str, Any]] = found["audit"] if isinstance(found, dict) else found

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from relay_kit import KEY, TOKEN, Bot, admin, daemon_env, running, shown, until, write_config
+from relay_kit import KEY, TOKEN, Bot, daemon_env, running, shown, until, web_messages, write_config
 
 from hotplex.testing.file_chat import post
 
@@ -29,15 +29,6 @@ async def cli(bot: Bot, *args: str) -> str:
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, out.decode()
     return out.decode()
-
-
-async def web_messages(bot: Bot) -> list[str]:
-    sessions = (await admin(bot, "GET", "/admin/v1/sessions"))["sessions"]
-    ids = [s["session_id"] for s in sessions if s["address"] == WEB]
-    if not ids:
-        return []
-    events = (await admin(bot, "GET", f"/admin/v1/sessions/{ids[0]}/events"))["events"]
-    return [e["data"]["text"] for e in events if e["type"] == "message"]
 
 
 @pytest.mark.timeout(120)
@@ -58,7 +49,7 @@ async def test_a_binding_mirrors_both_ways_between_file_chat_and_the_web_chat(
         ]
 
         async def mirrored() -> list[str]:
-            found = await web_messages(a)
+            found = await web_messages(a, WEB)
             return found if len(found) >= 2 else []
 
         assert await until(mirrored, 20, "the file chat mirrored into the web chat") == expected
@@ -75,7 +66,7 @@ async def test_a_binding_mirrors_both_ways_between_file_chat_and_the_web_chat(
         # each side's message and answer once on the other side, no drafts, no echo back
         texts = list(shown(a.outbox(), CHAT).values())
         assert sorted(t for t in texts if t.startswith("**")) == sorted(wanted)
-        assert len(await web_messages(a)) == 2
+        assert len(await web_messages(a, WEB)) == 2
 
         assert "unbound" in await cli(a, "unbind", WEB, CHAT)
         assert "no bindings" in await cli(a, "list")

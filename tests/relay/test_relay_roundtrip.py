@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -18,18 +19,24 @@ from relay_kit import (
     running,
     shown,
     until,
+    web_messages,
     write_config,
 )
 
 from hotplex.testing.file_chat import post
 
 ADDRESS = "filechat:w/D1"
+WEB = "web:tester/r1"
 WORDS = " ".join(f"w{i}" for i in range(12))
 
 
 def answer_in(a: Bot, start: str) -> dict[str, str]:
     """A's messages in the conversation whose text starts with ``start``: id -> last text."""
     return {i: t for i, t in shown(a.outbox(), ADDRESS).items() if t.startswith(start)}
+
+
+async def _has(texts: Awaitable[list[str]], text: str) -> bool:
+    return text in await texts
 
 
 async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -50,9 +57,15 @@ async def test_a_chat_command_and_the_cli_get_bs_answer_streamed_back(tmp_path: 
     config_a = write_config(a, {"b": b.relay_url})
     config_b = write_config(b, {"a": a.relay_url}, agent=("--fake-slow", "0.1"))
     async with running(b, config_b), running(a, config_a):
+        # the asking conversation is bound to a web chat session: b's answer shows there too
+        await admin(a, "POST", "/admin/v1/relay/bindings", {"a": ADDRESS, "b": WEB})
         post(a.chat, id="1", channel="D1", user="U1", text=f"/relay b hello {WORDS}", direct=True)
         final = f"**b:** echo: hello {WORDS}"
         found = await until(lambda: answer_in(a, final), 30, "b's answer in A's conversation")
+        mirrored = f"**b** in {ADDRESS}:\necho: hello {WORDS}"
+        await until(
+            lambda: _has(web_messages(a, WEB), mirrored), 10, "b's answer in the bound session"
+        )
         (message_id,) = found
         writes = writes_of(a, message_id)
         assert writes[-1] == final
