@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from hotplex import AgentEvent, AuditEvent, UserFacingError
 from hotplex_relay.guard import Breaker, Hop, RateLimit, chain_problem
-from hotplex_relay.signing import NONCE, StreamMac, signed_headers
+from hotplex_relay.signing import ASK_ROUTE, NONCE, StreamMac, signed_headers
 from hotplex_relay.wire import Reception, encode
 
 if TYPE_CHECKING:
@@ -132,11 +132,10 @@ class RelayClient:
         self, peer: RelayPeer, url: str, body: bytes, breaker: Breaker
     ) -> tuple[aiohttp.ClientResponse, str]:
         import aiohttp
-        from yarl import URL
 
         secret = peer.secret.get_secret_value().encode()
         headers = signed_headers(
-            secret, sender=self.settings.name, method="POST", path=URL(url).path, body=body
+            secret, sender=self.settings.name, method="POST", path=ASK_ROUTE, body=body
         )
         headers["Content-Type"] = "application/json"
         timeout = aiohttp.ClientTimeout(

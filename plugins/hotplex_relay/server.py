@@ -36,7 +36,7 @@ from hotplex.interfaces import ChatAdapter, MessageOperations
 from hotplex.records import RouteSpec
 from hotplex.types import ApprovalRequest, ChatCapabilities, IncomingMessage, MessageRef
 from hotplex_relay.guard import Hop, chain_problem, parse_chain
-from hotplex_relay.signing import Rejected, StreamMac, verify
+from hotplex_relay.signing import ASK_ROUTE, Rejected, StreamMac, verify
 from hotplex_relay.wire import encode, forwarded
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ class RelayAdapter(ChatAdapter):
             self._running = False
 
     def http_routes(self) -> list[RouteSpec]:
-        return [RouteSpec("POST", "/relay/v1/ask", self.ask, name="relay-ask", auth="none")]
+        return [RouteSpec("POST", ASK_ROUTE, self.ask, name="relay-ask", auth="none")]
 
     # -- one request ---------------------------------------------------------------------
 
@@ -145,7 +145,7 @@ class RelayAdapter(ChatAdapter):
                 return _error(413, "the request body is larger than 1 MiB")
         try:
             verified = verify(
-                request.headers, method=request.method, path=request.path, body=bytes(body),
+                request.headers, method=request.method, path=ASK_ROUTE, body=bytes(body),
                 secret_for=service.secret_for, nonces=service.nonces,
             )  # fmt: skip
         except Rejected as exc:

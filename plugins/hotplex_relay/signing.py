@@ -8,7 +8,9 @@ with that peer of::
 
     v1 \\n <timestamp> \\n <nonce> \\n <sender> \\n <METHOD> <path> \\n <body bytes>
 
-so the signature covers who sends, when, what and to which route. The receiver takes the
+so the signature covers who sends, when, what and to which route. The route is the
+canonical one (:data:`ASK_ROUTE`), not the URL's path, so a proxy that serves a peer under
+a path prefix does not break signatures. The receiver takes the
 secret of the peer the header names (an unknown name has none: refused), checks the
 signature in constant time, the timestamp against its window, and the nonce against the
 :class:`NonceStore`. Answers are authenticated the same way (:class:`StreamMac`): the
@@ -27,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = [
+    "ASK_ROUTE",
     "NONCE",
     "PEER",
     "SIGNATURE",
@@ -38,6 +41,9 @@ __all__ = [
     "signed_headers",
     "verify",
 ]
+
+#: The route a request is signed for, whatever path the peer is reached under.
+ASK_ROUTE = "/relay/v1/ask"
 
 PEER, TIMESTAMP, NONCE, SIGNATURE = (
     "X-Relay-Peer",
