@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from hotplex import AgentEvent, AuditEvent
@@ -70,19 +71,22 @@ class MirrorMiddleware(Middleware):
 class MirrorSink(HookSink):
     def __init__(self, ctx: PluginContext) -> None:
         self._ctx = ctx
-        self._texts: dict[str, list[str]] = {}
+        #: turn id -> the answer's blocks so far, for turns of bound conversations only
+        self._texts: OrderedDict[str, list[str]] = OrderedDict()
 
     async def handle(self, batch: Sequence[AgentEvent | AuditEvent]) -> None:
         for item in batch:
             if not isinstance(item, AgentEvent) or item.type not in ("text", "done"):
                 continue
             if item.type == "text":
-                if item.turn_id in self._texts or len(self._texts) < _MAX_TURNS:
+                if item.turn_id in self._texts or self._partners(item.session_id)[1]:
                     self._texts.setdefault(item.turn_id, []).append(str(item.data["text"]))
+                    while len(self._texts) > _MAX_TURNS:  # a turn whose end never came
+                        self._texts.popitem(last=False)
                 continue
             texts = self._texts.pop(item.turn_id, [])
-            address, partners = self._partners(item.session_id)
-            if texts and partners:
+            address, partners = self._partners(item.session_id) if texts else ("", [])
+            if partners:
                 answer = "\n\n".join(texts)
                 await _post(self._ctx, partners, f"**agent** in {address}:\n{answer}")
 
