@@ -52,7 +52,8 @@ async def add_binding(request: web.Request) -> web.Response:
     if not isinstance(a, str) or not isinstance(b, str):
         return _bad("a and b must be conversation addresses")
     try:
-        binding = await service.bindings.bind(a, b, by="admin")
+        peers = [p.name for p in service.settings.peers]
+        binding = await service.bindings.bind(a, b, by="admin", peers=peers)
     except UserFacingError as exc:
         return _bad(str(exc))
     return web.json_response(binding.to_json())

@@ -4,11 +4,17 @@ Stored in the plugin's own table ``relay_bindings`` (migration ``relay`` v1,
 :func:`create_v1`; SQLite and PostgreSQL alike), one row per pair in a canonical order
 (``left < right``), and kept in memory for the mirror, which looks them up on every
 message. Without SQL storage they live in memory only.
+
+A side is a conversation of this instance (``slack:T01/C02``) or one of a relay peer
+(``b@feishu:tk/oc_1``): what is said here is then posted there through the peer's
+``/relay/v1/mirror``, which the peer accepts only for a binding it holds too (its side
+``a@slack:T01/C02``), so each bot consents to what is posted into its conversations.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +26,7 @@ from hotplex.errors import AddressError
 if TYPE_CHECKING:
     from hotplex.storage.sql import SqlStorage
 
-__all__ = ["Binding", "BindingStore", "create_v1"]
+__all__ = ["Binding", "BindingStore", "create_v1", "remote"]
 
 _md = MetaData()
 #: The table as this version of the plugin uses it (migrations define their own copy).
@@ -63,13 +69,37 @@ class Binding:
         }
 
 
-def _pair(a: str, b: str) -> tuple[str, str]:
+def remote(side: str) -> tuple[str, str] | None:
+    """``(peer, address)`` of a binding's side on another bot (``b@slack:T01/C02``), or
+    None for a conversation of this instance."""
+    head, at, rest = side.partition("@")
+    if not at or ":" in head:
+        return None
+    return head, rest
+
+
+def _side(text: str, peers: Collection[str] | None) -> str:
+    """A binding's side, checked: a conversation address here, or ``<peer>@<address>``
+    there (the peer one of ``peers`` when they are given)."""
+    found = remote(text.strip())
     try:
-        left, right = str(Address.parse(a)), str(Address.parse(b))
+        if found is None:
+            return str(Address.parse(text.strip()))
+        peer, address = found
+        if peers is not None and peer not in peers:
+            known = ", ".join(sorted(peers)) or "none"
+            raise UserFacingError(f"{text}: no relay peer named {peer!r} (configured: {known})")
+        return f"{peer}@{Address.parse(address)}"
     except AddressError as exc:
         raise UserFacingError(f"not a conversation address: {exc}") from None
+
+
+def _pair(a: str, b: str, peers: Collection[str] | None = None) -> tuple[str, str]:
+    left, right = _side(a, peers), _side(b, peers)
     if left == right:
         raise UserFacingError("a conversation cannot be bound to itself")
+    if remote(left) and remote(right):
+        raise UserFacingError("one side of a binding must be a conversation of this bot")
     return (left, right) if left < right else (right, left)
 
 
@@ -105,8 +135,15 @@ class BindingStore:
                 found.append(left)
         return found
 
-    async def bind(self, a: str, b: str, *, by: str | None = None) -> Binding:
-        left, right = _pair(a, b)
+    def bound(self, a: str, b: str) -> bool:
+        """Whether ``a`` and ``b`` (already canonical) are bound."""
+        return ((a, b) if a < b else (b, a)) in self._bindings
+
+    async def bind(
+        self, a: str, b: str, *, by: str | None = None, peers: Collection[str] | None = None
+    ) -> Binding:
+        """Bind two sides (``peers``: the relay peers a remote side may name)."""
+        left, right = _pair(a, b, peers)
         existing = self._bindings.get((left, right))
         if existing is not None:
             return existing

@@ -121,7 +121,8 @@ def list_(ctx: click.Context, url: str | None, token: str | None) -> None:
 @connection_options
 @click.pass_context
 def bind(ctx: click.Context, a: str, b: str, url: str | None, token: str | None) -> None:
-    """Bind the conversations A and B (addresses, e.g. slack:T01/C02 web:alice/s1)."""
+    """Bind the conversations A and B (addresses, e.g. slack:T01/C02 web:alice/s1; a
+    peer's conversation as PEER@ADDRESS, which that peer binds on its side too)."""
     binding = _call(ctx, url, token, "POST", "/admin/v1/relay/bindings", {"a": a, "b": b})
     click.echo(f"bound {binding['left']} <-> {binding['right']}")
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from hotplex import AgentEvent, AuditEvent, UserFacingError
 from hotplex_relay.guard import Breaker, Hop, RateLimit, chain_problem
-from hotplex_relay.signing import ASK_ROUTE, NONCE, StreamMac, signed_headers
+from hotplex_relay.signing import ASK_ROUTE, MIRROR_ROUTE, NONCE, StreamMac, signed_headers
 from hotplex_relay.wire import Reception, encode
 
 if TYPE_CHECKING:
@@ -107,15 +107,7 @@ class RelayClient:
         ``chain`` ends with the asking conversation of this instance."""
         peer = self.peer(target)
         await self.check(target, chain, actor=actor)
-        wait = self.limits[target].take()
-        if wait:
-            raise RelayError(f"Too many requests to {target}: try again in {wait:.1f} s.")
-        breaker = self.breakers[target]
-        wait = breaker.allow()
-        if wait:
-            raise RelayError(
-                f"{target} is failing ({breaker.last_error}); not trying again for {wait:.0f} s."
-            )
+        breaker = self._gate(target)
         body = encode({"prompt": prompt, "chain": [h.to_json() for h in chain], "hops": len(chain)})
         url = peer.url.rstrip("/") + "/ask"
         response, nonce = await self._open(peer, url, body, breaker)
@@ -128,20 +120,74 @@ class RelayClient:
         finally:
             response.release()
 
+    def _gate(self, target: str) -> Breaker:
+        """The peer's rate limit and breaker, before a request; RelayError when it may not
+        go now."""
+        wait = self.limits[target].take()
+        if wait:
+            raise RelayError(f"Too many requests to {target}: try again in {wait:.1f} s.")
+        breaker = self.breakers[target]
+        wait = breaker.allow()
+        if wait:
+            raise RelayError(
+                f"{target} is failing ({breaker.last_error}); not trying again for {wait:.0f} s."
+            )
+        return breaker
+
+    def _headers(self, peer: RelayPeer, route: str, body: bytes) -> dict[str, str]:
+        secret = peer.secret.get_secret_value().encode()
+        headers = signed_headers(
+            secret, sender=self.settings.name, method="POST", path=route, body=body
+        )
+        headers["Content-Type"] = "application/json"
+        return headers
+
+    def _timeout(self) -> aiohttp.ClientTimeout:
+        import aiohttp
+
+        return aiohttp.ClientTimeout(
+            total=None, connect=self.settings.connect_timeout,
+            sock_read=self.settings.idle_timeout,
+        )  # fmt: skip
+
+    async def mirror(self, target: str, conversation: str, text: str, origin: str) -> None:
+        """Post ``text`` into the peer's ``conversation`` (the remote side of a binding;
+        ``origin``: the bound conversation here). RelayError when the peer refuses it or
+        cannot be reached."""
+        import aiohttp
+
+        peer = self.peer(target)
+        breaker = self._gate(target)
+        body = encode({"conversation": conversation, "text": text, "from": origin})
+        url = peer.url.rstrip("/") + "/mirror"
+        headers = self._headers(peer, MIRROR_ROUTE, body)
+        try:
+            async with (
+                asyncio.timeout(self.settings.connect_timeout + self.settings.idle_timeout),
+                self._session().post(
+                    url, data=body, headers=headers, timeout=self._timeout()
+                ) as response,
+            ):
+                status = response.status
+                reason = "" if status == 200 else await _reason(response)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            error = _describe(exc)
+            breaker.failed(error)
+            raise RelayError(f"{peer.name} at {url}: {error}.") from None
+        if status == 200:
+            breaker.succeeded()
+            return
+        if status >= 500:
+            breaker.failed(f"HTTP {status}")
+        raise RelayError(f"{peer.name} refused the mirrored message ({status}): {reason}")
+
     async def _open(
         self, peer: RelayPeer, url: str, body: bytes, breaker: Breaker
     ) -> tuple[aiohttp.ClientResponse, str]:
         import aiohttp
 
-        secret = peer.secret.get_secret_value().encode()
-        headers = signed_headers(
-            secret, sender=self.settings.name, method="POST", path=ASK_ROUTE, body=body
-        )
-        headers["Content-Type"] = "application/json"
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=self.settings.connect_timeout,
-            sock_read=self.settings.idle_timeout,
-        )  # fmt: skip
+        headers = self._headers(peer, ASK_ROUTE, body)
+        timeout = self._timeout()
         try:
             async with asyncio.timeout(self.settings.connect_timeout + self.settings.idle_timeout):
                 response = await self._session().post(

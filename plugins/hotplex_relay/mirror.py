@@ -21,28 +21,19 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from hotplex import AgentEvent, AuditEvent
 from hotplex.context import PluginContext
 from hotplex.interfaces import HookSink, Middleware, MiddlewareContext, Next
 
+if TYPE_CHECKING:
+    from hotplex_relay.service import RelayService
+
 __all__ = ["MirrorMiddleware", "MirrorSink"]
 
 log = logging.getLogger(__name__)
 _MAX_TURNS = 1000  # turns whose text is gathered at once
-
-
-async def _post(ctx: PluginContext, addresses: list[str], text: str) -> None:
-    from hotplex.chat import DELIVERY
-
-    router = ctx.services.find(DELIVERY)
-    if router is None:
-        return
-    for address in addresses:
-        try:
-            await router.send(address, text)
-        except Exception as exc:  # audited by the router as delivery.failed
-            log.warning("mirroring into %s failed: %s", address, exc)
 
 
 class MirrorMiddleware(Middleware):
@@ -58,12 +49,14 @@ class MirrorMiddleware(Middleware):
 
         service = self._ctx.services.find(RELAY)
         message = ctx.message
-        partners = service.bindings.partners(message.address) if service is not None else []
-        if not partners or not message.text.strip():
+        if service is None or not message.text.strip():
             return
-        who = message.display_name or message.user
-        text = f"**{who}** in {message.address}:\n{message.text}"
-        task = asyncio.create_task(_post(self._ctx, partners, text), name="relay-mirror")
+        if not service.bindings.partners(message.address):
+            return
+        who = f"**{message.display_name or message.user}**"
+        task = asyncio.create_task(
+            service.mirror(message.address, who, message.text), name="relay-mirror"
+        )
         self._tasks.add(task)  # off the message's path: the turn does not wait for it
         task.add_done_callback(self._tasks.discard)
 
@@ -79,23 +72,24 @@ class MirrorSink(HookSink):
             if not isinstance(item, AgentEvent) or item.type not in ("text", "done"):
                 continue
             if item.type == "text":
-                if item.turn_id in self._texts or self._partners(item.session_id)[1]:
+                if item.turn_id in self._texts or self._partners(item.session_id)[1] is not None:
                     self._texts.setdefault(item.turn_id, []).append(str(item.data["text"]))
                     while len(self._texts) > _MAX_TURNS:  # a turn whose end never came
                         self._texts.popitem(last=False)
                 continue
             texts = self._texts.pop(item.turn_id, [])
-            address, partners = self._partners(item.session_id) if texts else ("", [])
-            if partners:
-                answer = "\n\n".join(texts)
-                await _post(self._ctx, partners, f"**agent** in {address}:\n{answer}")
+            address, service = self._partners(item.session_id) if texts else ("", None)
+            if service is not None:
+                await service.mirror(address, "**agent**", "\n\n".join(texts))
 
-    def _partners(self, session_id: str) -> tuple[str, list[str]]:
+    def _partners(self, session_id: str) -> tuple[str, RelayService | None]:
+        """The session's conversation and the relay, when that conversation is bound."""
         from hotplex.engine import ENGINE
         from hotplex_relay.service import RELAY
 
         service, engine = self._ctx.services.find(RELAY), self._ctx.services.find(ENGINE)
         session = engine.get(session_id) if engine is not None else None
         if service is None or session is None or not session.address:
-            return "", []
-        return session.address, service.bindings.partners(session.address)
+            return "", None
+        bound = service.bindings.partners(session.address)
+        return (session.address, service) if bound else ("", None)

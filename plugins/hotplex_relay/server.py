@@ -9,6 +9,9 @@ conversation always reaches the same hot session. The turn runs under the peer's
 ``policy`` (the ``unattended`` fact: nobody waits for an approver who is not there) and
 its events stream back on the response (:mod:`hotplex_relay.wire`).
 
+``POST /relay/v1/mirror`` posts a peer's bound conversation's message into ours, when we
+hold that binding too (:meth:`RelayAdapter.mirror`).
+
 Anything wrong before the turn is an HTTP error with nothing run: 401 for an unsigned,
 forged, expired or replayed request or an unknown peer, 400 for a malformed body, 429
 past the peer's rate limit, 409 for a request the loop guard drops (audited as
@@ -32,11 +35,12 @@ from pydantic import BaseModel
 from hotplex import Address, HotplexError
 from hotplex.address import AddressLike
 from hotplex.context import PluginContext
+from hotplex.errors import AddressError
 from hotplex.interfaces import ChatAdapter, MessageOperations
 from hotplex.records import RouteSpec
 from hotplex.types import ApprovalRequest, ChatCapabilities, IncomingMessage, MessageRef
 from hotplex_relay.guard import Hop, chain_problem, parse_chain
-from hotplex_relay.signing import ASK_ROUTE, Rejected, StreamMac, verify
+from hotplex_relay.signing import ASK_ROUTE, MIRROR_ROUTE, Rejected, StreamMac, Verified, verify
 from hotplex_relay.wire import encode, forwarded
 
 if TYPE_CHECKING:
@@ -132,33 +136,68 @@ class RelayAdapter(ChatAdapter):
             self._running = False
 
     def http_routes(self) -> list[RouteSpec]:
-        return [RouteSpec("POST", ASK_ROUTE, self.ask, name="relay-ask", auth="none")]
+        return [
+            RouteSpec("POST", ASK_ROUTE, self.ask, name="relay-ask", auth="none"),
+            RouteSpec("POST", MIRROR_ROUTE, self.mirror, name="relay-mirror", auth="none"),
+        ]
+
+    async def _verified(self, request: web.Request, route: str) -> tuple[Verified, bytes]:
+        """The request's signed sender and body; raises the HTTP error to answer."""
+        body = bytearray()
+        async for chunk in request.content.iter_chunked(1 << 16):
+            body += chunk
+            if len(body) > _MAX_BODY:
+                raise _Refused(413, "the request body is larger than 1 MiB")
+        service = self._service
+        try:
+            verified = verify(
+                request.headers, method=request.method, path=route, body=bytes(body),
+                secret_for=service.secret_for, nonces=service.nonces,
+            )  # fmt: skip
+        except Rejected as exc:
+            log.warning("relay request from %s refused: %s", request.remote, exc)
+            raise _Refused(401, "not authenticated") from None
+        wait = service.inbound_limit(verified.sender)
+        if wait:
+            raise _Refused(
+                429, f"too many requests from {verified.sender}; try again in {wait:.1f} s"
+            )
+        return verified, bytes(body)
+
+    # -- a binding's message from a peer -------------------------------------------------
+
+    async def mirror(self, request: web.Request) -> web.StreamResponse:
+        """Post a peer's mirrored message into one of our conversations, when we hold the
+        binding too (our side consents to what is posted here)."""
+        from hotplex.chat import DELIVERY
+
+        try:
+            verified, body = await self._verified(request, MIRROR_ROUTE)
+            conversation, text, origin = _parse_mirror(body)
+        except _Refused as exc:
+            return _error(exc.status, exc.message)
+        sender = verified.sender
+        if not self._service.bindings.bound(conversation, f"{sender}@{origin}"):
+            return _error(403, f"{conversation} is not bound to {sender}@{origin} here")
+        try:
+            await self._ctx.services.get(DELIVERY).send(conversation, text)
+        except HotplexError as exc:
+            return _error(502, f"could not post into {conversation}: {exc}")
+        return web.json_response({"ok": True})
 
     # -- one request ---------------------------------------------------------------------
 
     async def ask(self, request: web.Request) -> web.StreamResponse:
         service = self._service
-        body = bytearray()
-        async for chunk in request.content.iter_chunked(1 << 16):
-            body += chunk
-            if len(body) > _MAX_BODY:
-                return _error(413, "the request body is larger than 1 MiB")
         try:
-            verified = verify(
-                request.headers, method=request.method, path=ASK_ROUTE, body=bytes(body),
-                secret_for=service.secret_for, nonces=service.nonces,
-            )  # fmt: skip
-        except Rejected as exc:
-            log.warning("relay request from %s refused: %s", request.remote, exc)
-            return _error(401, "not authenticated")
+            verified, body = await self._verified(request, ASK_ROUTE)
+        except _Refused as exc:
+            return _error(exc.status, exc.message)
         sender = verified.sender
         try:
-            prompt, chain = _parse(bytes(body), sender)
+            prompt, chain = _parse(body, sender)
         except ValueError as exc:
             return _error(400, str(exc))
-        wait = service.inbound_limit(sender)
-        if wait:
-            return _error(429, f"too many requests from {sender}; try again in {wait:.1f} s")
         problem = chain_problem(chain, target=service.name, hop_limit=service.settings.hop_limit)
         if problem is not None:
             await service.dropped(problem, chain, to=service.name, side="receiver", actor=sender)
@@ -270,6 +309,31 @@ class _Out:
             if done:
                 return task.result()
             await self.line({"type": "heartbeat"})
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _parse_mirror(body: bytes) -> tuple[str, str, str]:
+    """(our conversation, the text, the peer's bound conversation) of a mirror body."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise _Refused(400, "the body is not JSON") from None
+    fields = [
+        data.get(k) if isinstance(data, dict) else None for k in ("conversation", "text", "from")
+    ]
+    if not all(isinstance(f, str) and f for f in fields):
+        raise _Refused(400, "conversation, text and from must be non-empty strings")
+    conversation, text, origin = (str(f) for f in fields)
+    try:
+        conversation, origin = str(Address.parse(conversation)), str(Address.parse(origin))
+    except AddressError as exc:
+        raise _Refused(400, f"not a conversation address: {exc}") from None
+    return conversation, text, origin
 
 
 def _parse(body: bytes, sender: str) -> tuple[str, tuple[Hop, ...]]:

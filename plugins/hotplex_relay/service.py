@@ -22,7 +22,7 @@ from hotplex.commands import ChatCommandContext
 from hotplex.context import PluginContext, ServiceKey
 from hotplex.records import ToolCallContext
 from hotplex.types import IncomingMessage
-from hotplex_relay.bindings import BindingStore
+from hotplex_relay.bindings import BindingStore, remote
 from hotplex_relay.client import RelayClient, RelayError
 from hotplex_relay.guard import Hop, RateLimit
 from hotplex_relay.plugin import RelaySettings
@@ -126,11 +126,27 @@ class RelayService:
             return
         finally:
             await events.aclose()
-        answer = reception.answer
-        text = f"**{target}** in {address}:\n{answer.summary()}"
-        for partner in self.bindings.partners(address):  # shown in both, like an agent's
-            with contextlib.suppress(Exception):  # audited by the router
-                await router.send(partner, text)
+        # shown in the bound conversations too, like an agent's answer
+        await self.mirror(address, f"**{target}**", reception.answer.summary())
+
+    async def mirror(self, address: str, who: str, text: str) -> None:
+        """Post ``text`` said by ``who`` in ``address`` into every conversation bound to it:
+        through the delivery router here, through the peer's ``/relay/v1/mirror`` there.
+        Best effort: a failure is logged (and audited by the router or counted by the
+        peer's breaker), never raised."""
+        from hotplex.chat import DELIVERY
+
+        for partner in self.bindings.partners(address):
+            there = remote(partner)
+            try:
+                if there is None:
+                    message = f"{who} in {address}:\n{text}"
+                    await self._ctx.services.get(DELIVERY).send(partner, message)
+                else:
+                    message = f"{who} in {address} on {self.name}:\n{text}"
+                    await self.client.mirror(there[0], there[1], message, address)
+            except Exception as exc:
+                log.warning("mirroring %s into %s failed: %s", address, partner, exc)
 
     async def drop_replayed(self, message: IncomingMessage) -> None:
         """A peer's message a crash left unfinished is not run again: its asker is gone

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ASK_ROUTE",
+    "MIRROR_ROUTE",
     "NONCE",
     "PEER",
     "SIGNATURE",
@@ -37,13 +38,15 @@ __all__ = [
     "NonceStore",
     "Rejected",
     "StreamMac",
+    "Verified",
     "sign",
     "signed_headers",
     "verify",
 ]
 
-#: The route a request is signed for, whatever path the peer is reached under.
+#: The routes a request is signed for, whatever path the peer is reached under.
 ASK_ROUTE = "/relay/v1/ask"
+MIRROR_ROUTE = "/relay/v1/mirror"
 
 PEER, TIMESTAMP, NONCE, SIGNATURE = (
     "X-Relay-Peer",
