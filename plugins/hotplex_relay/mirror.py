@@ -17,7 +17,6 @@ mirror cannot loop.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -39,7 +38,6 @@ _MAX_TURNS = 1000  # turns whose text is gathered at once
 class MirrorMiddleware(Middleware):
     def __init__(self, ctx: PluginContext) -> None:
         self._ctx = ctx
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def process(self, ctx: MiddlewareContext, call_next: Next) -> None:
         await call_next(ctx)
@@ -54,11 +52,8 @@ class MirrorMiddleware(Middleware):
         if not service.bindings.partners(message.address):
             return
         who = f"**{message.display_name or message.user}**"
-        task = asyncio.create_task(
-            service.mirror(message.address, who, message.text), name="relay-mirror"
-        )
-        self._tasks.add(task)  # off the message's path: the turn does not wait for it
-        task.add_done_callback(self._tasks.discard)
+        # off the message's path: the turn does not wait for it
+        service.spawn(service.mirror(message.address, who, message.text), "relay-mirror")
 
 
 class MirrorSink(HookSink):

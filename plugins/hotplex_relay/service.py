@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -96,13 +96,15 @@ class RelayService:
             pass
         return reception.answer
 
-    def ask_into(self, address: str, target: str, prompt: str, user: str) -> None:
-        """Ask ``target`` in the background and render its answer into ``address``."""
-        task = asyncio.create_task(
-            self._deliver(address, target, prompt, user), name=f"relay:{target}"
-        )
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``coro`` in the background, cancelled when the relay stops."""
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def ask_into(self, address: str, target: str, prompt: str, user: str) -> None:
+        """Ask ``target`` in the background and render its answer into ``address``."""
+        self.spawn(self._deliver(address, target, prompt, user), f"relay:{target}")
 
     async def _deliver(self, address: str, target: str, prompt: str, user: str) -> None:
         from hotplex.chat import DELIVERY, Renderer
