@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from hotplex import hookimpl
 from hotplex.config import Duration, PluginSettings, UnattendedPolicy
@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     from aiohttp import web
     from sqlalchemy import Connection
 
+#: The shortest peer secret accepted (as for API keys): a short secret is a guessable one.
+_MIN_SECRET = 16
+
 manifest = PluginManifest(name="relay", description="Bot-to-bot relay between HotPlex instances")
 
 
@@ -49,12 +52,25 @@ class RelayRateLimit(PluginSettings):
 class RelayPeer(PluginSettings):
     name: str = Field(description="The peer's name in bindings and messages.")
     url: str = Field(description="The peer's relay endpoint, e.g. https://peer/relay/v1.")
-    secret: SecretStr = Field(description="Shared HMAC secret (use ${VAR}).")
+    secret: SecretStr = Field(
+        description="Shared HMAC secret, at least 16 characters (use ${VAR})."
+    )
     policy: UnattendedPolicy = Field("deny", description="Tool approvals for relayed turns.")
     rate_limit: RelayRateLimit = Field(
         default_factory=RelayRateLimit,
         description="Requests to and from this peer (a token bucket per direction).",
     )
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr) -> SecretStr:
+        if len(secret.get_secret_value()) < _MIN_SECRET:
+            raise ValueError(
+                f"too short ({len(secret.get_secret_value())} characters): use at least "
+                f"{_MIN_SECRET}, e.g. from `python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`"
+            )
+        return secret
 
 
 class RelaySettings(PluginSettings):

@@ -25,12 +25,15 @@ from hotplex.testing.file_chat import read_outbox
 
 KEY = "k-relay-0123456789"
 TOKEN = "admin-relay-0123456789"
-SECRETS = {frozenset({"a", "b"}): "secret-a-b-0123456789", frozenset({"a", "c"}): "secret-a-c-xy"}
+SECRETS = {
+    frozenset({"a", "b"}): "secret-a-b-0123456789",
+    frozenset({"a", "c"}): "secret-a-c-0123456789",
+}
 POLL = 0.05
 
 
 def secret(x: str, y: str) -> str:
-    return SECRETS.get(frozenset({x, y}), f"secret-{min(x, y)}-{max(x, y)}-0000")
+    return SECRETS.get(frozenset({x, y}), f"secret-{min(x, y)}-{max(x, y)}-0123456789")
 
 
 def free_port() -> int:

@@ -207,3 +207,28 @@ def test_a_refusal_is_said_in_the_conversation() -> None:
     assert texts == ["⚠️ b refused the request: The WAF blocked this prompt (delete.root)."]
     assert events[-1].data["status"] == "error"
     assert not reception.answer.complete
+
+
+@pytest.mark.parametrize(
+    ("section", "says"),
+    [
+        ({"name": "a", "peers": [{"name": "b", "url": "u", "secret": "short"}]}, "too short"),
+        ({"peers": [{"name": "b", "url": "u", "secret": "x" * 16}]}, "set this instance's"),
+        (
+            {"name": "a", "peers": [{"name": "b", "url": "u", "secret": "x" * 16}] * 2},
+            "each peer needs its own name",
+        ),
+        ({"name": "b", "peers": [{"name": "b", "url": "u", "secret": "x" * 16}]}, "also a peer"),
+    ],
+)
+def test_the_config_section_refuses_what_cannot_work(section: dict[str, object], says: str) -> None:
+    import yaml
+    from hotplex_relay.plugin import hotplex_add_config
+
+    from hotplex.config import load_settings
+    from hotplex.errors import ConfigError
+
+    text = yaml.safe_dump({"plugins": {"relay": section}})
+    with pytest.raises(ConfigError, match=says) as raised:
+        load_settings(None, text=text, sections=[hotplex_add_config()], environ={})
+    assert "x" * 16 not in str(raised.value)  # never the secret
