@@ -34,7 +34,7 @@ async def test_bad_requests_are_refused_with_nothing_run(tmp_path: Path) -> None
     config = write_config(
         b,
         {"a": "http://127.0.0.1:9/relay/v1", "c": "http://127.0.0.1:9/x"},
-        rate_limit={"rate": 0.001, "burst": 5},
+        rate_limit={"rate": 0.001, "burst": 6},
     )
     async with running(b, config):
         body = ask_body("a", "hello")
@@ -95,7 +95,11 @@ async def test_bad_requests_are_refused_with_nothing_run(tmp_path: Path) -> None
         assert status == 200 and '"status":"refused"' in text and "unattended" in text, text
         assert time.monotonic() - started < 5
         assert await turns(b) == 1
-        # a's rate limit (burst 5: the first request, the two dropped ones, the two refused)
+        # a chat command is answered like in any chat, without a turn
+        status, text = await post_ask(b, *signed("a", b, ask_body("a", "/status")))
+        assert status == 200 and '"status":"ok"' in text and "Session" in text, text
+        assert await turns(b) == 1
+        # a's rate limit (burst 6: the first request, the two dropped, two refused, /status)
         status, text = await post_ask(b, *signed("a", b, ask_body("a", "one more")))
         assert status == 429 and "too many requests from a" in text, text
         assert await turns(b) == 1
