@@ -227,6 +227,8 @@ class RelayClient:
             async with asyncio.timeout(self.settings.timeout):
                 async for raw in _lines(response):
                     line = json.loads(raw)
+                    if not isinstance(line, dict):
+                        raise ValueError("a line that is not a JSON object")
                     if line.get("type") == "end":
                         if not mac.matches(str(line.get("mac", ""))):
                             raise ValueError("the answer's signature does not match")

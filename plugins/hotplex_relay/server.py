@@ -232,10 +232,14 @@ class RelayAdapter(ChatAdapter):
         )  # fmt: skip
         try:
             handled = await out.beating(handling, service.settings.heartbeat)
-            await self._stream(out, handled, service.settings.heartbeat)
         except (ConnectionResetError, asyncio.CancelledError):
             handling.cancel()
             raise
+        except Exception as exc:  # the bridge could not take it (stopping, a failure)
+            log.exception("a relayed message from %s failed", sender)
+            await out.end("refused", f"{type(exc).__name__}: {exc}")
+            return response
+        await self._stream(out, handled, service.settings.heartbeat)
         return response
 
     async def _stream(self, out: _Out, handled: Handled, heartbeat: float) -> None:

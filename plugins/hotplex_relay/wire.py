@@ -24,7 +24,7 @@ from typing import Any
 
 from hotplex import AgentEvent, agent_event
 
-__all__ = ["Answer", "Reception", "encode", "forwarded"]
+__all__ = ["MAX_ANSWER", "Answer", "Reception", "encode", "forwarded"]
 
 #: The turn events a peer forwards, and the data keys of each it keeps.
 _FORWARD: dict[str, tuple[str, ...]] = {
@@ -39,6 +39,9 @@ _FORWARD: dict[str, tuple[str, ...]] = {
     "done": ("status",),
 }
 _ERROR_OUTPUT = 300  # characters of a failed tool's output sent back
+#: The most text a peer may send for one answer: past it the answer is cut (a hostile or
+#: broken peer must not fill the asker's memory).
+MAX_ANSWER = 1_000_000
 
 
 def encode(obj: dict[str, Any]) -> bytes:
@@ -94,6 +97,7 @@ class Reception:
         self._blocks: list[str] = []
         self._current = ""
         self._tools: list[str] = []
+        self._size = 0  # characters received, deltas and whole texts alike
 
     def _attributed(self, text: str) -> str:
         if self._blocks or not text:
@@ -101,10 +105,17 @@ class Reception:
         return self._prefix + text
 
     def feed(self, line: dict[str, Any]) -> list[AgentEvent]:
-        """The events to show for one ``event`` line (other lines show nothing)."""
+        """The events to show for one ``event`` line (other lines show nothing); raises
+        ValueError past :data:`MAX_ANSWER`."""
         if line.get("type") != "event" or not isinstance(line.get("event"), dict):
             return []
-        kind, data = line["event"].get("type"), line["event"].get("data") or {}
+        kind, data = line["event"].get("type"), line["event"].get("data")
+        if not isinstance(data, dict):
+            return []
+        if kind in ("text_delta", "text"):
+            self._size += len(str(data.get("text", "")))
+            if self._size > MAX_ANSWER:
+                raise ValueError(f"the answer is longer than {MAX_ANSWER:,} characters")
         if kind == "text_delta":
             text = str(data.get("text", ""))
             shown = self._prefix + text if not self._blocks and not self._current else text

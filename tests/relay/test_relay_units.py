@@ -232,3 +232,13 @@ def test_the_config_section_refuses_what_cannot_work(section: dict[str, object],
     with pytest.raises(ConfigError, match=says) as raised:
         load_settings(None, text=text, sections=[hotplex_add_config()], environ={})
     assert "x" * 16 not in str(raised.value)  # never the secret
+
+
+def test_an_answer_past_the_limit_is_refused() -> None:
+    from hotplex_relay.wire import MAX_ANSWER
+
+    reception = Reception("b")
+    reception.feed(_line("text_delta", text="x" * MAX_ANSWER))
+    with pytest.raises(ValueError, match="longer than"):
+        reception.feed(_line("text", text="y"))
+    assert reception.feed({"type": "event", "event": {"type": "text", "data": [1]}}) == []
