@@ -81,8 +81,13 @@ async def fake_api() -> AsyncIterator[str]:
     """``python -m hotplex.testing.fake_anthropic`` on a free port, in a process group of
     its own; yields its base URL."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hotplex.testing.fake_anthropic", "--port", "0",
-        stdout=asyncio.subprocess.PIPE, start_new_session=True,
+        sys.executable,
+        "-m",
+        "hotplex.testing.fake_anthropic",
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         assert proc.stdout is not None
@@ -184,8 +189,11 @@ def helper_figures(runs: int) -> tuple[list[float], list[int]]:
         for _ in range(runs):
             started = time.perf_counter()
             proc = subprocess.Popen(
-                [entry["command"], *entry["args"]], cwd=cwd, text=True,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                [entry["command"], *entry["args"]],
+                cwd=cwd,
+                text=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
             )
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.write(init + "\n")
@@ -205,7 +213,11 @@ def helper_figures(runs: int) -> tuple[list[float], list[int]]:
 def run_worker(python: str, agents: int) -> dict[str, Any]:
     proc = subprocess.run(
         [python, str(Path(__file__).resolve()), "--worker", "--agents", str(agents)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     if proc.returncode != 0:
         raise BenchError(f"the worker of {python} failed: {proc.stderr[-2000:]}")

@@ -82,6 +82,7 @@ TARGET_COLD_HOT = 15.0  # hot at least 15x faster than cold
 TARGET_OVERHEAD_MS = 1.0  # engine adds under 1 ms (median of paired differences)
 TARGET_PREWARM_HOT = 1.5  # prewarmed first turn within 1.5x of a hot turn
 
+
 @dataclass(frozen=True)
 class Plan:
     cold: int  # (a) cold samples, each a fresh key
@@ -94,10 +95,26 @@ class Plan:
     fake_sessions: int  # (d) live FakeProvider agents
 
 
-FULL = Plan(cold=12, hot_per_cold=5, warmup=5, pairs=300, block=50, prewarm=10,
-            real_sessions=20, fake_sessions=1000)
-QUICK = Plan(cold=3, hot_per_cold=3, warmup=2, pairs=10, block=5, prewarm=3,
-             real_sessions=3, fake_sessions=100)
+FULL = Plan(
+    cold=12,
+    hot_per_cold=5,
+    warmup=5,
+    pairs=300,
+    block=50,
+    prewarm=10,
+    real_sessions=20,
+    fake_sessions=1000,
+)
+QUICK = Plan(
+    cold=3,
+    hot_per_cold=3,
+    warmup=2,
+    pairs=10,
+    block=5,
+    prewarm=3,
+    real_sessions=3,
+    fake_sessions=100,
+)
 
 
 # -- the fake API, settings ---------------------------------------------------------------
@@ -107,8 +124,13 @@ QUICK = Plan(cold=3, hot_per_cold=3, warmup=2, pairs=10, block=5, prewarm=3,
 async def fake_api() -> AsyncIterator[str]:
     """``python -m hotplex.testing.fake_anthropic`` on a free port; yields its base URL."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "hotplex.testing.fake_anthropic", "--port", "0",
-        stdout=asyncio.subprocess.PIPE, start_new_session=True,
+        sys.executable,
+        "-m",
+        "hotplex.testing.fake_anthropic",
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         assert proc.stdout is not None
@@ -309,11 +331,13 @@ class RawAgent:
 
     async def initialize(self) -> None:
         hooks = {"PreToolUse": [{"matcher": None, "hookCallbackIds": [PRE_TOOL_HOOK]}]}
-        await self._send({
-            "type": "control_request",
-            "request_id": "raw_1",
-            "request": {"subtype": "initialize", "hooks": hooks},
-        })
+        await self._send(
+            {
+                "type": "control_request",
+                "request_id": "raw_1",
+                "request": {"subtype": "initialize", "hooks": hooks},
+            }
+        )
         async with asyncio.timeout(START_TIMEOUT):
             await self._read_until("control_response")
 
@@ -322,12 +346,14 @@ class RawAgent:
         async with asyncio.timeout(TURN_TIMEOUT):
             cpu = time.process_time()
             start = time.perf_counter()
-            await self._send({
-                "type": "user",
-                "message": {"role": "user", "content": [{"type": "text", "text": prompt}]},
-                "parent_tool_use_id": None,
-                "session_id": "default",
-            })
+            await self._send(
+                {
+                    "type": "user",
+                    "message": {"role": "user", "content": [{"type": "text", "text": prompt}]},
+                    "parent_tool_use_id": None,
+                    "session_id": "default",
+                }
+            )
             result = await self._read_until("result")
             end = time.perf_counter()
             cpu = time.process_time() - cpu
@@ -355,8 +381,10 @@ async def measure_cold_hot(engine: Engine, plan: Plan) -> tuple[list[float], lis
             timing, _ = await engine_turn(engine, key, f"hot {i:03d}.{j:02d}")
             hot.append(timing.wall)
         await stop(engine, key)
-        progress(f"(a) cold {i + 1}/{plan.cold}: {cold[-1] * 1000:.0f} ms, "
-                 f"hot median so far {statistics.median(hot) * 1000:.1f} ms")
+        progress(
+            f"(a) cold {i + 1}/{plan.cold}: {cold[-1] * 1000:.0f} ms, "
+            f"hot median so far {statistics.median(hot) * 1000:.1f} ms"
+        )
     return cold, hot
 
 
@@ -383,13 +411,19 @@ async def measure_overhead(engine: Engine, provider: ClaudeCodeProvider, plan: P
         size = min(plan.block, plan.pairs - len(pairs.engine))
         await measure_block(engine, provider, plan, block, size, pairs)
         block += 1
-        progress(f"(b) {len(pairs.engine)}/{plan.pairs} pairs: median engine - raw "
-                 f"{statistics.median(pairs.diffs()) * 1000:+.2f} ms")
+        progress(
+            f"(b) {len(pairs.engine)}/{plan.pairs} pairs: median engine - raw "
+            f"{statistics.median(pairs.diffs()) * 1000:+.2f} ms"
+        )
     return pairs
 
 
 async def measure_block(
-    engine: Engine, provider: ClaudeCodeProvider, plan: Plan, block: int, size: int,
+    engine: Engine,
+    provider: ClaudeCodeProvider,
+    plan: Plan,
+    block: int,
+    size: int,
     pairs: Pairs,
 ) -> None:
     key = f"pair-{block:03d}"
@@ -419,12 +453,14 @@ async def measure_block(
     await stop(engine, key)
 
 
-def median_ci(values: Sequence[float], level: float = 0.95, resamples: int = 2000
-              ) -> tuple[float, float]:
+def median_ci(
+    values: Sequence[float], level: float = 0.95, resamples: int = 2000
+) -> tuple[float, float]:
     """Bootstrap confidence interval of the median (fixed seed, so runs are repeatable)."""
     rng = random.Random(0)
-    medians = sorted(statistics.median(rng.choices(values, k=len(values)))
-                     for _ in range(resamples))
+    medians = sorted(
+        statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples)
+    )
     tail = int(resamples * (1 - level) / 2)
     return medians[tail], medians[-tail - 1]
 
@@ -478,8 +514,10 @@ async def measure_prewarm(make: SettingsFactory, plan: Plan) -> tuple[list[float
             await stop(engine, key)
             await wait_for_spare(engine)
             raw_first.append(await raw_first_turn(engine, provider, f"new {i:05d} r"))
-            progress(f"(c) first turn {i + 1}/{plan.prewarm}: prewarmed "
-                     f"{prewarmed[-1] * 1000:.1f} ms, fresh raw pipe {raw_first[-1] * 1000:.1f} ms")
+            progress(
+                f"(c) first turn {i + 1}/{plan.prewarm}: prewarmed "
+                f"{prewarmed[-1] * 1000:.1f} ms, fresh raw pipe {raw_first[-1] * 1000:.1f} ms"
+            )
     return prewarmed, raw_first
 
 
@@ -529,23 +567,22 @@ async def measure_memory(
     agent_rss = None
     if agents:
         pids = [s.pid for s in engine.sessions() if s.pid is not None]
-        agent_rss = Stats.of([float(sum(rss_kib(p) for p in group_members(pid)))
-                              for pid in pids])
+        agent_rss = Stats.of([float(sum(rss_kib(p) for p in group_members(pid))) for pid in pids])
     return Memory(label, n, rss0, rssn, (rssn - rss0) / n, agent_rss)
 
 
 async def measure_memory_fake(make: SettingsFactory, plan: Plan) -> Memory:
     settings = make("memory-fake", max_sessions=plan.fake_sessions + 100)
     async with Engine(settings, FakeProvider()) as engine:
-        return await measure_memory(engine, plan.fake_sessions, "FakeProvider",
-                                    warmup=20, agents=False)
+        return await measure_memory(
+            engine, plan.fake_sessions, "FakeProvider", warmup=20, agents=False
+        )
 
 
 async def measure_memory_real(make: SettingsFactory, plan: Plan) -> Memory:
     settings = make("memory-real", max_sessions=plan.real_sessions + 4)
     async with claude_engine(settings) as engine:
-        return await measure_memory(engine, plan.real_sessions, "real CLI",
-                                    warmup=1, agents=True)
+        return await measure_memory(engine, plan.real_sessions, "real CLI", warmup=1, agents=True)
 
 
 # -- report -------------------------------------------------------------------------------
@@ -596,8 +633,11 @@ class Results:
                 f"p90 {self.overhead_ms.p90:+.2f}; engine {self.engine_ms.median:.2f} ms, "
                 f"raw {self.raw_ms.median:.2f} ms); own path around the CLI "
                 f"{self.engine_path_ms.median:.2f} vs {self.raw_path_ms.median:.2f} ms"
-                + ("; the CI straddles the target: too noisy to tell"
-                   if low < TARGET_OVERHEAD_MS < high else ""),
+                + (
+                    "; the CI straddles the target: too noisy to tell"
+                    if low < TARGET_OVERHEAD_MS < high
+                    else ""
+                ),
             ),
             Verdict(
                 f"prewarmed first turn within {TARGET_PREWARM_HOT}x of a hot turn",
@@ -610,9 +650,7 @@ class Results:
 
     def to_json(self) -> dict[str, Any]:
         stats = {
-            name: asdict(value)
-            for name, value in vars(self).items()
-            if isinstance(value, Stats)
+            name: asdict(value) for name, value in vars(self).items() if isinstance(value, Stats)
         }
         return {
             "meta": self.meta,
@@ -624,19 +662,21 @@ class Results:
         }
 
     def table(self) -> str:
-        return "\n".join([
-            f"HotPlex engine benchmark, {self.meta['date']}: claude {self.meta['claude']}, "
-            f"Python {self.meta['python']}, {self.meta['cpus']} CPUs, "
-            f"{self.meta['seconds']:.0f} s{', QUICK' if self.meta['quick'] else ''}",
-            "",
-            *self._latency_rows(),
-            "",
-            *(f"{label:<46} {value:>14.2f}x" for label, value in self._ratio_rows()),
-            "",
-            *self._memory_rows(),
-            "",
-            *(v.line() for v in self.verdicts()),
-        ])
+        return "\n".join(
+            [
+                f"HotPlex engine benchmark, {self.meta['date']}: claude {self.meta['claude']}, "
+                f"Python {self.meta['python']}, {self.meta['cpus']} CPUs, "
+                f"{self.meta['seconds']:.0f} s{', QUICK' if self.meta['quick'] else ''}",
+                "",
+                *self._latency_rows(),
+                "",
+                *(f"{label:<46} {value:>14.2f}x" for label, value in self._ratio_rows()),
+                "",
+                *self._memory_rows(),
+                "",
+                *(v.line() for v in self.verdicts()),
+            ]
+        )
 
     def _latency_rows(self) -> list[str]:
         row = "{:<46} {:>5} {:>9} {:>9} {:>9}"
@@ -655,8 +695,10 @@ class Results:
         ]
         return [
             row.format("milliseconds", "n", "median", "p10", "p90"),
-            *(row.format(label, s.n, f"{s.median:.2f}", f"{s.p10:.2f}", f"{s.p90:.2f}")
-              for label, s in rows),
+            *(
+                row.format(label, s.n, f"{s.median:.2f}", f"{s.p10:.2f}", f"{s.p90:.2f}")
+                for label, s in rows
+            ),
         ]
 
     def _ratio_rows(self) -> list[tuple[str, float]]:
@@ -709,8 +751,10 @@ async def run(binary: Path, plan: Plan, quick: bool) -> Results:
             memory_real = await measure_memory_real(make, plan)
             progress(f"(d) engine RSS with {plan.fake_sessions} FakeProvider sessions")
             memory_fake = await measure_memory_fake(make, plan)
-            progress(f"(a) {plan.cold} cold turns, {plan.hot_per_cold} hot turns after each; "
-                     f"then (b) {plan.pairs} engine/raw pairs")
+            progress(
+                f"(a) {plan.cold} cold turns, {plan.hot_per_cold} hot turns after each; "
+                f"then (b) {plan.pairs} engine/raw pairs"
+            )
             cold, hot, pairs = await measure_latency(make, plan)
             progress(f"(c) {plan.prewarm} prewarmed first turns")
             prewarmed, raw_first = await measure_prewarm(make, plan)

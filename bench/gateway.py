@@ -75,6 +75,7 @@ TARGET_ADDED_MS = 1.0
 TARGET_LATENCY_CLIENTS = 100
 TARGET_RSS_BYTES = 100_000
 
+
 def prompt(i: int) -> str:
     return f"p{i} " + " ".join(["w"] * (PROMPT_WORDS - 1))
 
@@ -188,14 +189,29 @@ class RawAgent:
         cwd = root / "raw" / session
         cwd.mkdir(parents=True)
         argv = command(
-            "--fake-slow", FAKE_SLOW, "-p", "--input-format", "stream-json",
-            "--output-format", "stream-json", "--verbose", "--include-partial-messages",
-            "--permission-prompt-tool", "stdio", "--session-id", session,
+            "--fake-slow",
+            FAKE_SLOW,
+            "-p",
+            "--input-format",
+            "stream-json",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--include-partial-messages",
+            "--permission-prompt-tool",
+            "stdio",
+            "--session-id",
+            session,
         )
         proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env={**os.environ, "CLAUDE_CONFIG_DIR": str(root / "raw-claude")},
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL, start_new_session=True, limit=16 * 1024 * 1024,
+            *argv,
+            cwd=cwd,
+            env={**os.environ, "CLAUDE_CONFIG_DIR": str(root / "raw-claude")},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+            limit=16 * 1024 * 1024,
         )
         return cls(proc)
 
@@ -263,8 +279,10 @@ async def connect_all(
     async def one() -> aiohttp.ClientWebSocketResponse:
         async with gate:
             return await http.ws_connect(
-                f"{url}/ws/v1/agent", headers={"Authorization": f"Bearer {KEY}"},
-                timeout=aiohttp.ClientWSTimeout(ws_close=2.0), max_msg_size=0,
+                f"{url}/ws/v1/agent",
+                headers={"Authorization": f"Bearer {KEY}"},
+                timeout=aiohttp.ClientWSTimeout(ws_close=2.0),
+                max_msg_size=0,
             )
 
     async with asyncio.timeout(START_TIMEOUT):
@@ -295,8 +313,10 @@ async def measure_latency(
             if len(gw.events) != len(floor.events):
                 raise BenchError(f"event counts differ: {len(gw.events)} vs {len(floor.events)}")
             diffs.extend(g - r for g, r in zip(gw.events, floor.events, strict=True))
-            relay.extend((g - gw.events[0]) - (r - floor.events[0])
-                         for g, r in zip(gw.events[1:], floor.events[1:], strict=True))
+            relay.extend(
+                (g - gw.events[0]) - (r - floor.events[0])
+                for g, r in zip(gw.events[1:], floor.events[1:], strict=True)
+            )
             gw_events.extend(gw.events)
             raw_events.extend(floor.events)
         return {
@@ -314,8 +334,9 @@ async def measure_latency(
 
 async def run_level(root: Path, clients: int, turns: int, pairs: int) -> Level:
     binary = write_wrapper(root / "bin", "--fake-slow", FAKE_SLOW)
-    daemon = Daemon(write_config(root, binary, clients),
-                    env={"CLAUDE_CONFIG_DIR": str(root / "claude")})
+    daemon = Daemon(
+        write_config(root, binary, clients), env={"CLAUDE_CONFIG_DIR": str(root / "claude")}
+    )
     agents: list[int] = []
     try:
         await daemon.start(START_TIMEOUT)
@@ -346,8 +367,10 @@ async def run_level(root: Path, clients: int, turns: int, pairs: int) -> Level:
             await asyncio.sleep(0.5)
             rssn = rss_kib(daemon.pid)
             agent_rss = rss_kib(agents[-1]) if agents else 0
-            progress(f"N={clients}: {held} sessions held in {first_s:.1f} s; "
-                     f"daemon RSS {rss0 / 1024:.1f} -> {rssn / 1024:.1f} MiB")
+            progress(
+                f"N={clients}: {held} sessions held in {first_s:.1f} s; "
+                f"daemon RSS {rss0 / 1024:.1f} -> {rssn / 1024:.1f} MiB"
+            )
 
             progress(f"N={clients}: {turns} turns per client, all at once")
             walls: list[float] = []
@@ -377,12 +400,22 @@ async def run_level(root: Path, clients: int, turns: int, pairs: int) -> Level:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(ws.close(), 2.0)
         return Level(
-            clients=clients, turns=turns, held=held, turns_expected=clients * turns,
-            turns_completed=len(walls), errors=errors[:10], first_turns_s=first_s,
-            throughput_s=phase, turns_per_s=len(walls) / phase, events_per_s=frames / phase,
+            clients=clients,
+            turns=turns,
+            held=held,
+            turns_expected=clients * turns,
+            turns_completed=len(walls),
+            errors=errors[:10],
+            first_turns_s=first_s,
+            throughput_s=phase,
+            turns_per_s=len(walls) / phase,
+            events_per_s=frames / phase,
             turn_ms=Stats.of([w * 1000.0 for w in walls]) if walls else None,
-            rss0_kib=rss0, rssn_kib=rssn, per_session_bytes=(rssn - rss0) * 1024 / clients,
-            agent_rss_kib=agent_rss, latency=latency,
+            rss0_kib=rss0,
+            rssn_kib=rssn,
+            per_session_bytes=(rssn - rss0) * 1024 / clients,
+            agent_rss_kib=agent_rss,
+            latency=latency,
         )
     finally:
         agents = sorted({*agents, *(descendants(daemon.pid) if daemon.proc else [])})
@@ -405,7 +438,8 @@ def verdicts(levels: Sequence[Level], capped: str) -> list[Verdict]:
             f"{TARGET_SESSIONS} concurrent sessions held, all turns complete",
             top.clients >= TARGET_SESSIONS and complete,
             f"N={top.clients}: {top.held} held, {top.turns_completed}/{top.turns_expected} "
-            f"turns, {top.turns_per_s:.0f} turns/s" + (f"; {capped}" if capped else "")
+            f"turns, {top.turns_per_s:.0f} turns/s"
+            + (f"; {capped}" if capped else "")
             + (f"; errors: {top.errors[:3]}" if top.errors else ""),
         )
     ]
@@ -414,26 +448,31 @@ def verdicts(levels: Sequence[Level], capped: str) -> list[Verdict]:
         at = next((lv for lv in measured if lv.clients == TARGET_LATENCY_CLIENTS), measured[-1])
         assert at.latency is not None
         added = at.latency["added_ms"]
-        out.append(Verdict(
-            f"gateway adds < {TARGET_ADDED_MS:.0f} ms per event at "
-            f"{TARGET_LATENCY_CLIENTS} sessions",
-            at.clients == TARGET_LATENCY_CLIENTS and added["median"] < TARGET_ADDED_MS,
-            f"N={at.clients}: {added['median']:+.3f} ms median of {added['n']} paired event "
-            f"differences (p10 {added['p10']:+.3f}, p90 {added['p90']:+.3f})"
-            + ("" if at.clients == TARGET_LATENCY_CLIENTS else "; not measured at 100")
-            + f"; counted from the turn's first event instead: "
-            f"{at.latency['relay_added_ms']['median']:+.3f} ms",
-        ))
+        out.append(
+            Verdict(
+                f"gateway adds < {TARGET_ADDED_MS:.0f} ms per event at "
+                f"{TARGET_LATENCY_CLIENTS} sessions",
+                at.clients == TARGET_LATENCY_CLIENTS and added["median"] < TARGET_ADDED_MS,
+                f"N={at.clients}: {added['median']:+.3f} ms median of {added['n']} paired event "
+                f"differences (p10 {added['p10']:+.3f}, p90 {added['p90']:+.3f})"
+                + ("" if at.clients == TARGET_LATENCY_CLIENTS else "; not measured at 100")
+                + f"; counted from the turn's first event instead: "
+                f"{at.latency['relay_added_ms']['median']:+.3f} ms",
+            )
+        )
     else:
-        out.append(Verdict(f"gateway adds < {TARGET_ADDED_MS:.0f} ms per event", False,
-                           "not measured"))
-    out.append(Verdict(
-        f"daemon RSS per live session < {TARGET_RSS_BYTES // 1000} KB",
-        top.per_session_bytes < TARGET_RSS_BYTES,
-        f"N={top.clients}: {top.per_session_bytes / 1000:.1f} KB "
-        f"({top.rss0_kib / 1024:.1f} -> {top.rssn_kib / 1024:.1f} MiB; agents not counted, "
-        f"one agent is {top.agent_rss_kib / 1024:.1f} MiB)",
-    ))
+        out.append(
+            Verdict(f"gateway adds < {TARGET_ADDED_MS:.0f} ms per event", False, "not measured")
+        )
+    out.append(
+        Verdict(
+            f"daemon RSS per live session < {TARGET_RSS_BYTES // 1000} KB",
+            top.per_session_bytes < TARGET_RSS_BYTES,
+            f"N={top.clients}: {top.per_session_bytes / 1000:.1f} KB "
+            f"({top.rss0_kib / 1024:.1f} -> {top.rssn_kib / 1024:.1f} MiB; agents not counted, "
+            f"one agent is {top.agent_rss_kib / 1024:.1f} MiB)",
+        )
+    )
     return out
 
 
@@ -443,29 +482,55 @@ def table(meta: dict[str, Any], levels: Sequence[Level], checks: Sequence[Verdic
         f"HotPlex gateway benchmark, {meta['date']}: Python {meta['python']}, "
         f"{meta['cpus']} CPUs, {meta['seconds']:.0f} s{', QUICK' if meta['quick'] else ''}",
         "",
-        head.format("clients", "held", "turns", "turns/s", "events/s", "turn p50ms",
-                    "p10", "p90", "first s", "RSS/sess KB"),
+        head.format(
+            "clients",
+            "held",
+            "turns",
+            "turns/s",
+            "events/s",
+            "turn p50ms",
+            "p10",
+            "p90",
+            "first s",
+            "RSS/sess KB",
+        ),
     ]
     for lv in levels:
         t = lv.turn_ms
-        rows.append(head.format(
-            lv.clients, lv.held, f"{lv.turns_completed}/{lv.turns_expected}",
-            f"{lv.turns_per_s:.0f}", f"{lv.events_per_s:.0f}",
-            f"{t.median:.1f}" if t else "-", f"{t.p10:.1f}" if t else "-",
-            f"{t.p90:.1f}" if t else "-", f"{lv.first_turns_s:.1f}",
-            f"{lv.per_session_bytes / 1000:.1f}",
-        ))
-    rows += ["", "per-event latency from send (ms)   {:>7} {:>9} {:>9} {:>9}".format(
-        "n", "median", "p10", "p90")]
+        rows.append(
+            head.format(
+                lv.clients,
+                lv.held,
+                f"{lv.turns_completed}/{lv.turns_expected}",
+                f"{lv.turns_per_s:.0f}",
+                f"{lv.events_per_s:.0f}",
+                f"{t.median:.1f}" if t else "-",
+                f"{t.p10:.1f}" if t else "-",
+                f"{t.p90:.1f}" if t else "-",
+                f"{lv.first_turns_s:.1f}",
+                f"{lv.per_session_bytes / 1000:.1f}",
+            )
+        )
+    rows += [
+        "",
+        "per-event latency from send (ms)   {:>7} {:>9} {:>9} {:>9}".format(
+            "n", "median", "p10", "p90"
+        ),
+    ]
     for lv in levels:
         if lv.latency is None:
             continue
-        for label, name in (("gateway", "gateway_event_ms"), ("raw pipe (floor)", "raw_event_ms"),
-                            ("gateway - raw, paired", "added_ms"),
-                            ("same, from the 1st event", "relay_added_ms")):
+        for label, name in (
+            ("gateway", "gateway_event_ms"),
+            ("raw pipe (floor)", "raw_event_ms"),
+            ("gateway - raw, paired", "added_ms"),
+            ("same, from the 1st event", "relay_added_ms"),
+        ):
             s = lv.latency[name]
-            rows.append(f"N={lv.clients:<4} {label:<27} {s['n']:>7} {s['median']:>9.3f} "
-                        f"{s['p10']:>9.3f} {s['p90']:>9.3f}")
+            rows.append(
+                f"N={lv.clients:<4} {label:<27} {s['n']:>7} {s['median']:>9.3f} "
+                f"{s['p10']:>9.3f} {s['p90']:>9.3f}"
+            )
     rows += ["", *(v.line() for v in checks)]
     return "\n".join(rows)
 
@@ -478,8 +543,10 @@ def cap_clients(clients: list[int]) -> tuple[list[int], str]:
     limit = max(1, (available - MEMORY_MARGIN_KIB) // AGENT_BUDGET_KIB)
     if max(clients) <= limit:
         return clients, ""
-    message = (f"capped to {limit} clients: MemAvailable {available / 1048576:.1f} GiB allows "
-               f"{limit} fake agents at {AGENT_BUDGET_KIB // 1024} MiB each")
+    message = (
+        f"capped to {limit} clients: MemAvailable {available / 1048576:.1f} GiB allows "
+        f"{limit} fake agents at {AGENT_BUDGET_KIB // 1024} MiB each"
+    )
     print(message, file=sys.stderr, flush=True)
     return sorted({min(n, limit) for n in clients}), message
 

@@ -83,21 +83,23 @@ async def run(turns: int, sessions: int) -> int:
                 hot = [await timed_turn(engine, "oc:cold", f"hot turn {i}") for i in range(turns)]
                 progress(f"new sessions on the warm server: {sessions}")
                 firsts = [
-                    await timed_turn(engine, f"oc:s{i}", f"first turn {i}")
-                    for i in range(sessions)
+                    await timed_turn(engine, f"oc:s{i}", f"first turn {i}") for i in range(sessions)
                 ]
                 loaded = rss_mib(pid)
     hot_ms = [t * 1000 for t in hot]
     first_ms = [t * 1000 for t in firsts]
     print("milliseconds                                   n   median      p10      p90")
     print(f"{'cold (server start + session + turn)':44} {1:3} {cold * 1000:8.1f}")
-    for label, values in (("first turn, new session, warm server", first_ms),
-                          ("hot turn", hot_ms)):
-        print(f"{label:44} {len(values):3} {statistics.median(values):8.1f} "
-              f"{quantile(values, 0.1):8.1f} {quantile(values, 0.9):8.1f}")
+    for label, values in (("first turn, new session, warm server", first_ms), ("hot turn", hot_ms)):
+        print(
+            f"{label:44} {len(values):3} {statistics.median(values):8.1f} "
+            f"{quantile(values, 0.1):8.1f} {quantile(values, 0.9):8.1f}"
+        )
     per_session = (loaded - idle) / max(1, sessions)
-    print(f"\nserver RSS: {idle:.0f} MiB with 1 session -> {loaded:.0f} MiB with "
-          f"{sessions + 1} sessions: {per_session:.1f} MiB per added session")
+    print(
+        f"\nserver RSS: {idle:.0f} MiB with 1 session -> {loaded:.0f} MiB with "
+        f"{sessions + 1} sessions: {per_session:.1f} MiB per added session"
+    )
     print(f"cold / hot: {cold * 1000 / statistics.median(hot_ms):.1f}x")
     return 0
 

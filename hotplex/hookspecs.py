@@ -31,6 +31,7 @@ from hotplex.records import (
     DoctorCheck,
     MiddlewareSpec,
     Migration,
+    OutboxSpec,
     ProviderSpec,
     ResourceSpec,
     RouteSpec,
@@ -84,6 +85,12 @@ def hotplex_register_migrations() -> Sequence[Migration] | None:
 @hookspec
 def hotplex_register_sinks() -> Sequence[SinkSpec] | None:
     """Called at start-up; return event sinks, each run on its own bounded queue."""
+
+
+@hookspec
+def hotplex_register_outbox() -> Sequence[OutboxSpec] | None:
+    """Called at start-up; return consumers of the durable outbox: the storage sink writes
+    the events and audit records each wants in the transaction that stores them."""
 
 
 @hookspec

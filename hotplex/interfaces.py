@@ -14,12 +14,16 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotplex.address import AddressLike
 from hotplex.events import AgentEvent, AuditEvent
 from hotplex.records import RouteSpec
 from hotplex.stored import ApprovalRecord, AuditRecord, QueuedTurn, SessionRecord
+
+if TYPE_CHECKING:
+    from hotplex.outbox import OutboxEntry
+
 from hotplex.types import (
     AgentStartSpec,
     ApprovalOutcome,
@@ -277,9 +281,18 @@ class Storage(ABC):
     # -- events and audit --------------------------------------------------------------
 
     @abstractmethod
-    async def append_batch(self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]) -> None:
+    async def append_batch(
+        self,
+        events: Sequence[AgentEvent],
+        audit: Sequence[AuditEvent],
+        *,
+        outbox: Sequence[OutboxEntry] = (),
+    ) -> None:
         """Store stamped events and audit events in one transaction; an event whose
-        (session_id, seq) is stored already is kept as it was."""
+        (session_id, seq) is stored already is kept as it was. ``outbox`` rows (see
+        :mod:`hotplex.outbox`) go into the same transaction; a backend without an outbox
+        raises StorageError when given some (the storage sink only passes them when a
+        plugin registered outbox consumers)."""
 
     @abstractmethod
     async def read_events(

@@ -33,6 +33,7 @@ from hotplex.records import (
     DoctorCheck,
     MiddlewareSpec,
     Migration,
+    OutboxSpec,
     PluginManifest,
     ProviderSpec,
     Requirement,
@@ -262,6 +263,10 @@ class HotplexPluginManager:
             "sink", self._collect("hotplex_register_sinks", SinkSpec), lambda s: s.name
         )
 
+    def outboxes(self) -> dict[str, OutboxSpec]:
+        items = self._collect("hotplex_register_outbox", OutboxSpec)
+        return self._unique("outbox", items, lambda o: o.name)
+
     def middleware(self) -> list[MiddlewareSpec]:
         items = self._collect("hotplex_register_middleware", MiddlewareSpec)
         unique = self._unique("middleware", items, lambda s: s.name)
@@ -317,6 +322,7 @@ class HotplexPluginManager:
         self.storages()
         self.migrations()
         self.sinks()
+        self.outboxes()
         self.middleware()
         self.routes()
         self.cli_commands()

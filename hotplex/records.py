@@ -8,7 +8,7 @@ with a :class:`~hotplex.context.PluginContext`. docs/plugins.md documents every 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,6 +33,7 @@ __all__ = [
     "DoctorCheck",
     "MiddlewareSpec",
     "Migration",
+    "OutboxSpec",
     "PluginManifest",
     "ProviderSpec",
     "Requirement",
@@ -132,6 +133,17 @@ class SinkSpec:
     factory: Callable[[PluginContext], HookSink]
     on_overflow: Literal["block", "drop"] = "drop"
     queue_size: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxSpec:
+    """A plugin's consumers of the durable outbox (:mod:`hotplex.outbox`).
+    ``consumers(ctx)`` returns consumer name -> the event and audit types it wants
+    (``fnmatch`` patterns such as ``"*"`` or ``"cron.*"``); the storage sink writes a row
+    per wanted item and consumer in the transaction that stores the item."""
+
+    name: str
+    consumers: Callable[[PluginContext], Mapping[str, Collection[str]]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from hotplex.interfaces import (
     Next,
     Storage,
 )
+from hotplex.outbox import OUTBOX
 from hotplex.plugins import HotplexPluginManager, make_plugin_manager
 from hotplex.records import (
     AgentToolSpec,
@@ -45,6 +46,7 @@ from hotplex.records import (
     DoctorCheck,
     MiddlewareSpec,
     Migration,
+    OutboxSpec,
     ProviderSpec,
     ResourceSpec,
     RouteSpec,
@@ -311,6 +313,22 @@ async def test_hotplex_register_sinks(tmp_path: Path) -> None:
             await rt.emit(agent_event("text", text=str(i)))
         assert await rt.sinks.flush(5)
     assert [e.data["text"] for e in got] == [str(i) for i in range(300)]
+
+
+async def test_hotplex_register_outbox(tmp_path: Path) -> None:
+    class Plugin:
+        @hookimpl
+        def hotplex_register_outbox(self) -> list[OutboxSpec]:
+            return [OutboxSpec("relay", lambda ctx: {"relay:a": ["done", "cron.*"]})]
+
+    pm = core_pm(Plugin())
+    async with compose(settings_for(pm, tmp=tmp_path), pm) as rt:
+        outbox = rt.ctx.services.get(OUTBOX)
+        await rt.emit(AuditEvent("cron.run", {"job": "j"}))
+        await rt.emit(AuditEvent("waf.verdict", {}))
+        assert await rt.sinks.flush(5)
+        rows = await outbox.claim("relay:a", limit=10)
+    assert [(r.type, r.payload["data"]) for r in rows] == [("cron.run", {"job": "j"})]
 
 
 async def test_hotplex_register_middleware(tmp_path: Path) -> None:

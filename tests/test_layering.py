@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
             "identity",
             "images",
             "interfaces",
+            "outbox",
             "records",
             "services",
             "stored",

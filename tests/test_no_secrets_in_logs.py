@@ -24,7 +24,7 @@ SECRETS = {
     "plugins.slack.bot_token": "xoxb-bot-M4k6j8h0g2f4",
     "plugins.slack.app_token": "xapp-app-P1o3i5u7y9t1",
     "plugins.slack.signing_secret": "sign-secret-L2k4j6h8g0",
-    "plugins.webhook.subscriptions[0].secret": "whsec-hook-R5e7w9q1a3s5",
+    "plugins.webhook.subscriptions[0].secret": "whsec_aG9vay1zZWNyZXQtUjVlN3c5cTFhM3M1",
 }
 WRONG_KEY = "sk-wrong-but-close-000"
 PLAIN_ENV = ("HOTPLEX_TEST_PLAIN", "plain-value-visible-42")

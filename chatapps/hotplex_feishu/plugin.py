@@ -1,17 +1,28 @@
-"""Entry point ``feishu``: registers the ``plugins.feishu`` config section.
+"""Entry point ``feishu``: the ``plugins.feishu`` config section, the Feishu chat adapter,
+its card templates and a ``hotplex doctor`` check of the app's credentials.
 
 Imports no lark-oapi: the SDK is imported only when the adapter starts.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel
 
 from hotplex import hookimpl
-from hotplex.config import ChatAccessSettings
-from hotplex.records import ConfigSection, PluginManifest, Requirement
+from hotplex.context import PluginContext
+from hotplex.interfaces import ChatAdapter
+from hotplex.records import (
+    ChatAdapterSpec,
+    CheckResult,
+    ConfigSection,
+    DoctorCheck,
+    PluginManifest,
+    Requirement,
+    TemplateSpec,
+)
+from hotplex_feishu.settings import FeishuSettings
+
+__all__ = ["FeishuSettings", "manifest"]
 
 manifest = PluginManifest(
     name="feishu",
@@ -20,27 +31,58 @@ manifest = PluginManifest(
 )
 
 
-class FeishuSettings(ChatAccessSettings):
-    """``plugins.feishu``; the access keys (dm_policy, group_policy, allow_*) are shared."""
+def make_adapter(ctx: PluginContext, config: BaseModel) -> ChatAdapter:
+    from hotplex_feishu.adapter import FeishuAdapter
 
-    enabled: bool = Field(False, description="Start the Feishu adapter.")
-    mode: Literal["ws", "webhook"] = Field("ws", description="Long connection or webhook.")
-    app_id: str | None = Field(None, description="cli_... app id.")
-    app_secret: SecretStr | None = Field(None, description="App secret (use ${VAR}).")
-    verification_token: SecretStr | None = Field(None, description="Webhook token.")
-    encrypt_key: SecretStr | None = Field(None, description="Webhook encryption key.")
-    domain: str = Field("https://open.feishu.cn", description="Open API base URL.")
-    session_scope: Literal["thread", "channel", "user"] = Field(
-        "thread", description="One session per thread, chat or user."
+    assert isinstance(config, FeishuSettings)
+    return FeishuAdapter(ctx, config)
+
+
+async def check_credentials(ctx: PluginContext) -> CheckResult:
+    """A tenant token and the bot's identity, fetched with the configured credentials."""
+    config = ctx.plugin_config("feishu")
+    if not isinstance(config, FeishuSettings) or not config.enabled:
+        return CheckResult(True, "not enabled")
+    if not (config.app_id and config.app_secret):
+        return CheckResult(
+            False, "app_id or app_secret missing", hint="set plugins.feishu.app_id and app_secret"
+        )
+    from hotplex_feishu.api import FeishuApi, FeishuApiError
+
+    api = FeishuApi(
+        config.app_id, config.app_secret.get_secret_value(), config.domain, timeout=10.0
     )
-
-    @model_validator(mode="after")
-    def _secrets_when_enabled(self) -> FeishuSettings:
-        if self.enabled and not (self.app_id and self.app_secret):
-            raise ValueError("feishu is enabled but app_id and app_secret are required")
-        return self
+    hint = (
+        "check plugins.feishu.app_id, app_secret and domain, and that the app has the bot "
+        "capability (docs/feishu.md)"
+    )
+    try:
+        await api.token()
+        open_id = await api.bot_open_id()
+    except FeishuApiError as exc:
+        return CheckResult(False, str(exc), hint=hint)
+    except Exception as exc:  # unreachable, TLS, timeout
+        return CheckResult(
+            False, f"cannot reach {api.domain}: {type(exc).__name__}: {exc}", hint=hint
+        )
+    return CheckResult(True, f"app {config.app_id} on {api.domain}: tenant token ok, bot {open_id}")
 
 
 @hookimpl
 def hotplex_add_config() -> ConfigSection:
     return ConfigSection(name="feishu", model=FeishuSettings, description=manifest.description)
+
+
+@hookimpl
+def hotplex_register_chat_adapters() -> list[ChatAdapterSpec]:
+    return [ChatAdapterSpec(name="feishu", factory=make_adapter, description=manifest.description)]
+
+
+@hookimpl
+def hotplex_register_templates() -> list[TemplateSpec]:
+    return [TemplateSpec(name="feishu", package="hotplex.templates", subdir="feishu")]
+
+
+@hookimpl
+def hotplex_doctor_checks() -> list[DoctorCheck]:
+    return [DoctorCheck(name="feishu credentials", run=check_credentials)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, Float, Index, MetaData, text
 
 from hotplex.storage.migration import CORE_COMPONENT, Migration
-from hotplex.storage.schema import define_v1, define_v3
+from hotplex.storage.schema import define_v1, define_v3, define_v4
 
 __all__ = ["CORE_MIGRATIONS"]
 
@@ -32,6 +32,12 @@ def _upgrade_v3(conn: Connection) -> None:
     md.create_all(conn)
 
 
+def _upgrade_v4(conn: Connection) -> None:
+    md = MetaData()
+    define_v4(md)
+    md.create_all(conn)
+
+
 CORE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         CORE_COMPONENT,
@@ -46,4 +52,5 @@ CORE_MIGRATIONS: tuple[Migration, ...] = (
         _upgrade_v2,
     ),
     Migration(CORE_COMPONENT, 3, "leases", _upgrade_v3),
+    Migration(CORE_COMPONENT, 4, "outbox", _upgrade_v4),
 )

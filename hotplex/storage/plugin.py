@@ -14,15 +14,19 @@ from contextlib import asynccontextmanager
 
 from hotplex.aio import cancel_and_wait
 from hotplex.context import PluginContext
+from hotplex.errors import ConfigError, PluginError
 from hotplex.events import AgentEvent, AuditEvent
 from hotplex.interfaces import HookSink, Storage
+from hotplex.outbox import OUTBOX, Outbox, OutboxFilter
 from hotplex.records import ResourceSpec, SinkSpec, StorageSpec
 
 __all__ = [
     "RETENTION_INTERVAL",
     "SCHEMES",
+    "make_outbox",
     "make_sql_storage",
     "make_storage_sink",
+    "outbox_filter",
     "prune_expired",
     "retention_resource",
     "run_retention",
@@ -60,7 +64,8 @@ class _Unstored(HookSink):
 
 def make_storage_sink(ctx: PluginContext) -> HookSink:
     """The storage sink over the opened storage (service ``STORAGE``); also published as
-    service ``STORAGE_SINK`` for the engine's ``committed()`` waits."""
+    service ``STORAGE_SINK`` for the engine's ``committed()`` waits. When plugins register
+    outbox consumers, the sink writes their rows and the outbox is published as ``OUTBOX``."""
     from hotplex.services import STORAGE
     from hotplex.storage.sink import STORAGE_SINK, StorageSink
 
@@ -69,9 +74,44 @@ def make_storage_sink(ctx: PluginContext) -> HookSink:
     existing = ctx.services.find(STORAGE_SINK)
     if existing is not None:
         return existing
-    sink = StorageSink(ctx.services.get(STORAGE))
+    storage = ctx.services.get(STORAGE)
+    consumers = outbox_filter(ctx)
+    outbox = make_outbox(storage) if consumers else None
+    if outbox is not None:
+        ctx.services.set(OUTBOX, outbox)
+    sink = StorageSink(storage, outbox=consumers, notify=outbox)
     ctx.services.set(STORAGE_SINK, sink)
     return sink
+
+
+def outbox_filter(ctx: PluginContext) -> OutboxFilter:
+    """Every switched-on plugin's outbox consumers (``hotplex_register_outbox``); a consumer
+    name registered twice is a PluginError naming both outboxes."""
+    merged: dict[str, tuple[str, ...]] = {}
+    owner: dict[str, str] = {}
+    for spec in ctx.plugins.outboxes().values():
+        for name, types in spec.consumers(ctx).items():
+            if name in merged:
+                raise PluginError(
+                    f"outbox consumer {name!r} is registered by {owner[name]!r} and {spec.name!r}"
+                )
+            merged[name] = tuple(types)
+            owner[name] = spec.name
+    return OutboxFilter(merged)
+
+
+def make_outbox(storage: Storage) -> Outbox:
+    """The outbox over ``storage``; ConfigError for a backend that has none."""
+    from hotplex.storage.outbox import SqlOutbox
+    from hotplex.storage.sql import SqlStorage
+
+    if not isinstance(storage, SqlStorage):
+        raise ConfigError(
+            f"a plugin registered outbox consumers, but the storage backend {storage!r} "
+            "has no outbox (the built-in SQL storage has)",
+            path="storage.url",
+        )
+    return SqlOutbox(storage)
 
 
 def storage_sink_spec(queue_size: int = 10_000) -> SinkSpec:

@@ -2,8 +2,9 @@
 migration created them.
 
 The head schema is built by replaying the same definitions the migrations use
-(:func:`define_v1`, :func:`define_v2`, then :func:`define_v3`), so queries and migrations
-cannot drift apart; a test compares the migrated database against :data:`metadata`.
+(:func:`define_v1`, :func:`define_v2`, :func:`define_v3`, then :func:`define_v4`), so
+queries and migrations cannot drift apart; a test compares the migrated database against
+:data:`metadata`.
 """
 
 from __future__ import annotations
@@ -38,17 +39,28 @@ __all__ = [
     "define_v1",
     "define_v2",
     "define_v3",
+    "define_v4",
     "events",
     "inbound",
     "json_type",
     "leases",
     "metadata",
+    "outbox",
     "sessions",
     "turns",
 ]
 
 #: Every table core owns (plugins add theirs with their own migrations).
-CORE_TABLES = ("sessions", "events", "inbound", "turns", "approvals", "audit", "leases")
+CORE_TABLES = (
+    "sessions",
+    "events",
+    "inbound",
+    "turns",
+    "approvals",
+    "audit",
+    "leases",
+    "outbox",
+)
 
 
 def json_type() -> TypeEngine[Any]:
@@ -205,10 +217,35 @@ def define_v3(md: MetaData) -> None:
     )
 
 
+
+def define_v4(md: MetaData) -> None:
+    """Core migration 4: ``outbox``, one row per item and consumer still to deliver or
+    given up (``state`` ``pending`` or ``dead``; see :mod:`hotplex.storage.outbox`)."""
+    Table(
+        "outbox",
+        md,
+        Column("id", id_type(), primary_key=True, autoincrement=True),
+        Column("consumer", String, nullable=False),
+        Column("event_id", String, nullable=False),
+        Column("type", String, nullable=False),
+        Column("payload", json_type(), nullable=False),
+        Column("state", String, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("next_attempt_at", Float, nullable=False),
+        Column("last_error", SafeText),
+        Column("created_at", Float, nullable=False),
+        Column("updated_at", Float, nullable=False),
+        UniqueConstraint("consumer", "event_id", name="uq_outbox_event"),
+        Index("ix_outbox_due", "consumer", "state", "next_attempt_at"),
+        Index("ix_outbox_created", "created_at"),
+        sqlite_autoincrement=True,
+    )
+
 metadata = MetaData()
 define_v1(metadata)
 define_v2(metadata)
 define_v3(metadata)
+define_v4(metadata)
 
 sessions = metadata.tables["sessions"]
 events = metadata.tables["events"]
@@ -217,3 +254,4 @@ turns = metadata.tables["turns"]
 approvals = metadata.tables["approvals"]
 audit = metadata.tables["audit"]
 leases = metadata.tables["leases"]
+outbox = metadata.tables["outbox"]

@@ -12,6 +12,8 @@ room in the queue; nothing is dropped.
   retried with back-off for ``retry_for`` seconds (the queue keeps filling meanwhile, which
   applies back-pressure); after that the batch is given up, logged, and the waiters on its
   seqs get a :class:`~hotplex.errors.StorageError`.
+- With outbox consumers registered (:mod:`hotplex.outbox`), the rows for the batch's stored
+  items go into the batch's transaction, and the consumers' workers are woken after it.
 - :meth:`StorageSink.committed` lets the engine emit a turn's ``done`` only after the turn's
   events are committed.
 """
@@ -27,6 +29,7 @@ from hotplex.context import ServiceKey
 from hotplex.errors import StorageError
 from hotplex.events import AgentEvent, AuditEvent
 from hotplex.interfaces import HookSink, Storage
+from hotplex.outbox import Outbox, OutboxEntry, OutboxFilter
 
 __all__ = ["STORAGE_SINK", "StorageSink"]
 
@@ -39,9 +42,20 @@ SKIPPED_TYPES = frozenset({"text_delta"})
 class StorageSink(HookSink):
     """Writes batches to ``storage`` and tells waiters when a session's seq is committed."""
 
-    def __init__(self, storage: Storage, *, retry_for: float = 30.0) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        retry_for: float = 30.0,
+        outbox: OutboxFilter | None = None,
+        notify: Outbox | None = None,
+    ) -> None:
         self.storage = storage
         self.retry_for = retry_for
+        #: which outbox consumers want which items (None: no outbox rows are written)
+        self.outbox = outbox if outbox else None
+        #: woken after each commit that wrote rows for its consumers
+        self.notify = notify
         self._committed: dict[str, int] = {}
         self._waiters: dict[str, list[tuple[int, asyncio.Future[None]]]] = {}
         self._closed = False
@@ -92,8 +106,9 @@ class StorageSink(HookSink):
                 self.skipped += 1
             else:
                 events.append(item)
+        entries = self.outbox.entries([*events, *audit], time.time()) if self.outbox else []
         try:
-            await self._write(events, audit)
+            await self._write(events, audit, entries)
         except Exception as exc:
             self.failed += len(events) + len(audit)
             self._fail(highest, exc)
@@ -101,15 +116,22 @@ class StorageSink(HookSink):
         self.batches += 1
         self.stored += len(events) + len(audit)
         self._advance(highest)
+        if entries and self.notify is not None:
+            self.notify.notify({e.consumer for e in entries})
 
-    async def _write(self, events: list[AgentEvent], audit: list[AuditEvent]) -> None:
+    async def _write(
+        self, events: list[AgentEvent], audit: list[AuditEvent], entries: list[OutboxEntry]
+    ) -> None:
         if not events and not audit:
             return
         deadline = time.monotonic() + self.retry_for
         delay = 0.05
         while True:
             try:
-                await self.storage.append_batch(events, audit)
+                if entries:
+                    await self.storage.append_batch(events, audit, outbox=entries)
+                else:
+                    await self.storage.append_batch(events, audit)
                 return
             except StorageError as exc:
                 if self._closed or time.monotonic() + delay > deadline:

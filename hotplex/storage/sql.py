@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from hotplex.errors import StorageError
 from hotplex.events import AgentEvent, AuditEvent
 from hotplex.interfaces import Storage
+from hotplex.outbox import OutboxEntry
 from hotplex.storage import leases, rows
 from hotplex.storage.core_migrations import CORE_MIGRATIONS
 from hotplex.storage.dialects import (
@@ -56,6 +57,7 @@ from hotplex.storage.dialects import (
 from hotplex.storage.fastpath import FastWriter
 from hotplex.storage.migration import CORE_COMPONENT, Migration
 from hotplex.storage.migrator import applied_versions, apply_migrations, ordered
+from hotplex.storage.outbox import insert_entries
 from hotplex.storage.schema import (
     CORE_TABLES,
     approvals,
@@ -66,6 +68,7 @@ from hotplex.storage.schema import (
 from hotplex.storage.schema import audit as audit_table
 from hotplex.storage.schema import events as events_table
 from hotplex.storage.schema import leases as leases_table
+from hotplex.storage.schema import outbox as outbox_table
 from hotplex.stored import ApprovalRecord, AuditRecord, QueuedTurn, SessionRecord
 from hotplex.types import ApprovalRequest, IncomingMessage
 
@@ -280,14 +283,21 @@ class SqlStorage(Storage):
 
     # -- events and audit --------------------------------------------------------------
 
-    async def append_batch(self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]) -> None:
-        if not events and not audit:
+    async def append_batch(
+        self,
+        events: Sequence[AgentEvent],
+        audit: Sequence[AuditEvent],
+        *,
+        outbox: Sequence[OutboxEntry] = (),
+    ) -> None:
+        if not events and not audit and not outbox:
             return
         now = time.time()
         async with self.write() as conn:
             await self._insert_events(conn, events, now)
             if audit:
                 await conn.execute(audit_table.insert(), [rows.audit_row(e) for e in audit])
+            await insert_entries(conn, self._insert(outbox_table), outbox)
 
     async def _insert_events(
         self, conn: AsyncConnection, batch: Sequence[AgentEvent], now: float
@@ -363,8 +373,16 @@ class SqlStorage(Storage):
             )
             return delete(inbound).where(inbound.c.id.in_(ids))
 
+        def old_outbox() -> Delete:
+            ids = (
+                select(outbox_table.c.id)
+                .where(outbox_table.c.created_at < older_than)
+                .limit(PRUNE_CHUNK)
+            )
+            return delete(outbox_table).where(outbox_table.c.id.in_(ids))
+
         total = 0
-        for make in (old_events, old_audit, old_turns, old_inbound):
+        for make in (old_events, old_audit, old_turns, old_inbound, old_outbox):
             total += await self._delete_in_chunks(make)
         return total
 

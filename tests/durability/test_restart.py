@@ -152,6 +152,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
     done: set[str] = set()  # prompts whose done a client saw
     survivors: list[int] = []
     strayed: list[str] = []
+    progressed = asyncio.Event()  # a turn of the current round completed
 
     async def chat(session: str, round_no: int) -> None:
         async with daemon.client(KEY) as client:
@@ -160,6 +161,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
                 frames = seen.setdefault(prompt, [])
                 await client.execute(session, prompt, seen=frames, timeout=30)
                 done.add(prompt)
+                progressed.set()
 
     for round_no in range(ROUNDS):
         async with opened(db_url) as storage:
@@ -167,7 +169,17 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
         await daemon.start()
         survivors += [r.agent_pid for r in before if alive(r) and r.agent_pid]
         strayed += strays(tmp_path / "data", daemon.pid)
+        progressed.clear()
         clients = [asyncio.create_task(chat(s, round_no)) for s in ("a", "b", "c")]
+        if round_no % 2:
+            # Every other kill lands only after a turn of the round completed, so that the
+            # test checks finished turns on a slow or loaded machine too; the other kills
+            # land anywhere, during start-up and the recovery of the last round included.
+            try:
+                async with asyncio.timeout(30):
+                    await progressed.wait()
+            except TimeoutError:
+                pytest.fail(f"round {round_no}: no turn completed within 30 s")
         await asyncio.sleep(rng.uniform(0.05, 0.6))  # the random kill point
         await daemon.kill()
         for task in clients:
@@ -196,7 +208,7 @@ async def test_sigkill_at_random_points_loses_and_repeats_nothing(
             stored[session] = await storage.read_events(engine_id(session), limit=1_000_000)
         for records in await storage.load_sessions():
             assert not alive(records)
-    assert len(done) >= ROUNDS, f"too few turns completed to mean anything: {len(done)}"
+    assert len(done) >= ROUNDS // 2, f"too few turns completed to mean anything: {len(done)}"
     by_turn: dict[str, list[Any]] = {}
     echoes: dict[str, int] = {}
     for events in stored.values():

@@ -25,6 +25,7 @@ from hotplex.events import AgentEvent, AuditEvent
 from hotplex.gateway import build_app
 from hotplex.gateway.clients import GATEWAY_KEY, Gateway
 from hotplex.interfaces import Middleware, MiddlewareContext, Next
+from hotplex.outbox import OutboxEntry
 from hotplex.plugins import make_plugin_manager
 from hotplex.records import MiddlewareSpec, ProviderSpec, StorageSpec
 from hotplex.runtime import Runtime
@@ -55,8 +56,14 @@ class MemoryStorage(SqlStorage):
         self.events.extend(e for e in events if (e.session_id, e.seq) not in have)
         self.stored.set()
 
-    async def append_batch(self, events: Sequence[AgentEvent], audit: Sequence[AuditEvent]) -> None:
-        await super().append_batch(events, audit)
+    async def append_batch(
+        self,
+        events: Sequence[AgentEvent],
+        audit: Sequence[AuditEvent],
+        *,
+        outbox: Sequence[OutboxEntry] = (),
+    ) -> None:
+        await super().append_batch(events, audit, outbox=outbox)
         self._observe(events)
 
     async def read_events(

@@ -52,6 +52,7 @@ async def test_backend_settings(storage: SqlStorage, db_url: str) -> None:
                 ("audit", "data", "jsonb"),
                 ("events", "data", "jsonb"),
                 ("inbound", "payload", "jsonb"),
+                ("outbox", "payload", "jsonb"),
                 ("sessions", "overrides", "jsonb"),
             }
 

@@ -78,7 +78,12 @@ async def test_fresh_database_gets_core_versions_once_and_the_head_schema(db_url
         store = SqlStorage(db_url)
         await store.open()
         try:
-            assert await migration_rows(store) == [("core", 1), ("core", 2), ("core", 3)]
+            assert await migration_rows(store) == [
+                ("core", 1),
+                ("core", 2),
+                ("core", 3),
+                ("core", 4),
+            ]
             async with store.read() as conn:
                 for table in CORE_TABLES:
                     found = await conn.run_sync(describe, table)
@@ -211,7 +216,7 @@ async def test_upgrade_from_a_v1_database_keeps_every_row(db_url: str) -> None:
     store = SqlStorage(db_url)
     await store.open()
     try:
-        assert await migration_rows(store) == [("core", 1), ("core", 2), ("core", 3)]
+        assert await migration_rows(store) == [("core", 1), ("core", 2), ("core", 3), ("core", 4)]
         assert await store.integrity_check() == []
         events = await store.read_events("s1")
         assert [e.to_dict() for e in events] == [
@@ -322,6 +327,7 @@ async def test_plugin_migrations_apply_once_after_core(db_url: str) -> None:
             ("core", 1),
             ("core", 2),
             ("core", 3),
+            ("core", 4),
         ]
         await store.save_session(SessionRecord(session_id="s1", key="k"))
         async with store.write() as conn:
@@ -369,7 +375,14 @@ async def test_failed_migration_is_not_recorded_and_is_retried(db_url: str) -> N
     await fixed.open()  # bad_t was rolled back with the failed migration: created anew
     try:
         rows = await migration_rows(fixed)
-        assert rows == [("core", 1), ("core", 2), ("core", 3), ("good", 1), ("zbad", 1)]
+        assert rows == [
+            ("core", 1),
+            ("core", 2),
+            ("core", 3),
+            ("core", 4),
+            ("good", 1),
+            ("zbad", 1),
+        ]
         async with fixed.read() as conn:
             cols = await conn.run_sync(
                 lambda c: [x["name"] for x in inspect(c).get_columns("bad_t")]
@@ -411,6 +424,7 @@ async def test_concurrent_opens_in_one_process_migrate_once(db_url: str) -> None
                 ("core", 1),
                 ("core", 2),
                 ("core", 3),
+                ("core", 4),
             ]
     finally:
         for store in stores:
@@ -425,7 +439,13 @@ async def test_concurrent_opens_in_separate_processes_migrate_once(db_url: str) 
     store = SqlStorage(db_url)
     await store.open()
     try:
-        assert await migration_rows(store) == [("core", 1), ("core", 2), ("core", 3), ("worker", 1)]
+        assert await migration_rows(store) == [
+            ("core", 1),
+            ("core", 2),
+            ("core", 3),
+            ("core", 4),
+            ("worker", 1),
+        ]
         async with store.read() as conn:
             count = await conn.scalar(select(func.count()).select_from(text("worker_plugin")))
         assert count == 1
