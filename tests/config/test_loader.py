@@ -144,7 +144,7 @@ def test_not_a_mapping(tmp_path: Path, sections: list[Any]) -> None:
 
 EXAMPLE_ENV = {
     "HOTPLEX_CI_KEY": "k" * 24,
-    "RELAY_SECRET": "r",
+    "RELAY_SECRET": "r" * 16,  # peer secrets have at least 16 characters
     "WEBHOOK_SECRET": "whsec_" + "d2" * 16,  # base64 of 24 bytes
     "INBOUND_SECRET": "whsec_" + "aW" * 16,
 }
