@@ -12,6 +12,8 @@ approval cards to any conversation address through the adapter that owns its pla
 :class:`ChatApprovals` (service :data:`CHAT_APPROVALS`) shows approval requests as cards,
 decides a button press (through ``ChatBridge.decide``) and shows every outcome;
 :class:`AccessMiddleware` (order 200) applies each platform's DM and group policies.
+:class:`HeadlessOperations` post nothing, for a platform whose caller takes its turns'
+events itself (``handle(..., render=False)``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 from hotplex.chat.access import AccessMiddleware
 from hotplex.chat.approvals import CHAT_APPROVALS, ChatApprovals
 from hotplex.chat.dispatch import ChatBridge, Handled
+from hotplex.chat.headless import HeadlessOperations
 from hotplex.chat.measure import codepoint_length, is_boundary, utf8_length, utf16_length
 from hotplex.chat.pacer import Pacer
 from hotplex.chat.render import Rendered, Renderer
@@ -37,6 +40,7 @@ __all__ = [
     "ChatBridge",
     "Endpoint",
     "Handled",
+    "HeadlessOperations",
     "Pacer",
     "Part",
     "Rendered",

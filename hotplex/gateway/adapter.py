@@ -15,28 +15,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from hotplex.address import AddressLike
+from hotplex.chat.headless import HeadlessOperations
 from hotplex.interfaces import ChatAdapter, MessageOperations
-from hotplex.types import ApprovalRequest, IncomingMessage, MessageRef
+from hotplex.types import IncomingMessage
 
 __all__ = ["GatewayAdapter"]
-
-
-class _Answered(MessageOperations):
-    """The gateway answers its clients itself; nothing is posted here."""
-
-    async def send(self, address: AddressLike, text: str) -> MessageRef:
-        return MessageRef(address=str(address), message_id="")
-
-    async def update(self, ref: MessageRef, text: str) -> None:
-        return None
-
-    async def delete(self, ref: MessageRef) -> None:
-        return None
-
-    async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
-        # the session's permission_request event is on the stream the client follows
-        return MessageRef(address=request.address or "", message_id=request.permission_id)
 
 
 class GatewayAdapter(ChatAdapter):
@@ -44,7 +27,7 @@ class GatewayAdapter(ChatAdapter):
     platform = "web"
 
     def __init__(self) -> None:
-        self._operations = _Answered()
+        self._operations = HeadlessOperations()
 
     @property
     def operations(self) -> MessageOperations:

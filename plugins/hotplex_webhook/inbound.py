@@ -29,12 +29,11 @@ from aiohttp import web
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from hotplex.address import AddressLike
-from hotplex.chat import CHAT_BRIDGE, DELIVERY
+from hotplex.chat import CHAT_BRIDGE, DELIVERY, HeadlessOperations
 from hotplex.context import PluginContext
 from hotplex.events import AgentEvent
 from hotplex.interfaces import ChatAdapter, MessageOperations
-from hotplex.types import ApprovalRequest, IncomingMessage, MessageRef
+from hotplex.types import IncomingMessage
 from hotplex_webhook.config import InboundTrigger
 from hotplex_webhook.signing import SignatureError, verify_github, verify_standard
 
@@ -45,22 +44,6 @@ log = logging.getLogger(__name__)
 PLATFORM = "webhook"
 
 
-class _Silent(MessageOperations):
-    """Answers go to the HTTP response and to ``deliver_to``; nothing is posted here."""
-
-    async def send(self, address: AddressLike, text: str) -> MessageRef:
-        return MessageRef(address=str(address), message_id="")
-
-    async def update(self, ref: MessageRef, text: str) -> None:
-        return None
-
-    async def delete(self, ref: MessageRef) -> None:
-        return None
-
-    async def ask_approval(self, request: ApprovalRequest) -> MessageRef:
-        return MessageRef(address=request.address or "", message_id=request.permission_id)
-
-
 class WebhookAdapter(ChatAdapter):
     """The ``webhook`` platform for the chat bridge: its messages come from the route."""
 
@@ -68,7 +51,7 @@ class WebhookAdapter(ChatAdapter):
     platform = PLATFORM
 
     def __init__(self) -> None:
-        self._operations = _Silent()
+        self._operations = HeadlessOperations()
 
     @property
     def operations(self) -> MessageOperations:
