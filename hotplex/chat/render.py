@@ -50,7 +50,8 @@ class Renderer:
 
     A write that raises :class:`~hotplex.errors.StoppedByUserError` (the user stopped the
     reply on the platform) ends the writing: nothing more is written for the turn, not even
-    its final text, and ``on_stop`` is awaited once (the chat bridge interrupts the turn).
+    its final text (a status shown is cleared at its end), and ``on_stop`` is awaited once
+    (the chat bridge interrupts the turn).
     """
 
     def __init__(
@@ -142,10 +143,11 @@ class Renderer:
     async def _step(self, footer: str | None) -> bool:
         """Make the next write the state needs (``footer``: None while the turn runs, the
         final footer once it ended); False when none is needed."""
-        if self.result.stopped:
-            return False
-        self._delivery.status = None if footer is not None else self._status.line
-        write = self._delivery.next_write(self.text(), footer)
+        if self.result.stopped:  # only the status is cleared, at the end
+            write = self._delivery.clear_status() if footer is not None else None
+        else:
+            self._delivery.status = None if footer is not None else self._status.line
+            write = self._delivery.next_write(self.text(), footer)
         if write is None:
             return False
         try:

@@ -373,7 +373,8 @@ def test_any_streamed_answer_arrives_whole_within_the_limit(
 
 async def test_a_reply_stopped_by_the_user_is_written_no_more_and_stops_the_turn() -> None:
     """A write answering StoppedByUserError (Slack's stop button on a stream): nothing more
-    is written for the turn, not even its final text, and ``on_stop`` runs once."""
+    is written for the turn, not even its final text, and ``on_stop`` runs once; the status
+    shown is cleared."""
     from hotplex.errors import StoppedByUserError
 
     ops = platform("native")
@@ -383,6 +384,8 @@ async def test_a_reply_stopped_by_the_user_is_written_no_more_and_stops_the_turn
     async def events() -> AsyncIterator[AgentEvent]:
         yield agent_event("text_delta", text="first part")
         await ops.wait_for(lambda: bool(ops.calls))
+        yield agent_event("thinking", text="hmm")
+        await ops.wait_for(lambda: "set_status" in {c[0] for c in ops.calls})
         ops.fail_next(1, StoppedByUserError("stopped"), methods=("append_stream",))
         yield agent_event("text_delta", text=" and more")
         await asyncio.wait_for(release.wait(), 10)  # the interrupt ends the turn
@@ -398,3 +401,5 @@ async def test_a_reply_stopped_by_the_user_is_written_no_more_and_stops_the_turn
     assert result.stopped and stops == [1]
     assert [c[0] for c in ops.calls if c[0] != "set_status"] == ["start_stream"]
     assert [c.method for c in ops.log if c.method != "set_status"][-1] == "append_stream"
+    statuses = [c[2] for c in ops.calls if c[0] == "set_status"]
+    assert statuses[0] and statuses[-1] is None
