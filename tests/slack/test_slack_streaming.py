@@ -82,6 +82,11 @@ async def test_a_stream_the_user_stopped_interrupts_the_turn(tmp_path: Path) -> 
         assert [c.outcome for c in writes] == ["stopped_by_user"]
         stopped = slack.message(stream_ts)
         assert stopped.streaming == "stopped_by_user" and not stopped.text.startswith(TEXT)
+        statuses = await slack.wait_for(  # no "thinking" left behind
+            lambda: (s := [s.status for s in slack.statuses if s.thread_ts == ts])[-1:] == [""]
+            and s
+        )
+        assert "thinking" in statuses[0]
 
 
 async def test_the_status_goes_to_the_assistant_thread(tmp_path: Path) -> None:
