@@ -83,8 +83,9 @@ async def test_a_stream_the_user_stopped_interrupts_the_turn(tmp_path: Path) -> 
         stopped = slack.message(stream_ts)
         assert stopped.streaming == "stopped_by_user" and not stopped.text.startswith(TEXT)
         statuses = await slack.wait_for(  # no "thinking" left behind
-            lambda: (s := [s.status for s in slack.statuses if s.thread_ts == ts])[-1:] == [""]
-            and s
+            lambda: (
+                (s := [s.status for s in slack.statuses if s.thread_ts == ts])[-1:] == [""] and s
+            )
         )
         assert "thinking" in statuses[0]
 
