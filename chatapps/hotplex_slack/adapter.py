@@ -13,7 +13,6 @@ connection) with a growing pause, reporting ``connecting`` or ``down`` meanwhile
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections import OrderedDict
@@ -188,17 +187,12 @@ class SlackAdapter(ChatAdapter):
         if not self.ready():
             raise RuntimeError("the Slack adapter is not running yet")
         assert self.identity is not None and self._deliver is not None
-        message = to_message(
-            body,
-            self.identity,
-            download=self.download,
-            multi_bot=self.settings.multi_bot,
-            following=self._following,
-        )
+        message = self._parse(body)
         if message is None:
             return
         if not message.mentions_bot and await self._answered(message):
-            message = dataclasses.replace(message, mentions_bot=True)
+            self._follow(message)  # followed from now on: read it again as addressed to us
+            message = self._parse(body) or message
         if message.mentions_bot and not message.direct and not message.from_bot:
             self._follow(message)
         user = message.user.removeprefix("slack:")
@@ -208,11 +202,21 @@ class SlackAdapter(ChatAdapter):
             return
         await self._deliver(message)
 
+    def _parse(self, body: dict[str, Any]) -> IncomingMessage | None:
+        assert self.identity is not None
+        return to_message(
+            body,
+            self.identity,
+            download=self.download,
+            multi_bot=self.settings.multi_bot,
+            following=self._following,
+        )
+
     async def _answered(self, message: IncomingMessage) -> bool:
         """Whether a reply inside a channel thread the bot does not follow in memory is in a
         thread that has a session: the bot was called into it before a restart (or before
         the thread fell out of memory), so it follows it without a new mention."""
-        if message.direct or message.from_bot or self.settings.multi_bot:
+        if message.direct or self.settings.multi_bot:
             return False
         if self.settings.session_scope != "thread":
             return False  # a channel or user session says nothing about this thread

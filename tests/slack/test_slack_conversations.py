@@ -92,3 +92,8 @@ async def test_a_followed_thread_is_followed_after_a_restart(tmp_path: Path, mod
             assert answer.thread_ts == ts
             assert [p.prompts for p in rig.provider.processes] == [["and now?"]]
             assert not rig.replies(CHANNEL, chatter)
+            # read as addressed to the bot, as before the restart: a command is one
+            await slack.user_message(CHANNEL, USER, "/status", thread_ts=ts)
+            await slack.wait_for(
+                lambda: [e for e in slack.ephemerals if e.text.startswith("Session")]
+            )
