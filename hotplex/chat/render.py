@@ -169,7 +169,7 @@ class Renderer:
         log.info("the user stopped the reply; interrupting the turn")
         if self._on_stop is not None:
             try:
-                await self._on_stop()
+                await asyncio.wait_for(self._on_stop(), self._call_timeout)
             except Exception:
                 log.exception("interrupting a turn the user stopped failed")
 
