@@ -21,6 +21,7 @@
     ├── StorageError
     ├── RateLimitedError             a platform refused a call for now; retry after retry_after s
     ├── DeliveryError                no adapter owns the platform, or it is not connected in time
+    ├── StoppedByUserError           the user stopped a reply on the platform (a stream's stop)
     └── UserFacingError              safe to show in a chat as it is
 
 Errors that are safe to show to a chat user derive from :class:`UserFacingError` (as a second
@@ -49,6 +50,7 @@ __all__ = [
     "RateLimitedError",
     "SessionBusyError",
     "SessionNotFoundError",
+    "StoppedByUserError",
     "StorageError",
     "UserFacingError",
 ]
@@ -152,3 +154,9 @@ class RateLimitedError(HotplexError):
 class DeliveryError(HotplexError):
     """A message could not be delivered to an address: no adapter owns its platform, or
     the adapter did not connect in time, or too many messages wait for it already."""
+
+
+class StoppedByUserError(HotplexError):
+    """The user stopped a reply on the platform itself (Slack's stop button on a streamed
+    message). Chat adapters raise it from a ``MessageOperations`` write; the renderer then
+    writes nothing more for the turn and interrupts it, as the ``stop`` chat command does."""

@@ -21,10 +21,12 @@ from typing import Any
 
 import aiohttp
 
+from hotplex.address import Address, session_id_for
 from hotplex.chat import CHAT_BRIDGE, ChatBridge
 from hotplex.context import PluginContext
 from hotplex.interfaces import ChatAdapter
 from hotplex.records import RouteSpec
+from hotplex.services import STORAGE
 from hotplex.types import IncomingMessage
 from hotplex_slack.api import call, make_client
 from hotplex_slack.events import BotIdentity, to_message
@@ -37,7 +39,7 @@ __all__ = ["SlackAdapter"]
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[IncomingMessage], Awaitable[None]]
-_FOLLOWED = 5000  # threads remembered as addressed to the bot
+_FOLLOWED = 5000  # threads remembered as addressed to the bot (others: a stored session)
 _MAX_PAUSE = 30.0
 
 
@@ -185,15 +187,12 @@ class SlackAdapter(ChatAdapter):
         if not self.ready():
             raise RuntimeError("the Slack adapter is not running yet")
         assert self.identity is not None and self._deliver is not None
-        message = to_message(
-            body,
-            self.identity,
-            download=self.download,
-            multi_bot=self.settings.multi_bot,
-            following=self._following,
-        )
+        message = self._parse(body)
         if message is None:
             return
+        if not message.mentions_bot and await self._answered(message):
+            self._follow(message)  # followed from now on: read it again as addressed to us
+            message = self._parse(body) or message
         if message.mentions_bot and not message.direct and not message.from_bot:
             self._follow(message)
         user = message.user.removeprefix("slack:")
@@ -202,6 +201,37 @@ class SlackAdapter(ChatAdapter):
             await self._command(message)
             return
         await self._deliver(message)
+
+    def _parse(self, body: dict[str, Any]) -> IncomingMessage | None:
+        assert self.identity is not None
+        return to_message(
+            body,
+            self.identity,
+            download=self.download,
+            multi_bot=self.settings.multi_bot,
+            following=self._following,
+        )
+
+    async def _answered(self, message: IncomingMessage) -> bool:
+        """Whether a reply inside a channel thread the bot does not follow in memory is in a
+        thread that has a session: the bot was called into it before a restart (or before
+        the thread fell out of memory), so it follows it without a new mention."""
+        if message.direct or self.settings.multi_bot:
+            return False
+        if self.settings.session_scope != "thread":
+            return False  # a channel or user session says nothing about this thread
+        where = Address.of(message.address)
+        if where.thread is None or message.ref is None or message.ref.message_id == where.thread:
+            return False  # a post of its own, not a reply in a thread
+        storage = self.ctx.services.find(STORAGE)
+        if storage is None:
+            return False
+        key = session_id_for(str(where), self.ctx.settings.engine.namespace)
+        try:
+            return await storage.get_session(key) is not None
+        except Exception:
+            log.exception("could not tell whether %s has a session", where)
+            return False
 
     async def on_command(self, command: dict[str, Any]) -> None:
         """The ``/hotplex`` slash command."""

@@ -13,7 +13,14 @@ from typing import Any
 
 from hotplex.errors import RateLimitedError
 
-__all__ = ["STREAM_CLOSED", "STREAM_REFUSED", "call", "error_code", "make_client"]
+__all__ = [
+    "STOPPED_BY_USER",
+    "STREAM_CLOSED",
+    "STREAM_REFUSED",
+    "call",
+    "error_code",
+    "make_client",
+]
 
 #: Answers meaning this workspace or conversation takes no native streams (use
 #: chat.postMessage and chat.update instead).
@@ -33,10 +40,11 @@ STREAM_REFUSED = frozenset(
         "http_404",
     }
 )
-#: Answers meaning a stream ended on Slack's side (its lifetime, the user's stop button).
-STREAM_CLOSED = frozenset(
-    {"message_not_in_streaming_state", "not_in_streaming_state", "stopped_by_user"}
-)
+#: Answers meaning a stream ended on Slack's side (its lifetime): it goes on as an
+#: ordinary message.
+STREAM_CLOSED = frozenset({"message_not_in_streaming_state", "not_in_streaming_state"})
+#: The answer to a write into a stream the user stopped with its stop button.
+STOPPED_BY_USER = "stopped_by_user"
 
 
 def make_client(token: str, *, base_url: str | None, timeout: float) -> Any:

@@ -6,7 +6,10 @@ thread of their address. Streaming goes down a ladder without losing text: a nat
 (``chat.startStream``/``appendStream``/``stopStream``); when the workspace refuses streams,
 the same call goes out as ``chat.postMessage`` (and later parts as ``chat.update`` of the
 whole text so far), and the adapter declares ``edit`` from then on; a stream Slack closed
-(its lifetime, the user's stop) is finished with ``chat.update`` of everything it carried.
+(its lifetime) is finished with ``chat.update`` of everything it carried. A stream the user
+stopped (Slack answers ``stopped_by_user``) raises core's
+:class:`~hotplex.errors.StoppedByUserError`: the renderer writes no more and interrupts the
+turn.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from typing import Any
 
 from hotplex import Address
 from hotplex.address import AddressLike
+from hotplex.errors import StoppedByUserError
 from hotplex.interfaces import MessageOperations
 from hotplex.types import ApprovalOutcome, ApprovalRequest, ChatCapabilities, MessageRef
-from hotplex_slack.api import STREAM_CLOSED, STREAM_REFUSED, call, error_code
+from hotplex_slack.api import STOPPED_BY_USER, STREAM_CLOSED, STREAM_REFUSED, call, error_code
 from hotplex_slack.cards import approval_blocks, outcome_blocks
 from hotplex_slack.settings import SlackSettings
 from hotplex_slack.status import StatusLine
@@ -160,6 +164,9 @@ class SlackOperations(MessageOperations):
         try:
             await call(method(channel=where.channel, ts=ts, markdown_text=delta or None))
         except Exception as exc:
+            if error_code(exc) == STOPPED_BY_USER:
+                self._forget(ts)
+                raise StoppedByUserError("the user stopped the Slack stream") from exc
             if error_code(exc) not in STREAM_CLOSED or carried is None:
                 raise
             # Slack ended the stream: the message goes on as an ordinary one, with all of it

@@ -149,6 +149,14 @@ class Delivery:
             return self._set_status(status)
         return None
 
+    def clear_status(self) -> Write | None:
+        """The write that removes the status shown, or None: a reply the user stopped is
+        written no more, but leaves no “thinking” behind."""
+        if self._status_shown is None:
+            return None
+        self._target = None
+        return self._set_status(None)
+
     def _rotate_old_streams(self, length: int) -> None:
         """A native stream older than ``stream_lifetime`` ends where it is once there is
         more to show (``length``: of the escaped text): its message is complete up to what

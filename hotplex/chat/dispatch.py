@@ -193,7 +193,10 @@ class ChatBridge:
                 return
             ctx.facts["turn"] = turn
             if render:
-                self._spawn(self._render(adapter, ctx.message.address, turn), f"render:{key}")
+                self._spawn(
+                    self._render(adapter, ctx.message.address, turn, session_id),
+                    f"render:{key}",
+                )
             settle(Handled("started", key, turn=turn))
 
         async def asked(request: ApprovalRequest) -> None:
@@ -294,12 +297,22 @@ class ChatBridge:
         except Exception:
             log.exception("could not answer in %s", address)
 
-    async def _render(self, adapter: ChatAdapter, address: str, turn: Turn) -> None:
+    async def _render(
+        self, adapter: ChatAdapter, address: str, turn: Turn, session_id: str
+    ) -> None:
+        """Render ``turn``; a reply the user stopped on the platform interrupts it."""
+
+        async def stop() -> bool:
+            if turn.finished.is_set():
+                return False  # over already: a later turn of the session is not this one
+            return await self._engine().interrupt(session_id)
+
         renderer = Renderer(
             adapter.operations,
             address,
             templates=self._ctx.services.find(TEMPLATES),
             pacer=self.pacer(adapter),
+            on_stop=stop,
         )
         try:
             await renderer.render(until_done(turn))
@@ -358,7 +371,10 @@ class ChatBridge:
                 continue
             adapter = self.adapter_for(platform)
             if adapter is not None and session.address is not None:
-                self._spawn(self._render(adapter, session.address, turn), "render:recovered")
+                self._spawn(
+                    self._render(adapter, session.address, turn, session.session_id),
+                    "render:recovered",
+                )
 
     async def aclose(self) -> None:
         """Stop dispatching; cancel the renderers still running."""

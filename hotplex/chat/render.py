@@ -14,7 +14,7 @@ import jinja2
 from hotplex.chat.delivery import Delivery
 from hotplex.chat.pacer import Pacer
 from hotplex.chat.status import FOOTER_TEMPLATE, TurnStatus, render_footer
-from hotplex.errors import RateLimitedError
+from hotplex.errors import RateLimitedError, StoppedByUserError
 from hotplex.events import AgentEvent
 from hotplex.interfaces import MessageOperations
 from hotplex.types import MessageRef
@@ -34,6 +34,7 @@ class Rendered:
     text: str = ""
     footer: str = ""
     failures: int = 0
+    stopped: bool = False  # the user stopped the reply on the platform
 
 
 class Renderer:
@@ -46,6 +47,11 @@ class Renderer:
     turn ends, the exact final text and the usage footer are written with up to
     ``attempts`` tries, falling back from a native stream to ``update`` and from
     ``update`` to a new message; the last error is raised if all of them fail.
+
+    A write that raises :class:`~hotplex.errors.StoppedByUserError` (the user stopped the
+    reply on the platform) ends the writing: nothing more is written for the turn, not even
+    its final text (a status shown is cleared at its end), and ``on_stop`` is awaited once
+    (the chat bridge interrupts the turn).
     """
 
     def __init__(
@@ -61,6 +67,7 @@ class Renderer:
         attempts: int = 6,
         backoff: float = 0.5,
         call_timeout: float = 30.0,
+        on_stop: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         caps = operations.capabilities
         self._pacer = pacer or Pacer(caps.min_update_interval, clock=clock, sleep=sleep)
@@ -80,6 +87,7 @@ class Renderer:
         self._closing = False
         self._streak = 0
         self._last_error: Exception | None = None
+        self._on_stop = on_stop
         self.result = Rendered()
 
     # -- events --------------------------------------------------------------------------
@@ -135,12 +143,17 @@ class Renderer:
     async def _step(self, footer: str | None) -> bool:
         """Make the next write the state needs (``footer``: None while the turn runs, the
         final footer once it ended); False when none is needed."""
-        self._delivery.status = None if footer is not None else self._status.line
-        write = self._delivery.next_write(self.text(), footer)
+        if self.result.stopped:  # only the status is cleared, at the end
+            write = self._delivery.clear_status() if footer is not None else None
+        else:
+            self._delivery.status = None if footer is not None else self._status.line
+            write = self._delivery.next_write(self.text(), footer)
         if write is None:
             return False
         try:
             await self._pacer.run(lambda: asyncio.wait_for(write(), self._call_timeout))
+        except StoppedByUserError:
+            await self._stopped()
         except RateLimitedError as error:
             self._failed(error, error.retry_after)
         except Exception as error:
@@ -148,6 +161,17 @@ class Renderer:
         else:
             self._streak = 0
         return True
+
+    async def _stopped(self) -> None:
+        """The user stopped the reply: no more writes; the turn is interrupted."""
+        self.result.stopped = True
+        self._closing = True
+        log.info("the user stopped the reply; interrupting the turn")
+        if self._on_stop is not None:
+            try:
+                await asyncio.wait_for(self._on_stop(), self._call_timeout)
+            except Exception:
+                log.exception("interrupting a turn the user stopped failed")
 
     def _failed(self, error: Exception, delay: float) -> None:
         self.result.failures += 1

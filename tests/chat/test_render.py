@@ -369,3 +369,37 @@ def test_any_streamed_answer_arrives_whole_within_the_limit(
     if all(not m.startswith("```") for m in messages):  # no fence reopened: cuts are plain
         cuts = set(itertools.accumulate(map(len, messages)))
         assert cuts <= set(itertools.accumulate(map(len, tokens))) | {0}
+
+
+async def test_a_reply_stopped_by_the_user_is_written_no_more_and_stops_the_turn() -> None:
+    """A write answering StoppedByUserError (Slack's stop button on a stream): nothing more
+    is written for the turn, not even its final text, and ``on_stop`` runs once; the status
+    shown is cleared."""
+    from hotplex.errors import StoppedByUserError
+
+    ops = platform("native")
+    stops: list[int] = []
+    release = asyncio.Event()
+
+    async def events() -> AsyncIterator[AgentEvent]:
+        yield agent_event("text_delta", text="first part")
+        await ops.wait_for(lambda: bool(ops.calls))
+        yield agent_event("thinking", text="hmm")
+        await ops.wait_for(lambda: "set_status" in {c[0] for c in ops.calls})
+        ops.fail_next(1, StoppedByUserError("stopped"), methods=("append_stream",))
+        yield agent_event("text_delta", text=" and more")
+        await asyncio.wait_for(release.wait(), 10)  # the interrupt ends the turn
+        yield agent_event("text", text="first part and more, and the end")
+        yield agent_event("done", status="interrupted", duration_ms=10)
+
+    async def on_stop() -> None:
+        stops.append(1)
+        release.set()
+
+    renderer = Renderer(ops, ADDRESS, templates=TEMPLATES, on_stop=on_stop)
+    result = await asyncio.wait_for(renderer.render(events()), 30)
+    assert result.stopped and stops == [1]
+    assert [c[0] for c in ops.calls if c[0] != "set_status"] == ["start_stream"]
+    assert [c.method for c in ops.log if c.method != "set_status"][-1] == "append_stream"
+    statuses = [c[2] for c in ops.calls if c[0] == "set_status"]
+    assert statuses[0] and statuses[-1] is None

@@ -73,3 +73,27 @@ async def test_multi_bot_mode_answers_only_what_mentions_this_bot(
         await slack.wait_for(lambda: all(d.acked for d in slack.deliveries))
         assert [p.prompts for p in rig.provider.processes] == [["ours", "again"]]
         assert not rig.replies(CHANNEL, other) and mine != ts
+
+
+async def test_a_followed_thread_is_followed_after_a_restart(tmp_path: Path, mode: Mode) -> None:
+    """The thread the bot was called into has a session: after a restart (the followed
+    threads in memory are gone) a reply there without a mention is still answered; a reply
+    in a thread the bot never joined is not."""
+    async with FakeSlack() as slack:
+        workspace(slack)
+        async with slack_hotplex(tmp_path, slack, mode=mode) as rig:
+            ts = await slack.user_message(CHANNEL, USER, "look at this", mention=True)
+            await rig.answer(CHANNEL, ts, "echo: look at this")
+            chatter = await slack.user_message(CHANNEL, OTHER, "just chatting")
+        async with slack_hotplex(tmp_path, slack, mode=mode) as rig:
+            await slack.user_message(CHANNEL, USER, "not for the bot", thread_ts=chatter)
+            await slack.user_message(CHANNEL, OTHER, "and now?", thread_ts=ts)
+            answer = await rig.answer(CHANNEL, ts, "echo: and now?")
+            assert answer.thread_ts == ts
+            assert [p.prompts for p in rig.provider.processes] == [["and now?"]]
+            assert not rig.replies(CHANNEL, chatter)
+            # read as addressed to the bot, as before the restart: a command is one
+            await slack.user_message(CHANNEL, USER, "/status", thread_ts=ts)
+            await slack.wait_for(
+                lambda: [e for e in slack.ephemerals if e.text.startswith("Session")]
+            )

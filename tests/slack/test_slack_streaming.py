@@ -1,14 +1,16 @@
 """The streaming ladder: native streams; a workspace that refuses them gets
-chat.postMessage plus chat.update with nothing lost; a stream Slack closes early is
-finished with chat.update; the status goes to the assistant thread, or to a context line
-where Slack refuses that."""
+chat.postMessage plus chat.update with nothing lost; a stream the user stopped interrupts
+the turn and is written no more; the status goes to the assistant thread, or to a context
+line where Slack refuses that."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from slack_kit import DM, USER, slack_hotplex, workspace
 
+from hotplex import Address
 from hotplex.events import agent_event
 from hotplex.testing.fakes import FakeProvider
 from hotplex.testing.slack import FakeSlack
@@ -43,7 +45,10 @@ async def test_a_workspace_without_streams_gets_post_and_update(tmp_path: Path) 
         assert len(slack.calls_to("chat.startStream")) == 1
 
 
-async def test_a_stream_the_user_stopped_is_finished_with_update(tmp_path: Path) -> None:
+async def test_a_stream_the_user_stopped_interrupts_the_turn(tmp_path: Path) -> None:
+    """The user's stop button on the stream: Slack answers the next write
+    ``stopped_by_user``, the turn is interrupted through core and its message is not
+    written again (no chat.update carrying the rest)."""
     provider = FakeProvider([slow_turn()], delay=0.05)  # type: ignore[list-item]
     async with (
         FakeSlack() as slack,
@@ -52,14 +57,37 @@ async def test_a_stream_the_user_stopped_is_finished_with_update(tmp_path: Path)
         ts = await slack.user_message(DM, USER, "talk")
         (started,) = await slack.wait_calls("chat.startStream")
         stream_ts = next(m.ts for m in rig.replies(DM, ts) if m.streaming == "in_progress")
+        key = str(Address("slack", slack.team_id, DM, ts))
+        session = rig.engine.get(rig.engine.session_id(key))
+        assert session is not None and started.ok
+        events = session.subscribe()
         slack.stop_stream_by_user(stream_ts)
-        answer = await slack.wait_for(
-            lambda: m if (m := slack.message(stream_ts)).text.startswith(TEXT) else None
+
+        async def ended() -> str:
+            async for event in events:
+                if event.type == "done":
+                    return str(event.data["status"])
+            raise AssertionError("the session ended without its turn's done")
+
+        assert await asyncio.wait_for(ended(), 10) == "interrupted"
+        # the next turn of the conversation is answered, so the stopped one finished
+        after = await slack.user_message(DM, USER, "again")
+        await rig.answer(DM, after, "echo: again")
+        writes = [
+            c
+            for method in ("chat.appendStream", "chat.stopStream", "chat.update")
+            for c in slack.calls_to(method)
+            if c.args.get("ts") == stream_ts
+        ]
+        assert [c.outcome for c in writes] == ["stopped_by_user"]
+        stopped = slack.message(stream_ts)
+        assert stopped.streaming == "stopped_by_user" and not stopped.text.startswith(TEXT)
+        statuses = await slack.wait_for(  # no "thinking" left behind
+            lambda: (
+                (s := [s.status for s in slack.statuses if s.thread_ts == ts])[-1:] == [""] and s
+            )
         )
-        assert answer.streaming == "stopped_by_user" and started.ok
-        appended = slack.calls_to("chat.appendStream")
-        assert "stopped_by_user" in [c.outcome for c in appended]  # then chat.update
-        assert [m.ts for m in rig.replies(DM, ts)] == [stream_ts]
+        assert "thinking" in statuses[0]
 
 
 async def test_the_status_goes_to_the_assistant_thread(tmp_path: Path) -> None:
