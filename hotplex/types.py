@@ -183,6 +183,10 @@ class ChatCapabilities:
     streaming: Literal["native", "edit", "send"] = "edit"
     min_update_interval: float = 1.0
     """Seconds between two writes (send, update, stream, status) of one renderer."""
+    max_writes_per_minute: float | None = None
+    """Writes per minute for all the conversations of the adapter together (the platform's
+    per-workspace rate, with a margin), as a token bucket allowing a burst of 3; a write
+    that starts a message goes ahead of waiting updates. None: no shared limit."""
     threads: bool = False
     buttons: bool = False
     files: bool = False
@@ -201,5 +205,7 @@ class ChatCapabilities:
             raise ValueError("stream_lifetime must be positive")
         if self.min_update_interval < 0:
             raise ValueError("min_update_interval must not be negative")
+        if self.max_writes_per_minute is not None and self.max_writes_per_minute <= 0:
+            raise ValueError("max_writes_per_minute must be positive (or None)")
         if self.streaming not in ("native", "edit", "send"):
             raise ValueError(f"streaming {self.streaming!r} is not native, edit or send")
