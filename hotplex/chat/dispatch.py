@@ -94,10 +94,12 @@ class ChatBridge:
     def budget(self, adapter: ChatAdapter) -> Budget:
         """The write budget of an adapter, shared by all its conversations (its rate is
         read again each time: an adapter's capabilities may change, e.g. streams refused)."""
+        caps = adapter.operations.capabilities
         budget = self._budgets.get(id(adapter))
         if budget is None:
-            budget = self._budgets[id(adapter)] = Budget()
-        budget.per_minute = adapter.operations.capabilities.max_writes_per_minute
+            budget = Budget(caps.max_writes_per_minute, burst=caps.write_burst)
+            self._budgets[id(adapter)] = budget
+        budget.per_minute, budget.burst = caps.max_writes_per_minute, caps.write_burst
         return budget
 
     def pacer(self, adapter: ChatAdapter) -> Pacer:

@@ -271,7 +271,7 @@ class Router:
         pacer = self._pacers.get(address.platform)
         if pacer is None:
             caps = operations.capabilities
-            budget = Budget(caps.max_writes_per_minute)
+            budget = Budget(caps.max_writes_per_minute, burst=caps.write_burst)
             pacer = Pacer(caps.min_update_interval, budget=budget)
             self._pacers[address.platform] = pacer
         for attempt in range(1, self._attempts + 1):
