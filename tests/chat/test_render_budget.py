@@ -5,7 +5,7 @@ streaming updates of other conversations."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from virtual_time import VirtualTime
@@ -13,6 +13,7 @@ from virtual_time import VirtualTime
 from hotplex.chat import Budget, Pacer, Renderer
 from hotplex.events import AgentEvent, agent_event
 from hotplex.testing.fakes import FakeMessageOperations
+from hotplex.testing.running import RunningHotPlex
 from hotplex.types import ChatCapabilities
 
 WRITES = ("send", "update", "start_stream", "append_stream", "stop_stream")
@@ -60,3 +61,21 @@ async def test_a_new_question_gets_its_first_text_ahead_of_other_threads_updates
     every = sorted(c.at for c in ops.log if c.method in WRITES)
     assert all(b - a >= 2.0 - 1e-9 for a, b in itertools.pairwise(every))
     assert any("w2" in t for t in ops.texts("fake:w/c/new"))
+
+
+async def test_the_bridge_gives_each_turn_its_own_pacer_and_the_adapter_one_budget(
+    running_hotplex: Callable[..., Awaitable[RunningHotPlex]],
+) -> None:
+    caps = ChatCapabilities(min_update_interval=0.7, max_writes_per_minute=42.0, write_burst=4)
+    hp = await running_hotplex(capabilities=caps)
+    one, two = hp.bridge.pacer(hp.adapter), hp.bridge.pacer(hp.adapter)
+    assert one is not two and one.budget is two.budget
+    assert one.min_interval == 0.7
+    assert (one.budget.per_minute, one.budget.burst) == (42.0, 4)
+
+
+def test_capabilities_refuse_a_nonsense_budget() -> None:
+    for fields in ({"max_writes_per_minute": 0.0}, {"max_writes_per_minute": -5.0},
+                   {"write_burst": 0}):  # fmt: skip
+        with pytest.raises(ValueError, match=r"max_writes_per_minute|write_burst"):
+            ChatCapabilities(**fields)  # type: ignore[arg-type]
