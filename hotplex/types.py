@@ -183,6 +183,14 @@ class ChatCapabilities:
     streaming: Literal["native", "edit", "send"] = "edit"
     min_update_interval: float = 1.0
     """Seconds between two writes (send, update, stream, status) of one renderer."""
+    max_writes_per_minute: float | None = None
+    """Writes per minute for all the conversations of the adapter together (the platform's
+    per-workspace or per-app rate, with a margin); a write that starts a message goes ahead
+    of waiting updates. None: no shared limit."""
+    write_burst: int = 3
+    """Writes that may go at once before ``max_writes_per_minute`` spaces them (a token
+    bucket of this size): any minute sees at most ``max_writes_per_minute + write_burst``
+    writes, any second at most ``max_writes_per_minute / 60 + write_burst``."""
     threads: bool = False
     buttons: bool = False
     files: bool = False
@@ -201,5 +209,9 @@ class ChatCapabilities:
             raise ValueError("stream_lifetime must be positive")
         if self.min_update_interval < 0:
             raise ValueError("min_update_interval must not be negative")
+        if self.max_writes_per_minute is not None and self.max_writes_per_minute <= 0:
+            raise ValueError("max_writes_per_minute must be positive (or None)")
+        if self.write_burst < 1:
+            raise ValueError("write_burst must be at least 1")
         if self.streaming not in ("native", "edit", "send"):
             raise ValueError(f"streaming {self.streaming!r} is not native, edit or send")

@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 MAX_TEXT_BYTES = 20_000
 #: CardKit ends streaming 10 minutes after it was opened; end ours a minute before.
 STREAM_LIFETIME = 540.0
+#: Core's shared write budget for the app (rate per minute, burst): Feishu allows an app
+#: 50 calls a second and 1000 a minute, and 5 sends a second into one chat; 300 a minute
+#: with bursts of 5 keeps any second under 10 writes and any minute under 310.
+WRITE_BUDGET = (300.0, 5)
 _KEEP = 1000  # cards and approval requests remembered (oldest forgotten first)
 
 
@@ -79,6 +83,8 @@ class FeishuOperations(MessageOperations):
             max_message_length=MAX_TEXT_BYTES,
             streaming="native",
             min_update_interval=min_update_interval,
+            max_writes_per_minute=WRITE_BUDGET[0],
+            write_burst=WRITE_BUDGET[1],
             stream_lifetime=STREAM_LIFETIME,
             threads=True,
             buttons=True,

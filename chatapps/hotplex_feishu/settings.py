@@ -38,7 +38,7 @@ class FeishuSettings(ChatAccessSettings):
         0.5,
         ge=0.1,
         le=10.0,
-        description="Seconds between two writes to Feishu (card streaming updates included).",
+        description="Seconds between two writes of one reply (card streaming updates included).",
     )
     timestamp_window: float = Field(
         300.0, gt=0, description="Webhook: refuse requests whose timestamp is further off (s)."

@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 #: Slack takes 12,000 characters of ``markdown_text`` per call; measured in UTF-16 units
 #: (at least the characters Slack counts), with some room to spare.
 MAX_MARKDOWN = 11_500
+#: Bursts of core's shared write budget for the workspace (``writes_per_minute``). Slack
+#: counts per minute and tolerates bursts: native streams are mostly ``chat.appendStream``
+#: (Tier 4, 100+/min), so 80 a minute in bursts of 10 by default (at most 90 in any
+#: minute); ``chat.update`` (Tier 3, 50+/min) gets half, in bursts of 5 (at most 45).
+NATIVE_BURST, EDIT_BURST = 10, 5
 _KEPT = 2000  # streams and recipients remembered
 
 
@@ -64,6 +69,8 @@ class SlackOperations(MessageOperations):
             max_message_length=MAX_MARKDOWN,
             streaming="native",
             min_update_interval=settings.min_update_interval,
+            max_writes_per_minute=settings.writes_per_minute,
+            write_burst=NATIVE_BURST,
             stream_lifetime=settings.stream_lifetime,
             threads=True,
             buttons=True,
@@ -74,7 +81,13 @@ class SlackOperations(MessageOperations):
         )
         self._caps = {
             "native": base,
-            "edit": replace(base, streaming="edit", stream_lifetime=None),
+            "edit": replace(
+                base,
+                streaming="edit",
+                stream_lifetime=None,
+                max_writes_per_minute=settings.writes_per_minute / 2,
+                write_burst=EDIT_BURST,
+            ),
         }
 
     @property

@@ -41,6 +41,12 @@ class SlackSettings(ChatAccessSettings):
     min_update_interval: float = Field(
         1.2, ge=0, description="Seconds between two writes of one reply (chat.update Tier 3)."
     )
+    writes_per_minute: float = Field(
+        80.0,
+        gt=0,
+        description="Writes a minute for all replies of the workspace together, in bursts of "
+        "10 (chat.appendStream is Tier 4); half of it with chat.update (Tier 3).",
+    )
     timeout: float = Field(10.0, gt=0, description="Seconds each Web API call may take.")
     ping_interval: float = Field(
         10.0, gt=0, description="Socket Mode ping interval; silent for 4x this: reconnect."

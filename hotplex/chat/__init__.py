@@ -23,7 +23,7 @@ from hotplex.chat.approvals import CHAT_APPROVALS, ChatApprovals
 from hotplex.chat.dispatch import ChatBridge, Handled
 from hotplex.chat.headless import HeadlessOperations
 from hotplex.chat.measure import codepoint_length, is_boundary, utf8_length, utf16_length
-from hotplex.chat.pacer import Pacer
+from hotplex.chat.pacer import Budget, Pacer
 from hotplex.chat.render import Rendered, Renderer
 from hotplex.chat.router import DELIVERY, Endpoint, Router
 from hotplex.chat.split import Part, split_text
@@ -36,6 +36,7 @@ __all__ = [
     "DELIVERY",
     "FOOTER_TEMPLATE",
     "AccessMiddleware",
+    "Budget",
     "ChatApprovals",
     "ChatBridge",
     "Endpoint",

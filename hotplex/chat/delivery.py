@@ -51,6 +51,9 @@ class Delivery:
         self._rotated: list[int] = []  # where a message ended because its stream grew old
         self._now = 0.0
         self.status: str | None = None
+        self.starts_message = False
+        """Whether the last write :meth:`next_write` returned creates a message (``send``,
+        ``start_stream``): it may make the conversation's first visible text."""
 
     def escaped(self, text: str) -> str:
         return self._caps.escape(text)
@@ -131,6 +134,7 @@ class Delivery:
         """The next call, or None when every message shows what it should. ``footer`` is
         None while the turn runs and the final footer (maybe empty) once it ended."""
         self._now = self._clock()  # one reading: a stream is old for the whole decision
+        self.starts_message = False
         targets = self._targets(text, footer)
         for index, (target, complete, upto) in enumerate(targets):
             message = self._messages[index] if index < len(self._messages) else _Message()
@@ -138,6 +142,7 @@ class Delivery:
             if write is not None:
                 if index >= len(self._messages):
                     self._messages.append(message)
+                self.starts_message = message.ref is None
                 self._target = message
                 return self._tracked(write, message, upto)
         for message in self._messages[len(targets) :]:

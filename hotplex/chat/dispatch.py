@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from hotplex.chat.attachments import Received, receive_attachments
-from hotplex.chat.pacer import Pacer
+from hotplex.chat.pacer import Budget, Pacer
 from hotplex.chat.render import Renderer
 from hotplex.chat.scope import conversation_key, default_access
 from hotplex.errors import HotplexError, SessionBusyError, UserFacingError
@@ -80,7 +80,7 @@ class ChatBridge:
     def __init__(self, ctx: PluginContext, runtime: Runtime) -> None:
         self._ctx = ctx
         self._runtime = runtime
-        self._pacers: dict[int, Pacer] = {}
+        self._budgets: dict[int, Budget] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -91,13 +91,21 @@ class ChatBridge:
 
         return self._ctx.services.get(ENGINE)
 
+    def budget(self, adapter: ChatAdapter) -> Budget:
+        """The write budget of an adapter, shared by all its conversations (its rate is
+        read again each time: an adapter's capabilities may change, e.g. streams refused)."""
+        caps = adapter.operations.capabilities
+        budget = self._budgets.get(id(adapter))
+        if budget is None:
+            budget = Budget(caps.max_writes_per_minute, burst=caps.write_burst)
+            self._budgets[id(adapter)] = budget
+        budget.per_minute, budget.burst = caps.max_writes_per_minute, caps.write_burst
+        return budget
+
     def pacer(self, adapter: ChatAdapter) -> Pacer:
-        """The one pacer of an adapter: every conversation on it shares its write budget."""
-        pacer = self._pacers.get(id(adapter))
-        if pacer is None:
-            interval = adapter.operations.capabilities.min_update_interval
-            pacer = self._pacers[id(adapter)] = Pacer(interval)
-        return pacer
+        """A new pacer for one renderer: its own interval, the adapter's shared budget."""
+        interval = adapter.operations.capabilities.min_update_interval
+        return Pacer(interval, budget=self.budget(adapter))
 
     def adapter_for(self, platform: str) -> ChatAdapter | None:
         """The running adapter that owns ``platform`` addresses."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import jinja2
 
-from hotplex.chat.delivery import Delivery
+from hotplex.chat.delivery import Delivery, Write
 from hotplex.chat.pacer import Pacer
 from hotplex.chat.status import FOOTER_TEMPLATE, TurnStatus, render_footer
 from hotplex.errors import RateLimitedError, StoppedByUserError
@@ -41,12 +41,15 @@ class Renderer:
     """Renders one turn into one conversation.
 
     Text deltas are coalesced: a write carries everything that arrived while the previous
-    one waited for its turn (:class:`~hotplex.chat.pacer.Pacer`, ``min_update_interval``
-    apart). A write that fails is not repeated as such: what it carried is folded into the
-    next one, after ``retry_after`` for a :class:`~hotplex.errors.RateLimitedError`. When the
-    turn ends, the exact final text and the usage footer are written with up to
-    ``attempts`` tries, falling back from a native stream to ``update`` and from
-    ``update`` to a new message; the last error is raised if all of them fail.
+    one waited for its turn (:class:`~hotplex.chat.pacer.Pacer`: ``min_update_interval``
+    apart, and within the adapter's shared :class:`~hotplex.chat.pacer.Budget`, where a
+    write that starts a message goes ahead of other conversations' updates); what a write
+    sends is decided when its turn comes, so it carries everything so far. A write that
+    fails is not repeated as such: what it carried is folded into the next one, after
+    ``retry_after`` for a :class:`~hotplex.errors.RateLimitedError` (which holds back every
+    conversation of the platform). When the turn ends, the exact final text and the usage
+    footer are written with up to ``attempts`` tries, falling back from a native stream to
+    ``update`` and from ``update`` to a new message; the last error is raised if all of them fail.
 
     A write that raises :class:`~hotplex.errors.StoppedByUserError` (the user stopped the
     reply on the platform) ends the writing: nothing more is written for the turn, not even
@@ -143,19 +146,29 @@ class Renderer:
     async def _step(self, footer: str | None) -> bool:
         """Make the next write the state needs (``footer``: None while the turn runs, the
         final footer once it ended); False when none is needed."""
-        if self.result.stopped:  # only the status is cleared, at the end
-            write = self._delivery.clear_status() if footer is not None else None
-        else:
+
+        def pick() -> Write | None:
+            if self.result.stopped:  # only the status is cleared, at the end
+                return self._delivery.clear_status() if footer is not None else None
+            return self._delivery.next_write(self.text(), footer)
+
+        if not self.result.stopped:
             self._delivery.status = None if footer is not None else self._status.line
-            write = self._delivery.next_write(self.text(), footer)
-        if write is None:
+        if pick() is None:
             return False
+        first = self._delivery.starts_message and not self.result.stopped
+
+        async def write() -> None:
+            current = pick()  # all the text by now
+            if current is not None:
+                await asyncio.wait_for(current(), self._call_timeout)
+
         try:
-            await self._pacer.run(lambda: asyncio.wait_for(write(), self._call_timeout))
+            await self._pacer.run(write, first=first)
         except StoppedByUserError:
             await self._stopped()
         except RateLimitedError as error:
-            self._failed(error, error.retry_after)
+            self._failed(error, error.retry_after, everyone=True)
         except Exception as error:
             self._failed(error, min(self._backoff * 2**self._streak, _MAX_BACKOFF))
         else:
@@ -173,12 +186,14 @@ class Renderer:
             except Exception:
                 log.exception("interrupting a turn the user stopped failed")
 
-    def _failed(self, error: Exception, delay: float) -> None:
+    def _failed(self, error: Exception, delay: float, *, everyone: bool = False) -> None:
+        """A write failed: this renderer waits ``delay`` (``everyone``: a rate limit holds
+        back every conversation of the platform)."""
         self.result.failures += 1
         self._streak += 1
         self._last_error = error
         self._delivery.failed()
-        self._pacer.defer(delay)
+        self._pacer.defer(delay, everyone=everyone)
         log.warning("chat write failed (%s); retried or folded into the next one", error)
 
     async def _write_final(self) -> None:

@@ -10,10 +10,11 @@ answering (cron, relay, webhooks)::
 The address's platform names the adapter (``ChatAdapter.platform``, else the name it was
 registered under; ``web`` is the web chat's). Text goes through the adapter's ``escape``
 and is split below ``max_message_length`` as the renderer splits answers (code fences
-intact); parts are paced by ``min_update_interval`` and a ``RateLimitedError`` is waited
-out. A platform whose adapter is not connected yet (start-up, a reconnect) is waited for,
-bounded: at most ``queue_size`` calls wait per platform and each waits at most ``timeout``
-seconds; past either, :class:`~hotplex.errors.DeliveryError` says which.
+intact); parts are paced by ``min_update_interval`` (one platform's calls one at a time)
+and ``max_writes_per_minute``, and a ``RateLimitedError`` is waited out. A platform whose
+adapter is not connected yet (start-up, a reconnect) is waited for, bounded: at most
+``queue_size`` calls wait per platform and each waits at most ``timeout`` seconds; past
+either, :class:`~hotplex.errors.DeliveryError` says which.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hotplex.address import Address
-from hotplex.chat.pacer import Pacer
+from hotplex.chat.pacer import Budget, Pacer
 from hotplex.chat.routed import RoutedOperations
 from hotplex.chat.split import split_text
 from hotplex.context import ServiceKey
@@ -269,7 +270,9 @@ class Router:
         waited out (``attempts`` tries in all)."""
         pacer = self._pacers.get(address.platform)
         if pacer is None:
-            pacer = Pacer(operations.capabilities.min_update_interval)
+            caps = operations.capabilities
+            budget = Budget(caps.max_writes_per_minute, burst=caps.write_burst)
+            pacer = Pacer(caps.min_update_interval, budget=budget)
             self._pacers[address.platform] = pacer
         for attempt in range(1, self._attempts + 1):
             try:
@@ -277,7 +280,7 @@ class Router:
             except RateLimitedError as exc:
                 if attempt == self._attempts:
                     raise
-                pacer.defer(exc.retry_after)
+                pacer.defer(exc.retry_after, everyone=True)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _failed(self, address: Address, what: str, exc: Exception) -> None:

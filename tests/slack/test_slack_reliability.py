@@ -138,7 +138,11 @@ async def test_a_long_stream_rotates_before_its_lifetime_and_loses_no_text(
     async with (
         FakeSlack(stream_lifetime=1.5) as slack,
         slack_hotplex(
-            tmp_path, workspace(slack), provider=provider, slack_config={"stream_lifetime": 1.0}
+            tmp_path,
+            workspace(slack),
+            provider=provider,
+            # time runs ~200 times faster here: the workspace's write budget too
+            slack_config={"stream_lifetime": 1.0, "writes_per_minute": 16_000},
         ) as rig,
     ):
         ts = await slack.user_message(DM, USER, "talk for a while")
